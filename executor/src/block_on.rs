@@ -1,0 +1,211 @@
+//! `block_on`: the calling thread polls one future until it completes.
+//!
+//! The caller counts as a worker for the deadlock detector (`workers += 1` while inside),
+//! idle while it sleeps. Its waker is a `Signal` behind one static vtable, so a
+//! `JoinHandle` slot holding it can be recognised (see `task/waker.rs`), and so the
+//! detector can tell how many of its wakers exist beyond the ones the runtime holds.
+//!
+//! Sleep/wake protocol (no lost wakeup): the sleeper stores `parked = true`, then reads
+//! `notified`; the waker stores `notified = true`, then reads `parked` (all SeqCst, a
+//! Dekker pair). Whoever sees the other acts: the sleeper stays awake, or the waker takes
+//! the scheduler lock, claims the sleeper (`idle -= 1`) and unparks it.
+
+use std::future::Future;
+use std::panic::Location;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::scheduler::idle::{Check, Counts};
+use crate::scheduler::park::Parker;
+use crate::scheduler::Shared;
+use crate::task::WaitRecord;
+use crate::{context, deadlock};
+
+pub(crate) struct Signal {
+    shared: Arc<Shared>,
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) wait: WaitRecord,
+    notified: AtomicBool,
+    /// Written under the scheduler lock (read without it by the waker's fast path).
+    parked: AtomicBool,
+    /// Set by the deadlock check (under the scheduler lock) when `OnDeadlock::Panic`.
+    deadlock: Mutex<Option<String>>,
+    parker: Parker,
+}
+
+/// `Arc` references to a `Signal` that are not wakers someone else holds: `block_on`'s
+/// own, the scheduler's registration, and the `Context`'s waker.
+const OWN_REFS: usize = 3;
+
+static SIGNAL_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+fn signal_waker(signal: &Arc<Signal>) -> Waker {
+    let data = Arc::into_raw(signal.clone()).cast::<()>();
+    // SAFETY: data is an Arc<Signal> reference we own; the vtable functions treat it as
+    // exactly that (clone increments, drop decrements, wake consumes).
+    unsafe { Waker::from_raw(RawWaker::new(data, &SIGNAL_WAKER_VTABLE)) }
+}
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    // SAFETY: data is a live Arc<Signal> (the waker being cloned holds one).
+    unsafe { Arc::increment_strong_count(data.cast::<Signal>()) };
+    RawWaker::new(data, &SIGNAL_WAKER_VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    // SAFETY: consumes the waker's reference.
+    let signal = unsafe { Arc::from_raw(data.cast::<Signal>()) };
+    signal.wake();
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    // SAFETY: the waker holds a reference for the duration of the call.
+    let signal = unsafe { &*data.cast::<Signal>() };
+    signal.wake();
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: releases the waker's reference.
+    drop(unsafe { Arc::from_raw(data.cast::<Signal>()) });
+}
+
+/// If `waker` is a `block_on` waker of runtime `owner`, its wait record.
+pub(crate) fn wait_record_of(waker: &Waker, owner: u64) -> Option<&WaitRecord> {
+    if !std::ptr::eq(waker.vtable(), &SIGNAL_WAKER_VTABLE) {
+        return None;
+    }
+    // SAFETY: a waker with our vtable carries a live Arc<Signal> pointer, kept alive by
+    // the waker we borrow.
+    let signal = unsafe { &*waker.data().cast::<Signal>() };
+    (signal.shared.id == owner).then_some(&signal.wait)
+}
+
+impl Signal {
+    fn wake(&self) {
+        if self.notified.swap(true, SeqCst) || !self.parked.load(SeqCst) {
+            return;
+        }
+        let claimed = {
+            let mut counts = self.shared.idle.lock();
+            self.claim(&mut counts)
+        };
+        if claimed {
+            self.parker.unpark();
+        }
+    }
+
+    /// Under the scheduler lock: if the caller is parked, count it running again. The
+    /// caller must unpark it after releasing the lock.
+    fn claim(&self, counts: &mut Counts) -> bool {
+        if !self.parked.swap(false, SeqCst) {
+            return false;
+        }
+        counts.block_on_claimed();
+        true
+    }
+
+    /// Whether this `block_on` could still be woken: it is awake, a wake is pending, or a
+    /// waker of it exists outside the runtime's own holders.
+    pub(crate) fn may_wake(self: &Arc<Self>) -> bool {
+        let holds = self.wait.holds.load(SeqCst);
+        !self.parked.load(SeqCst)
+            || self.notified.load(SeqCst)
+            || Arc::strong_count(self) > OWN_REFS + holds
+    }
+
+    /// Deadlock with `OnDeadlock::Panic`: hand the report to the sleeper. Under the lock;
+    /// returns whether the caller must unpark it.
+    pub(crate) fn deliver_deadlock(&self, counts: &mut Counts, report: &str) -> bool {
+        *self.deadlock.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.to_owned());
+        self.claim(counts)
+    }
+
+    pub(crate) fn unpark(&self) {
+        self.parker.unpark();
+    }
+}
+
+/// Runs `future` to completion on the calling thread, within runtime `shared`.
+#[track_caller]
+pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
+    let location = Location::caller();
+    let _guard = context::enter_block_on(shared);
+    let _reactor = shared.reactor.enter();
+    let signal = Arc::new(Signal {
+        shared: shared.clone(),
+        location,
+        wait: WaitRecord::default(),
+        notified: AtomicBool::new(false),
+        parked: AtomicBool::new(false),
+        deadlock: Mutex::new(None),
+        parker: Parker::new(),
+    });
+    let _registration = Registration::new(&signal);
+    let waker = signal_waker(&signal);
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+            return output;
+        }
+        sleep_until_woken(shared, &signal);
+    }
+}
+
+fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) {
+    loop {
+        if signal.notified.swap(false, SeqCst) {
+            return;
+        }
+        let report = {
+            let mut counts = shared.idle.lock();
+            signal.parked.store(true, SeqCst);
+            if signal.notified.load(SeqCst) {
+                signal.parked.store(false, SeqCst);
+                continue;
+            }
+            match counts.block_on_idle() {
+                Check::Run => deadlock::check(shared, &mut counts),
+                Check::Skip => None,
+            }
+        };
+        if let Some(report) = report {
+            report.deliver(shared);
+        }
+        signal.parker.park();
+        if let Some(report) = signal.deadlock.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            panic!("{report}");
+        }
+    }
+}
+
+/// Counts the caller as a worker while it is inside `block_on`.
+struct Registration {
+    signal: Arc<Signal>,
+}
+
+impl Registration {
+    fn new(signal: &Arc<Signal>) -> Registration {
+        let mut counts = signal.shared.idle.lock();
+        counts.workers += 1;
+        counts.block_ons.push(signal.clone());
+        Registration {
+            signal: signal.clone(),
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut counts = self.signal.shared.idle.lock();
+        counts.workers -= 1;
+        if self.signal.parked.swap(false, SeqCst) {
+            // Unwinding out of a delivered deadlock already un-idled us; anything else
+            // leaving while parked is a bug, but keep the counts right regardless.
+            counts.idle -= 1;
+        }
+        counts.block_ons.retain(|s| !Arc::ptr_eq(s, &self.signal));
+    }
+}

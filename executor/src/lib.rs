@@ -1,0 +1,53 @@
+//! runnel's executor: tasks, the work-stealing scheduler, the poller thread (runnel's
+//! `sysmon`), the deadlock detector, the blocking pool and the `Runtime` API.
+//!
+//! Most users depend on the `runnel` facade, which re-exports this crate.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `task` | the task allocation, its state word, `JoinHandle`, the owned-task list |
+//! | `scheduler` | run queues, workers, the scheduler lock and idle accounting |
+//! | `poller` | the poller thread: reactor draining under the token, sysmon duties |
+//! | `deadlock` | the deadlock check and the stall report |
+//! | `block_on` | driving a future on the caller's thread |
+//! | `blocking` | the `spawn_blocking` pool |
+//! | `runtime` | `Builder`, `Runtime`, `Handle`, `spawn`, `spawn_blocking` |
+//! | `context` | the thread-local "current runtime" |
+//! | `metrics` | counters |
+//!
+//! The architecture and its invariants are described in the repository's
+//! `ARCHITECTURE.md`.
+
+mod block_on;
+mod blocking;
+mod context;
+mod deadlock;
+mod loom;
+mod metrics;
+mod poller;
+mod runtime;
+mod scheduler;
+mod yield_now;
+
+pub mod task {
+    //! Task handles and task-level utilities.
+    //!
+    //! ```
+    //! # runnel_executor::Runtime::new().unwrap().block_on(async {
+    //! use runnel_executor::task;
+    //! let handle = task::spawn(async { task::yield_now().await; 5 });
+    //! assert_eq!(handle.await.unwrap(), 5);
+    //! # });
+    //! ```
+    mod imp;
+    pub(crate) use imp::*;
+    pub use imp::{Id, JoinError, JoinHandle};
+
+    pub use crate::runtime::{spawn, spawn_blocking};
+    pub use crate::yield_now::yield_now;
+}
+
+pub use deadlock::DEADLOCK_MESSAGE;
+pub use metrics::RuntimeMetrics;
+pub use runtime::{spawn, spawn_blocking, Builder, EnterGuard, Handle, OnDeadlock, Runtime, TryCurrentError};
+pub use task::{JoinError, JoinHandle};

@@ -1,0 +1,84 @@
+//! Runtime metrics: per-worker counters (written only by their worker, on its own cache
+//! line) summed on read, plus the few global counters the poller and the detector own.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A worker's counters. Relaxed everywhere: they are statistics, except `poll_seq`, which
+/// the poller's sysmon reads to notice a worker stuck in one poll (odd = inside a poll).
+#[derive(Default)]
+pub(crate) struct WorkerMetrics {
+    polls: AtomicU64,
+    steals: AtomicU64,
+    parks: AtomicU64,
+    pub(crate) poll_seq: AtomicU64,
+}
+
+impl WorkerMetrics {
+    pub(crate) fn start_poll(&self) {
+        // Only the owner writes: load + store, no RMW on the hot path.
+        self.poll_seq.store(self.poll_seq.load(Relaxed) + 1, Relaxed);
+    }
+
+    pub(crate) fn end_poll(&self) {
+        self.poll_seq.store(self.poll_seq.load(Relaxed) + 1, Relaxed);
+        self.polls.store(self.polls.load(Relaxed) + 1, Relaxed);
+    }
+
+    pub(crate) fn count_steal(&self) {
+        self.steals.store(self.steals.load(Relaxed) + 1, Relaxed);
+    }
+
+    pub(crate) fn count_park(&self) {
+        self.parks.store(self.parks.load(Relaxed) + 1, Relaxed);
+    }
+
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Relaxed)
+    }
+
+    pub(crate) fn steals(&self) -> u64 {
+        self.steals.load(Relaxed)
+    }
+
+    pub(crate) fn parks(&self) -> u64 {
+        self.parks.load(Relaxed)
+    }
+}
+
+/// A snapshot of a runtime's counters, from [`Runtime::metrics`](crate::Runtime::metrics).
+///
+/// ```
+/// let rt = runnel_executor::Runtime::new().unwrap();
+/// rt.block_on(async { runnel_executor::spawn(async {}).await.unwrap() });
+/// let m = rt.metrics();
+/// assert!(m.polls >= 1);
+/// assert_eq!(m.deadlock_reports, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeMetrics {
+    /// Worker threads.
+    pub workers: usize,
+    /// Workers parked right now.
+    pub idle: usize,
+    /// Tasks alive (spawned, not yet completed).
+    pub live_tasks: usize,
+    /// Wakers the poller thread took out of the reactor and woke.
+    pub injected_wakeups: u64,
+    /// Task polls.
+    pub polls: u64,
+    /// Successful steals.
+    pub steals: u64,
+    /// Times a worker went to sleep.
+    pub parks: u64,
+    /// Deadlock checks run (each time the runtime went quiet).
+    pub deadlock_checks: u64,
+    /// Deadlocks reported.
+    pub deadlock_reports: u64,
+    /// Polls noticed running longer than the stall threshold (blocking code in a task).
+    pub stalls: u64,
+    /// Stall reports printed (quiet runtime, tasks waiting on wakers held elsewhere).
+    pub stall_reports: u64,
+    /// Blocking-pool threads alive.
+    pub blocking_threads: usize,
+}

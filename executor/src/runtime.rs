@@ -1,0 +1,547 @@
+//! The public face of the executor: `Builder`, `Runtime`, `Handle`, `OnDeadlock`.
+//!
+//! A `Runtime` owns its threads: `worker_threads` workers, one poller, and the blocking
+//! pool's threads (on demand). Dropping it shuts down in an order that frees every task
+//! exactly once (see `Runtime::shutdown_inner`).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::blocking::{self, BlockingPool};
+use crate::metrics::RuntimeMetrics;
+use crate::scheduler::idle::Idle;
+use crate::scheduler::injector::Injector;
+use crate::scheduler::worker::Worker;
+use crate::scheduler::{Remote, Shared};
+use crate::task::{self, JoinHandle, OwnedTasks, Origin};
+use crate::{block_on, context, poller};
+
+/// What the runtime does when it finds that no task can ever make progress.
+///
+/// ```
+/// use runnel_executor::{Builder, OnDeadlock};
+/// let rt = Builder::new().on_deadlock(OnDeadlock::Report).build().unwrap();
+/// # drop(rt);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnDeadlock {
+    /// The `block_on` caller panics with `all tasks are asleep - deadlock!` and the list
+    /// of stuck tasks (like Go's fatal error). With no `block_on` active, acts as `Report`.
+    #[default]
+    Panic,
+    /// Print the report to stderr and keep waiting.
+    Report,
+    /// Only count it (`RuntimeMetrics::deadlock_reports`).
+    Ignore,
+}
+
+type NameFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Settings shared by the runtime's threads.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) on_deadlock: OnDeadlock,
+    pub(crate) stall_report_after: Option<Duration>,
+    pub(crate) stuck_poll_after: Duration,
+    thread_name: NameFn,
+    stack_size: Option<usize>,
+}
+
+impl Config {
+    pub(crate) fn thread_builder(&self, role: &str) -> thread::Builder {
+        let mut builder = thread::Builder::new().name(format!("{}-{role}", (self.thread_name)()));
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        builder
+    }
+}
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = runnel_executor::Builder::new()
+///     .worker_threads(2)
+///     .thread_name("my-server")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub struct Builder {
+    worker_threads: Option<usize>,
+    max_blocking_threads: usize,
+    thread_keep_alive: Duration,
+    config: Config,
+}
+
+/// Default cap on blocking-pool threads (tokio's, so code that relies on it moves over).
+const MAX_BLOCKING_THREADS: usize = 512;
+/// Idle blocking threads exit after this long.
+const THREAD_KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// A poll longer than this is a stall (blocking code in a task); Go's sysmon uses 10 ms.
+const STUCK_POLL_AFTER: Duration = Duration::from_millis(10);
+/// Default quiet period before a stall report.
+const STALL_REPORT_AFTER: Duration = Duration::from_secs(10);
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: one worker per CPU, `OnDeadlock::Panic`, stall report
+    /// after 10 s, up to 512 blocking threads kept alive 10 s.
+    pub fn new() -> Builder {
+        Builder {
+            worker_threads: None,
+            max_blocking_threads: MAX_BLOCKING_THREADS,
+            thread_keep_alive: THREAD_KEEP_ALIVE,
+            config: Config {
+                on_deadlock: OnDeadlock::Panic,
+                stall_report_after: Some(STALL_REPORT_AFTER),
+                stuck_poll_after: STUCK_POLL_AFTER,
+                thread_name: Arc::new(|| "runnel".to_owned()),
+                stack_size: None,
+            },
+        }
+    }
+
+    /// Number of worker threads (default: `std::thread::available_parallelism`).
+    ///
+    /// # Panics
+    /// If `n` is 0: a runtime without workers could never run a task.
+    #[track_caller]
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        assert!(n > 0, "runnel: worker_threads must be at least 1 (a runtime with no workers cannot run tasks)");
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Cap on blocking-pool threads (default 512).
+    ///
+    /// # Panics
+    /// If `n` is 0: `spawn_blocking` jobs would never run.
+    #[track_caller]
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Self {
+        assert!(n > 0, "runnel: max_blocking_threads must be at least 1 (spawn_blocking jobs would never run)");
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking thread waits for a job before it exits (default 10 s).
+    pub fn thread_keep_alive(&mut self, d: Duration) -> &mut Self {
+        self.thread_keep_alive = d;
+        self
+    }
+
+    /// Name prefix of the runtime's threads (`<name>-worker`, `<name>-poller`, ...).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        let name = name.into();
+        self.config.thread_name = Arc::new(move || name.clone());
+        self
+    }
+
+    /// Stack size of the runtime's threads, in bytes.
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.config.stack_size = Some(bytes);
+        self
+    }
+
+    /// What to do on a deadlock (default [`OnDeadlock::Panic`]).
+    pub fn on_deadlock(&mut self, action: OnDeadlock) -> &mut Self {
+        self.config.on_deadlock = action;
+        self
+    }
+
+    /// After this long with no task running while tasks wait on wakers held outside the
+    /// runtime (so no deadlock can be proven), print one stall report naming the waiting
+    /// tasks. `None` turns it off. Default 10 s.
+    pub fn stall_report_after(&mut self, quiet: Option<Duration>) -> &mut Self {
+        self.config.stall_report_after = quiet;
+        self
+    }
+
+    /// Builds the runtime and starts its worker and poller threads.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let workers = self
+            .worker_threads
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let (driver, reactor) = runnel_reactor::Driver::new()?;
+        static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+        let shared = Arc::new(Shared {
+            id: NEXT_RUNTIME_ID.fetch_add(1, Relaxed),
+            remotes: (0..workers).map(|_| Remote::new()).collect(),
+            injector: Injector::new(),
+            idle: Idle::new(workers),
+            owned: OwnedTasks::new(4 * workers),
+            reactor,
+            blocking: BlockingPool::new(self.max_blocking_threads, self.thread_keep_alive),
+            config: self.config.clone(),
+            shutdown: AtomicBool::new(false),
+            injected_wakeups: AtomicU64::new(0),
+            deadlock_checks: AtomicU64::new(0),
+            deadlock_reports: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
+            stall_reports: AtomicU64::new(0),
+        });
+        let mut runtime = Runtime {
+            handle: Handle { shared: shared.clone() },
+            workers: Vec::with_capacity(workers),
+            poller: None,
+        };
+        for index in 0..workers {
+            let worker = Worker::new(shared.clone(), index);
+            // On error, dropping `runtime` shuts down the threads already started; the
+            // reserved-but-unstarted workers are uncounted there too.
+            let handle = shared.config.thread_builder("worker").spawn(move || worker.run())?;
+            runtime.workers.push(handle);
+        }
+        let poller_shared = shared.clone();
+        runtime.poller = Some(
+            shared
+                .config
+                .thread_builder("poller")
+                .spawn(move || poller::run(poller_shared, driver))?,
+        );
+        Ok(runtime)
+    }
+}
+
+/// A runnel runtime: worker threads, a poller thread, a blocking pool.
+///
+/// ```
+/// let rt = runnel_executor::Runtime::new().unwrap();
+/// let answer = rt.block_on(async {
+///     let task = runnel_executor::spawn(async { 40 });
+///     task.await.unwrap() + 2
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    workers: Vec<thread::JoinHandle<()>>,
+    poller: Option<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("workers", &self.workers.len()).finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default settings (see [`Builder::new`]).
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Runs `future` on the calling thread until it completes, while the workers run
+    /// spawned tasks. If the runtime deadlocks while waiting, panics with the report
+    /// (unless the builder chose another [`OnDeadlock`]).
+    ///
+    /// # Panics
+    /// When called from a runtime thread (a worker, or inside another `block_on`):
+    /// `.await` the future instead.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    /// Spawns a task; see [`spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs `f` on the blocking pool; see [`spawn_blocking`](crate::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    /// A handle to this runtime, usable from any thread.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Makes this runtime current on this thread until the guard drops, so
+    /// [`spawn`](crate::spawn) works from synchronous code.
+    pub fn enter(&self) -> EnterGuard {
+        self.handle.enter()
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts down, waiting at most `timeout` for threads busy in a task or a blocking job;
+    /// those still busy are detached (their tasks are cancelled when their poll returns).
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(Some(Instant::now() + timeout));
+    }
+
+    /// Shutdown, in an order that frees every task exactly once:
+    /// 1. flag shutdown, wake every worker and the poller;
+    /// 2. join the workers and the poller (no task is polled after this, except by a
+    ///    worker we gave up on at the deadline);
+    /// 3. close the owned list and cancel every task in it (futures dropped here);
+    /// 4. empty the run queues (dropping their references) and close the injector;
+    /// 5. shut the reactor down (dropping its wakers) and the blocking pool.
+    fn shutdown(&mut self, deadline: Option<Instant>) {
+        let shared = &self.handle.shared;
+        if shared.shutdown.swap(true, SeqCst) {
+            return;
+        }
+        for index in shared.idle.claim_all() {
+            shared.remotes[index].parker.unpark();
+        }
+        shared.reactor.unpark();
+        let mut joined = vec![false; shared.remotes.len()];
+        for (index, handle) in self.workers.drain(..).enumerate() {
+            joined[index] = join_until(handle, deadline);
+        }
+        if let Some(poller) = self.poller.take() {
+            join_until(poller, deadline);
+        }
+        shared.owned.close_and_shutdown_all();
+        for (remote, joined) in shared.remotes.iter().zip(joined) {
+            if !joined {
+                // Its thread may still push to these; it frees them when it exits.
+                continue;
+            }
+            drop(remote.take_lifo());
+            while let Some(task) = remote.queue.pop() {
+                drop(task);
+            }
+        }
+        shared.injector.close();
+        shared.reactor.shutdown();
+        shared.blocking.shutdown(shared, deadline);
+    }
+}
+
+fn join_until(handle: thread::JoinHandle<()>, deadline: Option<Instant>) -> bool {
+    if let Some(deadline) = deadline {
+        while !handle.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // A worker thread never panics (task panics are caught); if it did, shutdown goes on.
+    let _ = handle.join();
+    true
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(None);
+    }
+}
+
+/// A cloneable reference to a runtime, usable from any thread.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").field("runtime", &self.shared.id).finish()
+    }
+}
+
+/// Returned by [`Handle::try_current`] outside a runtime.
+#[derive(Debug)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no runnel runtime is current on this thread")
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+/// Restores the previously current runtime when dropped. See [`Handle::enter`].
+#[must_use = "the runtime stays current only while the guard lives"]
+pub struct EnterGuard {
+    _context: context::ContextGuard,
+    _reactor: runnel_reactor::EnterGuard,
+}
+
+impl Handle {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// The runtime this thread runs in (a worker, a blocking job, `block_on`, or inside
+    /// [`Handle::enter`]).
+    ///
+    /// # Panics
+    /// Outside a runtime; use [`Handle::try_current`] to check.
+    #[track_caller]
+    pub fn current() -> Handle {
+        Handle::try_current().unwrap_or_else(|_| {
+            panic!(
+                "Handle::current() called outside a runnel runtime: call it from code running \
+                 inside Runtime::block_on, a spawned task, or a #[runnel::main] / #[runnel::test] \
+                 function, or enter a runtime first with Runtime::enter"
+            )
+        })
+    }
+
+    /// The current runtime, or an error outside one.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::try_current().ok_or(TryCurrentError(()))
+    }
+
+    /// Makes this runtime current on this thread until the guard drops.
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard {
+            _context: context::enter_handle(self.clone()),
+            _reactor: self.shared.reactor.enter(),
+        }
+    }
+
+    /// See [`Runtime::block_on`].
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        block_on::block_on(&self.shared, future)
+    }
+
+    /// See [`spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let origin = Origin {
+            id: task::Id::next(),
+            location: Location::caller(),
+            owner: self.shared.id,
+        };
+        let (task, notified, join) = task::new_task(future, self.shared.clone(), origin);
+        if let Some(notified) = self.shared.owned.bind(task, notified) {
+            self.shared.schedule_task(notified, false);
+        }
+        join
+    }
+
+    /// See [`spawn_blocking`](crate::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        blocking::spawn_blocking(&self.shared, f)
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        let shared = &self.shared;
+        let mut m = RuntimeMetrics {
+            workers: shared.remotes.len(),
+            live_tasks: shared.owned.len(),
+            injected_wakeups: shared.injected_wakeups.load(Relaxed),
+            deadlock_checks: shared.deadlock_checks.load(Relaxed),
+            deadlock_reports: shared.deadlock_reports.load(Relaxed),
+            stalls: shared.stalls.load(Relaxed),
+            stall_reports: shared.stall_reports.load(Relaxed),
+            blocking_threads: shared.blocking.threads(),
+            ..RuntimeMetrics::default()
+        };
+        for remote in shared.remotes.iter() {
+            m.polls += remote.metrics.polls();
+            m.steals += remote.metrics.steals();
+            m.parks += remote.metrics.parks();
+        }
+        m.idle = shared.idle.lock().idle_workers();
+        m
+    }
+}
+
+/// Spawns a task on the current runtime and returns its [`JoinHandle`].
+///
+/// The task starts running at once on some worker; awaiting the handle is optional
+/// (dropping it detaches the task).
+///
+/// ```
+/// # runnel_executor::Runtime::new().unwrap().block_on(async {
+/// let handles: Vec<_> = (0..10).map(|i| runnel_executor::spawn(async move { i * 2 })).collect();
+/// let mut sum = 0;
+/// for h in handles {
+///     sum += h.await.unwrap();
+/// }
+/// assert_eq!(sum, 90);
+/// # });
+/// ```
+///
+/// # Panics
+/// Outside a runtime (there is nothing to run the task): call it from inside
+/// `Runtime::block_on`, a task, or `#[runnel::main]`.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match context::try_current() {
+        Some(handle) => handle.spawn(future),
+        None => panic!(
+            "runnel::spawn called outside a runnel runtime: there is no runtime to run the task on. \
+             Call it from code running inside Runtime::block_on, a spawned task, or a \
+             #[runnel::main] / #[runnel::test] function (or enter a runtime with Runtime::enter)"
+        ),
+    }
+}
+
+/// Runs blocking code (file I/O, CPU-heavy work, a synchronous library) on the blocking
+/// pool, so it does not stall a worker; await the handle for its result.
+///
+/// ```
+/// # runnel_executor::Runtime::new().unwrap().block_on(async {
+/// let len = runnel_executor::spawn_blocking(|| std::fs::read("Cargo.toml").map(|b| b.len()))
+///     .await
+///     .unwrap()
+///     .unwrap();
+/// assert!(len > 0);
+/// # });
+/// ```
+///
+/// # Panics
+/// Outside a runtime, as [`spawn`].
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    match context::try_current() {
+        Some(handle) => handle.spawn_blocking(f),
+        None => panic!(
+            "runnel::spawn_blocking called outside a runnel runtime: call it from code running \
+             inside Runtime::block_on, a spawned task, or a #[runnel::main] / #[runnel::test] \
+             function (or enter a runtime with Runtime::enter)"
+        ),
+    }
+}

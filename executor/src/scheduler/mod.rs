@@ -1,0 +1,167 @@
+//! The multi-worker scheduler: where tasks go when they are spawned or woken, and how a
+//! sleeping worker is brought back for them.
+//!
+//! - `local_queue`: each worker's stealable ring (Go's `runq`);
+//! - `injector`: the global queue for wakes from outside the workers;
+//! - `idle`: the scheduler lock, the idle/searching counts and the deadlock-check trigger;
+//! - `park`: the per-worker parker;
+//! - `worker`: the worker loop (find work, run it, steal, park).
+//!
+//! Placement rule: a task woken or spawned *on one of this runtime's workers* goes to that
+//! worker's LIFO slot (the task it displaces to the back of the local queue); a task that
+//! woke itself during its own poll (a yield) goes to the back of the local queue; anything
+//! else goes to the injector. Whenever work lands somewhere another worker could take it,
+//! `notify_parked` wakes a sleeper unless one is already searching.
+
+pub(crate) mod idle;
+pub(crate) mod injector;
+pub(crate) mod local_queue;
+pub(crate) mod park;
+pub(crate) mod worker;
+
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::Arc;
+
+use crate::blocking::BlockingPool;
+use crate::context;
+use crate::metrics::WorkerMetrics;
+use crate::runtime::Config;
+use crate::task::{Header, Notified, OwnedTasks, Schedule, Task};
+use idle::Idle;
+use injector::Injector;
+use local_queue::LocalQueue;
+use park::Parker;
+
+/// Everything the workers, the poller, the blocking pool and every task share.
+pub(crate) struct Shared {
+    /// Distinguishes runtimes (see `Origin::owner`).
+    pub(crate) id: u64,
+    pub(crate) remotes: Box<[Remote]>,
+    pub(crate) injector: Injector<Arc<Shared>>,
+    pub(crate) idle: Idle,
+    pub(crate) owned: OwnedTasks<Arc<Shared>>,
+    pub(crate) reactor: runnel_reactor::Handle,
+    pub(crate) blocking: BlockingPool,
+    pub(crate) config: Config,
+    pub(crate) shutdown: AtomicBool,
+    /// Wakes the poller moved out of the reactor (for metrics and the stress test).
+    pub(crate) injected_wakeups: AtomicU64,
+    pub(crate) deadlock_checks: AtomicU64,
+    pub(crate) deadlock_reports: AtomicU64,
+    pub(crate) stalls: AtomicU64,
+    pub(crate) stall_reports: AtomicU64,
+}
+
+/// The part of a worker other threads touch: its queue (to steal), its LIFO slot, its
+/// parker (to wake it) and its counters. Aligned so two workers never share a line.
+#[repr(align(128))]
+pub(crate) struct Remote {
+    pub(crate) queue: LocalQueue<Arc<Shared>>,
+    /// The most recently woken task (Go's `runnext`). Holds a `Notified` reference.
+    /// The owner swaps it; a thief may take it when the ring is empty (unlike tokio's,
+    /// tokio #4941), so a worker stuck in a long poll does not strand it.
+    pub(crate) lifo: AtomicPtr<Header>,
+    pub(crate) parker: Parker,
+    pub(crate) metrics: WorkerMetrics,
+}
+
+impl Remote {
+    pub(crate) fn new() -> Remote {
+        Remote {
+            queue: LocalQueue::new(),
+            lifo: AtomicPtr::new(ptr::null_mut()),
+            parker: Parker::new(),
+            metrics: WorkerMetrics::default(),
+        }
+    }
+
+    /// Puts `task` in the LIFO slot, returning the task it displaced.
+    pub(crate) fn swap_lifo(&self, task: Option<Notified<Arc<Shared>>>) -> Option<Notified<Arc<Shared>>> {
+        let new = task.map_or(ptr::null_mut(), |t| t.into_raw().as_ptr());
+        // AcqRel: publishes the task to a thief that takes the slot, and acquires the
+        // one we take out.
+        let old = self.lifo.swap(new, AcqRel);
+        // SAFETY: a non-null slot value is a Notified reference put there by swap_lifo.
+        NonNull::new(old).map(|p| unsafe { Notified::from_raw(p) })
+    }
+
+    pub(crate) fn take_lifo(&self) -> Option<Notified<Arc<Shared>>> {
+        if self.lifo.load(Relaxed).is_null() {
+            return None;
+        }
+        self.swap_lifo(None)
+    }
+
+    pub(crate) fn has_work(&self) -> bool {
+        !self.queue.is_empty() || !self.lifo.load(Acquire).is_null()
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified<Self>) {
+        self.schedule_task(task, false);
+    }
+
+    fn yield_now(&self, task: Notified<Self>) {
+        self.schedule_task(task, true);
+    }
+
+    fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {
+        self.owned.remove(task)
+    }
+}
+
+impl Shared {
+    pub(crate) fn schedule_task(self: &Arc<Self>, task: Notified<Arc<Shared>>, is_yield: bool) {
+        match context::current_worker(self) {
+            Some(index) => {
+                let remote = &self.remotes[index];
+                let displaced = if is_yield {
+                    Some(task)
+                } else {
+                    remote.swap_lifo(Some(task))
+                };
+                // A task only in the LIFO slot is about to run here: waking a sibling for
+                // it would cost a futex for nothing (the ping-pong case).
+                if let Some(task) = displaced {
+                    remote.queue.push_back(task, &self.injector);
+                    self.notify_parked();
+                }
+            }
+            None => {
+                self.injector.push(task);
+                self.notify_parked();
+            }
+        }
+    }
+
+    /// Wakes a parked worker to look for work, unless one is searching already.
+    pub(crate) fn notify_parked(&self) {
+        // The SeqCst fence pairs with the one a parking worker runs between counting itself
+        // idle and re-checking the queues: either we see it idle or it sees our work.
+        std::sync::atomic::fence(SeqCst);
+        if !self.idle.should_notify() {
+            return;
+        }
+        let claimed = {
+            let mut counts = self.idle.lock();
+            if self.idle.num_searching() != 0 {
+                return;
+            }
+            self.idle.claim_sleeper(&mut counts)
+        };
+        if let Some(index) = claimed {
+            self.remotes[index].parker.unpark();
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+
+    /// Whether any run queue (global, local, LIFO) holds a task.
+    pub(crate) fn has_queued_work(&self) -> bool {
+        !self.injector.is_empty() || self.remotes.iter().any(Remote::has_work)
+    }
+}

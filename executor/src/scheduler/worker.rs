@@ -1,0 +1,196 @@
+//! The worker loop: find a task, run it, repeat; steal when out of work; park when there
+//! is nothing to steal.
+//!
+//! Order in `next_task` (DESIGN.md "Threads"): every `GLOBAL_QUEUE_INTERVAL`th tick the
+//! injector first (so injected wakes cannot starve behind a busy local queue), then the
+//! LIFO slot (at most `MAX_LIFO_POLLS` times in a row), the local queue, the injector;
+//! then `steal`; then `park`.
+//!
+//! Parking follows the protocol in `idle.rs`: give up searching, count ourselves idle
+//! under the lock (which may run the deadlock check), fence, re-check the queues, and
+//! only then sleep. A worker returns from `park` already counted running by whoever
+//! claimed it.
+
+use std::sync::atomic::{fence, Ordering::SeqCst};
+use std::sync::Arc;
+
+use super::idle::Check;
+use super::local_queue::Steal;
+use super::Shared;
+use crate::context;
+use crate::deadlock;
+use crate::task::Notified;
+
+/// Go checks the global run queue every 61st schedule: a prime, so it does not fall into
+/// step with periodic task patterns.
+const GLOBAL_QUEUE_INTERVAL: u32 = 61;
+
+/// Two tasks that wake each other would otherwise run from the LIFO slot forever while
+/// the local queue starves; tokio measured 3 as enough to keep the ping-pong fast path.
+const MAX_LIFO_POLLS: u32 = 3;
+
+/// How many tasks to move from the injector to the local queue at once (Go's
+/// `globrunqget` takes up to half a local queue).
+const INJECTOR_BATCH: usize = 32;
+
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    tick: u32,
+    lifo_polls: u32,
+    searching: bool,
+    rng: u32,
+}
+
+impl Worker {
+    pub(crate) fn new(shared: Arc<Shared>, index: usize) -> Worker {
+        Worker {
+            shared,
+            index,
+            tick: 0,
+            lifo_polls: 0,
+            searching: false,
+            rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let shared = self.shared.clone();
+        let _worker = context::enter_worker(&shared, self.index);
+        let _reactor = shared.reactor.enter();
+        while !shared.is_shutdown() {
+            if let Some(task) = self.next_task().or_else(|| self.steal()) {
+                self.run_task(task);
+            } else {
+                self.park();
+            }
+        }
+        if self.searching {
+            self.searching = false;
+            shared.idle.stop_searching();
+        }
+    }
+
+    fn remote(&self) -> &super::Remote {
+        &self.shared.remotes[self.index]
+    }
+
+    fn run_task(&mut self, task: Notified<Arc<Shared>>) {
+        if self.searching {
+            self.searching = false;
+            // We were the last searcher and found work: there may be more, so keep one
+            // searcher going (Go's resetspinning → wakep).
+            if self.shared.idle.stop_searching() {
+                self.shared.notify_parked();
+            }
+        }
+        self.tick = self.tick.wrapping_add(1);
+        let metrics = &self.shared.remotes[self.index].metrics;
+        metrics.start_poll();
+        runnel_reactor::coop::with_budget(|| task.run());
+        metrics.end_poll();
+    }
+
+    fn next_task(&mut self) -> Option<Notified<Arc<Shared>>> {
+        if self.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(task) = self.shared.injector.pop() {
+                return Some(task);
+            }
+        }
+        let remote = &self.shared.remotes[self.index];
+        if let Some(task) = remote.take_lifo() {
+            if self.lifo_polls < MAX_LIFO_POLLS {
+                self.lifo_polls += 1;
+                return Some(task);
+            }
+            // Fairness: the LIFO task goes behind the queue it was jumping.
+            remote.queue.push_back(task, &self.shared.injector);
+        }
+        self.lifo_polls = 0;
+        if let Some(task) = remote.queue.pop() {
+            return Some(task);
+        }
+        self.pop_injector_batch()
+    }
+
+    /// Takes one task from the injector to run and moves a batch into the local queue,
+    /// so we do not come back to the shared queue for every task.
+    fn pop_injector_batch(&mut self) -> Option<Notified<Arc<Shared>>> {
+        let first = self.shared.injector.pop()?;
+        let available = self.shared.injector.len();
+        let share = available / self.shared.remotes.len() + 1;
+        let remote = self.remote();
+        for _ in 0..share.min(INJECTOR_BATCH) {
+            let Some(task) = self.shared.injector.pop() else { break };
+            remote.queue.push_back(task, &self.shared.injector);
+        }
+        Some(first)
+    }
+
+    fn next_rand(&mut self) -> u32 {
+        // xorshift32: cheap, per-worker, good enough to spread victims.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        self.rng
+    }
+
+    fn steal(&mut self) -> Option<Notified<Arc<Shared>>> {
+        if !self.searching {
+            if !self.shared.idle.try_start_searching() {
+                return None;
+            }
+            self.searching = true;
+        }
+        let n = self.shared.remotes.len();
+        let start = self.next_rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            let remote = &self.shared.remotes[victim];
+            if let Steal::Success(task) = remote.queue.steal_into(&self.remote().queue) {
+                self.remote().metrics.count_steal();
+                return Some(task);
+            }
+            // Its ring is empty but its LIFO slot is not: the owner may be stuck in a
+            // long poll, so take it rather than strand it.
+            if let Some(task) = remote.take_lifo() {
+                self.remote().metrics.count_steal();
+                return Some(task);
+            }
+        }
+        self.shared.injector.pop()
+    }
+
+    fn park(&mut self) {
+        let shared = self.shared.clone();
+        let was_last_searcher = self.searching && {
+            self.searching = false;
+            shared.idle.stop_searching()
+        };
+        let report = {
+            let mut counts = shared.idle.lock();
+            match shared.idle.worker_idle(&mut counts, self.index) {
+                Check::Run => deadlock::check(&shared, &mut counts),
+                Check::Skip => None,
+            }
+        };
+        if let Some(report) = report {
+            report.deliver(&shared);
+        }
+        // Pairs with notify_parked's fence: a task pushed before it saw us idle is seen here.
+        fence(SeqCst);
+        let work_left = !shared.injector.is_empty()
+            || (was_last_searcher && shared.remotes.iter().any(super::Remote::has_work))
+            || shared.is_shutdown();
+        if work_left && shared.idle.unidle(self.index) {
+            return;
+        }
+        self.remote().metrics.count_park();
+        self.remote().parker.park();
+        // Whoever claimed us counted us searching (Idle::claim_sleeper, Idle::claim_all).
+        self.searching = true;
+    }
+}

@@ -1,0 +1,369 @@
+//! The task state word: lifecycle flags and the reference count, in one `AtomicUsize`.
+//!
+//! Every transition is a method that returns a `#[must_use]` value telling the caller
+//! what to do next; call sites never see bit masks.
+//!
+//! | bit | name | meaning |
+//! | --- | --- | --- |
+//! | 0 | `RUNNING` | a thread owns the future (polling, cancelling or completing it) |
+//! | 1 | `COMPLETE` | the output (or the `JoinError`) is stored; the future is gone |
+//! | 2 | `NOTIFIED` | a `Notified` reference exists (queued), or the task was woken while running |
+//! | 3 | `CANCELLED` | abort or shutdown asked for the task to stop at its next poll |
+//! | 4 | `JOIN_INTEREST` | a `JoinHandle` exists and will read the output |
+//! | 5 | `JOIN_WAKER` | the join waker slot holds a waker owned by the task side |
+//! | 6.. | refcount | one per `Task`, `Notified`, `JoinHandle` and `Waker` |
+//!
+//! `NOTIFIED` is what keeps a task from being queued twice: only the transition that
+//! sets it while the task is idle submits a `Notified`. A wake while `RUNNING` only sets
+//! the bit, and the worker resubmits the task when the poll returns.
+//!
+//! The `JOIN_WAKER` protocol (the slot is a plain cell, the bit says who owns it):
+//! - bit clear, task not complete: the `JoinHandle` owns the slot and may write it, then
+//!   sets the bit with a CAS that fails if `COMPLETE` was set meanwhile;
+//! - bit set: the task side owns it; the completer reads it to wake the joiner, and the
+//!   `JoinHandle` must clear the bit (CAS, fails if complete) before touching the slot.
+
+use crate::loom::atomic::{AtomicUsize, Ordering::*};
+
+const RUNNING: usize = 1 << 0;
+const COMPLETE: usize = 1 << 1;
+const NOTIFIED: usize = 1 << 2;
+const CANCELLED: usize = 1 << 3;
+const JOIN_INTEREST: usize = 1 << 4;
+const JOIN_WAKER: usize = 1 << 5;
+const REF_SHIFT: u32 = 6;
+const REF_ONE: usize = 1 << REF_SHIFT;
+
+/// A new task is referenced by its `Task` (the owned list), its first `Notified` and its
+/// `JoinHandle`, and is queued (`NOTIFIED`).
+const INITIAL: usize = 3 * REF_ONE | NOTIFIED | JOIN_INTEREST;
+
+/// A copy of the state word at one instant.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(usize);
+
+impl Snapshot {
+    pub(crate) fn is_running(self) -> bool {
+        self.0 & RUNNING != 0
+    }
+    pub(crate) fn is_complete(self) -> bool {
+        self.0 & COMPLETE != 0
+    }
+    pub(crate) fn is_notified(self) -> bool {
+        self.0 & NOTIFIED != 0
+    }
+    pub(crate) fn is_cancelled(self) -> bool {
+        self.0 & CANCELLED != 0
+    }
+    pub(crate) fn is_join_interested(self) -> bool {
+        self.0 & JOIN_INTEREST != 0
+    }
+    pub(crate) fn is_join_waker_set(self) -> bool {
+        self.0 & JOIN_WAKER != 0
+    }
+    pub(crate) fn ref_count(self) -> usize {
+        self.0 >> REF_SHIFT
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("running", &self.is_running())
+            .field("complete", &self.is_complete())
+            .field("notified", &self.is_notified())
+            .field("cancelled", &self.is_cancelled())
+            .field("join_interest", &self.is_join_interested())
+            .field("join_waker", &self.is_join_waker_set())
+            .field("refs", &self.ref_count())
+            .finish()
+    }
+}
+
+/// What a worker must do with a `Notified` it took off a queue.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToRunning {
+    /// Poll the future.
+    Poll,
+    /// The task was aborted: drop the future and complete with `Cancelled`.
+    Cancel,
+    /// Someone else completed or owns the task (shutdown): just drop the reference.
+    DropRef,
+}
+
+/// What a worker must do after a poll returned `Pending`.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToIdle {
+    /// The task waits for a wake; drop the `Notified` reference the poll consumed.
+    Idle,
+    /// It was woken during the poll: resubmit it, reusing the poll's reference.
+    Resubmit,
+    /// It was aborted during the poll: cancel it now.
+    Cancel,
+}
+
+/// What a waker must do.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Submit a `Notified` to the scheduler (its reference is accounted for).
+    Submit,
+    /// Nothing to schedule (already queued, running or complete).
+    DoNothing,
+    /// Nothing to schedule, and the caller's reference was the last: deallocate.
+    Dealloc,
+}
+
+pub(crate) struct State(AtomicUsize);
+
+impl State {
+    pub(crate) fn new() -> State {
+        State(AtomicUsize::new(INITIAL))
+    }
+
+    pub(crate) fn load(&self) -> Snapshot {
+        // Acquire: pairs with the AcqRel of every transition, so whoever sees COMPLETE also
+        // sees the stored output.
+        Snapshot(self.0.load(Acquire))
+    }
+
+    /// Applies `f` in a CAS loop; `f` returns the new word and a result, or `None` to stop
+    /// without writing. AcqRel: a transition both publishes the caller's writes to the task
+    /// (output, join waker) and acquires those of the previous owner.
+    fn fetch_update<R>(&self, mut f: impl FnMut(Snapshot) -> (Option<usize>, R)) -> R {
+        let mut cur = self.0.load(Acquire);
+        loop {
+            let (next, result) = f(Snapshot(cur));
+            let Some(next) = next else { return result };
+            match self.0.compare_exchange_weak(cur, next, AcqRel, Acquire) {
+                Ok(_) => return result,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// A worker took a `Notified` off a queue and wants to run it.
+    pub(crate) fn transition_to_running(&self) -> ToRunning {
+        self.fetch_update(|s| {
+            if s.is_running() || s.is_complete() {
+                // Shutdown claimed it; the Notified reference is all that is left to drop.
+                return (None, ToRunning::DropRef);
+            }
+            debug_assert!(s.is_notified(), "a queued task must be NOTIFIED: {s:?}");
+            let next = (s.0 & !NOTIFIED) | RUNNING;
+            let action = if s.is_cancelled() {
+                ToRunning::Cancel
+            } else {
+                ToRunning::Poll
+            };
+            (Some(next), action)
+        })
+    }
+
+    /// The poll returned `Pending`.
+    pub(crate) fn transition_to_idle(&self) -> ToIdle {
+        self.fetch_update(|s| {
+            debug_assert!(s.is_running() && !s.is_complete(), "{s:?}");
+            if s.is_cancelled() {
+                // Stay RUNNING: the caller goes on to cancel the task.
+                return (None, ToIdle::Cancel);
+            }
+            let next = s.0 & !RUNNING;
+            if s.is_notified() {
+                // Woken during the poll; the poll's reference becomes the new Notified's.
+                (Some(next), ToIdle::Resubmit)
+            } else {
+                (Some(next), ToIdle::Idle)
+            }
+        })
+    }
+
+    /// The output is stored (or the future dropped): RUNNING → COMPLETE.
+    pub(crate) fn transition_to_complete(&self) -> Snapshot {
+        let prev = Snapshot(self.0.fetch_xor(RUNNING | COMPLETE, AcqRel));
+        debug_assert!(prev.is_running() && !prev.is_complete(), "{prev:?}");
+        Snapshot(prev.0 ^ (RUNNING | COMPLETE))
+    }
+
+    /// After waking the joiner, the completer hands the slot back. Returns the state after,
+    /// so the caller knows whether the `JoinHandle` is gone (then it drops the waker itself).
+    pub(crate) fn unset_join_waker_after_complete(&self) -> Snapshot {
+        let prev = Snapshot(self.0.fetch_and(!JOIN_WAKER, AcqRel));
+        debug_assert!(prev.is_complete() && prev.is_join_waker_set(), "{prev:?}");
+        Snapshot(prev.0 & !JOIN_WAKER)
+    }
+
+    /// `wake()` consuming a waker's reference.
+    pub(crate) fn transition_to_notified_by_val(&self) -> Wake {
+        self.fetch_update(|s| {
+            if s.is_running() {
+                // The worker resubmits after the poll; our reference is not needed.
+                debug_assert!(s.ref_count() > 1);
+                (Some((s.0 | NOTIFIED) - REF_ONE), Wake::DoNothing)
+            } else if s.is_complete() || s.is_notified() {
+                let action = if s.ref_count() == 1 {
+                    Wake::Dealloc
+                } else {
+                    Wake::DoNothing
+                };
+                (Some(s.0 - REF_ONE), action)
+            } else {
+                // The waker's reference becomes the Notified's.
+                (Some(s.0 | NOTIFIED), Wake::Submit)
+            }
+        })
+    }
+
+    /// `wake_by_ref()`: the waker keeps its reference, so a submit takes a new one.
+    pub(crate) fn transition_to_notified_by_ref(&self) -> Wake {
+        self.fetch_update(|s| {
+            if s.is_complete() || s.is_notified() {
+                (None, Wake::DoNothing)
+            } else if s.is_running() {
+                (Some(s.0 | NOTIFIED), Wake::DoNothing)
+            } else {
+                (Some((s.0 | NOTIFIED) + REF_ONE), Wake::Submit)
+            }
+        })
+    }
+
+    /// `JoinHandle::abort()`: mark cancelled, and submit the task if it is idle so a worker
+    /// drops its future promptly.
+    pub(crate) fn transition_to_notified_and_cancel(&self) -> Wake {
+        self.fetch_update(|s| {
+            if s.is_complete() || s.is_cancelled() {
+                (None, Wake::DoNothing)
+            } else if s.is_running() || s.is_notified() {
+                // The running worker (or the queued Notified) will see CANCELLED.
+                (Some(s.0 | CANCELLED | NOTIFIED), Wake::DoNothing)
+            } else {
+                (Some((s.0 | CANCELLED | NOTIFIED) + REF_ONE), Wake::Submit)
+            }
+        })
+    }
+
+    /// Runtime shutdown: mark cancelled and, if nobody runs the task, claim it (set RUNNING)
+    /// so the caller drops the future. Returns whether the caller owns the task now.
+    pub(crate) fn transition_to_shutdown(&self) -> bool {
+        self.fetch_update(|s| {
+            if s.is_running() || s.is_complete() {
+                (Some(s.0 | CANCELLED), false)
+            } else {
+                (Some(s.0 | CANCELLED | RUNNING), true)
+            }
+        })
+    }
+
+    /// The `JoinHandle` is dropped. Returns the state after; if it is complete, the caller
+    /// must drop the output; if `JOIN_WAKER` is clear, the caller owns (and drops) the slot.
+    pub(crate) fn transition_to_join_handle_dropped(&self) -> Snapshot {
+        self.fetch_update(|s| {
+            debug_assert!(s.is_join_interested());
+            let mut next = s.0 & !JOIN_INTEREST;
+            if !s.is_complete() {
+                // Take the slot back so the (now joinless) waker can be dropped here, not
+                // racing with a completer that still thinks somebody wants it.
+                next &= !JOIN_WAKER;
+            }
+            (Some(next), Snapshot(next))
+        })
+    }
+
+    /// The `JoinHandle` stored a waker in the slot and hands it to the task side. Fails
+    /// (returns the state) if the task completed meanwhile: then read the output instead.
+    pub(crate) fn set_join_waker(&self) -> Result<Snapshot, Snapshot> {
+        self.fetch_update(|s| {
+            debug_assert!(s.is_join_interested() && !s.is_join_waker_set());
+            if s.is_complete() {
+                (None, Err(s))
+            } else {
+                (Some(s.0 | JOIN_WAKER), Ok(Snapshot(s.0 | JOIN_WAKER)))
+            }
+        })
+    }
+
+    /// The `JoinHandle` wants to replace the stored waker: take the slot back. Fails if the
+    /// task completed meanwhile.
+    pub(crate) fn unset_join_waker(&self) -> Result<Snapshot, Snapshot> {
+        self.fetch_update(|s| {
+            debug_assert!(s.is_join_interested() && s.is_join_waker_set());
+            if s.is_complete() {
+                (None, Err(s))
+            } else {
+                (Some(s.0 & !JOIN_WAKER), Ok(Snapshot(s.0 & !JOIN_WAKER)))
+            }
+        })
+    }
+
+    pub(crate) fn ref_inc(&self) {
+        // Relaxed: a new reference is made from an existing one, which already keeps the
+        // task alive; no other memory needs to be ordered by it (as Arc::clone).
+        let prev = self.0.fetch_add(REF_ONE, Relaxed);
+        if prev > isize::MAX as usize {
+            std::process::abort();
+        }
+    }
+
+    /// Drops `n` references; returns true if they were the last (the caller deallocates).
+    pub(crate) fn ref_dec(&self, n: usize) -> bool {
+        // AcqRel: the release publishes this holder's uses of the task to the deallocator;
+        // the acquire (when we are last) sees every other holder's.
+        let prev = Snapshot(self.0.fetch_sub(n * REF_ONE, AcqRel));
+        debug_assert!(prev.ref_count() >= n, "refcount underflow: {prev:?}");
+        prev.ref_count() == n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wake_while_running_resubmits_after_poll() {
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_notified_by_ref(), Wake::DoNothing);
+        assert_eq!(s.transition_to_idle(), ToIdle::Resubmit);
+        assert!(s.load().is_notified() && !s.load().is_running());
+    }
+
+    #[test]
+    fn double_wake_submits_once() {
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_notified_by_ref(), Wake::Submit);
+        assert_eq!(s.transition_to_notified_by_ref(), Wake::DoNothing);
+        assert_eq!(s.load().ref_count(), 4);
+    }
+
+    #[test]
+    fn abort_idle_submits_and_cancels() {
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_notified_and_cancel(), Wake::Submit);
+        assert_eq!(s.transition_to_running(), ToRunning::Cancel);
+    }
+
+    #[test]
+    fn shutdown_claims_idle_but_not_running() {
+        let s = State::new();
+        assert!(s.transition_to_shutdown(), "queued task is claimed");
+        assert_eq!(s.transition_to_running(), ToRunning::DropRef);
+        let r = State::new();
+        assert_eq!(r.transition_to_running(), ToRunning::Poll);
+        assert!(!r.transition_to_shutdown(), "running task is left to its worker");
+        assert_eq!(r.transition_to_idle(), ToIdle::Cancel);
+    }
+
+    #[test]
+    fn join_waker_cannot_be_set_after_complete() {
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        let _ = s.transition_to_complete();
+        assert!(s.set_join_waker().is_err());
+    }
+}

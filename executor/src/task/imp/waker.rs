@@ -1,0 +1,96 @@
+//! The task waker (one static `RawWakerVTable` for every task type) and `JoinWaker`, the
+//! wrapper that counts a waker held in a `JoinHandle` slot as held by the runtime.
+//!
+//! Because the vtable is one static, `Waker::vtable()` tells a runnel task waker from any
+//! other, which is how `JoinWaker` finds the `WaitRecord` of the task it would wake.
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::raw::{Header, RawTask, WaitRecord};
+use super::Origin;
+
+static TASK_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+/// A waker for the task at `ptr` that owns no reference (the caller wraps it in
+/// `ManuallyDrop` to lend one it holds, or calls it after taking one).
+///
+/// # Safety
+/// `ptr` must point to a live task header for as long as the waker (or clones) are used.
+pub(super) unsafe fn task_waker(ptr: NonNull<Header>) -> Waker {
+    // SAFETY: the vtable's functions uphold the RawWaker contract given a live header,
+    // which the caller guarantees.
+    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &TASK_WAKER_VTABLE)) }
+}
+
+fn header_of(data: *const ()) -> RawTask {
+    // SAFETY: data came from task_waker, which takes a NonNull header pointer.
+    RawTask::from_ptr(unsafe { NonNull::new_unchecked(data.cast_mut().cast::<Header>()) })
+}
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    header_of(data).header().state.ref_inc();
+    RawWaker::new(data, &TASK_WAKER_VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    header_of(data).wake_by_val();
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    header_of(data).wake_by_ref();
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    header_of(data).drop_reference();
+}
+
+/// If `waker` wakes a runnel task or `block_on` of the runtime `owner`, its wait record.
+fn wait_record_of(waker: &Waker, owner: u64) -> Option<&WaitRecord> {
+    if std::ptr::eq(waker.vtable(), &TASK_WAKER_VTABLE) {
+        let header = header_of(waker.data()).header();
+        return (header.origin.owner == owner).then_some(&header.wait);
+    }
+    crate::block_on::wait_record_of(waker, owner)
+}
+
+/// A waker stored in a `JoinHandle` slot. While it exists, the task it wakes counts one
+/// wake source held by the runtime (see "Wakers held by the runtime itself" in `mod.rs`).
+pub(crate) struct JoinWaker {
+    waker: Waker,
+    owner: u64,
+}
+
+impl JoinWaker {
+    /// `joined` is the task whose slot will hold the waker.
+    pub(super) fn new(waker: Waker, joined: Origin) -> JoinWaker {
+        if let Some(record) = wait_record_of(&waker, joined.owner) {
+            // Incremented after the waker exists: the count never exceeds the real holds.
+            // AcqRel: orders the hold before the state transitions that publish the slot.
+            record.holds.fetch_add(1, AcqRel);
+            record.waiting_on.store(joined.id.as_u64(), Relaxed);
+        }
+        JoinWaker {
+            waker,
+            owner: joined.owner,
+        }
+    }
+
+    pub(super) fn wake_by_ref(&self) {
+        self.waker.wake_by_ref();
+    }
+
+    pub(super) fn will_wake(&self, other: &Waker) -> bool {
+        self.waker.will_wake(other)
+    }
+}
+
+impl Drop for JoinWaker {
+    fn drop(&mut self) {
+        if let Some(record) = wait_record_of(&self.waker, self.owner) {
+            // Decremented before the waker goes: never over-counts (see `new`).
+            record.holds.fetch_sub(1, AcqRel);
+        }
+    }
+}

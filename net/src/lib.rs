@@ -1,0 +1,1 @@
+//! runnel's TCP and UDP sockets (filled by the net issue).

@@ -1,0 +1,146 @@
+//! `Driver`: the poller thread's side of the reactor. Owns the `mio::Poll`.
+//!
+//! The poller's loop, and why it is split in three calls:
+//!
+//! ```text
+//! driver.park(timeout)?;               // block; events are only *stored*
+//! /* take the pretend-running token */ // DESIGN.md, "Idle accounting"
+//! let drained = driver.drain(now, &mut wakers); // wakers leave the reactor only here
+//! /* wake them, make sure a worker runs them, give the token back */
+//! handle.release(drained);             // only now do the waiter counts drop
+//! ```
+//!
+//! `park` must not move wakers out because the token has to be taken *before* work leaves a
+//! visible place (DESIGN.md invariant 3); `drain` does not drop the counts because they
+//! must stay up until the woken tasks are enqueued (invariant 4, Go issue 61454).
+//!
+//! Invariant: every event `park` received for a registration sits in `pending` until the
+//! next `drain`; nothing else consumes it.
+
+use std::io;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+
+use crate::handle::Handle;
+use crate::readiness::Ready;
+use crate::token::WAKER_TOKEN;
+use crate::waiters::Drained;
+
+/// Events fetched per `epoll_wait`: more only means fewer syscalls under heavy load; events
+/// beyond it stay in the kernel for the next park. Same order as mio's examples and tokio.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// The poller thread's handle on the reactor: blocks for I/O and timers and hands out the
+/// wakers to run. Exactly one thread uses it.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let (mut driver, handle) = runnel_reactor::Driver::new()?;
+/// handle.unpark();
+/// driver.park(Some(Duration::from_secs(5)))?; // returns at once: unparked
+/// let mut wakers = Vec::new();
+/// let drained = driver.drain(Instant::now(), &mut wakers);
+/// wakers.drain(..).for_each(|w| w.wake());
+/// handle.release(drained);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Driver {
+    poll: Poll,
+    events: Events,
+    /// Registration events received by `park`, applied by the next `drain`.
+    pending: Vec<(Token, Ready)>,
+    handle: Handle,
+}
+
+impl Driver {
+    /// Creates a reactor: its driver (for the poller thread) and a handle (for everyone).
+    pub fn new() -> io::Result<(Driver, Handle)> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let handle = Handle::new(registry, waker);
+        let driver = Driver {
+            poll,
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            pending: Vec::new(),
+            handle: handle.clone(),
+        };
+        Ok((driver, handle))
+    }
+
+    /// A handle of this driver's reactor.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Blocks in mio's poll until an I/O event, [`Handle::unpark`], or `timeout` (`None`:
+    /// no limit), whichever is first — and never past the next timer deadline. The events
+    /// are stored for [`drain`](Driver::drain); no waker leaves the reactor here.
+    ///
+    /// If events of an earlier park were not drained yet, it does not block (it still
+    /// collects new events).
+    pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let timeout = if self.pending.is_empty() {
+            self.handle
+                .inner
+                .timers
+                .prepare_park(Instant::now(), timeout)
+        } else {
+            Some(Duration::ZERO)
+        };
+        let result = self.poll.poll(&mut self.events, timeout);
+        self.handle.inner.timers.unparked();
+        match result {
+            Ok(()) => {}
+            // A signal is just an early return; the caller loops anyway.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.pending.extend(
+            self.events
+                .iter()
+                .filter(|event| event.token() != WAKER_TOKEN)
+                .map(|event| (event.token(), Ready::from_mio(event))),
+        );
+        Ok(())
+    }
+
+    /// Whether a [`drain`](Driver::drain) now would take out a waker. Conservative: it may
+    /// say `true` when the stored events turn out to be stale or for sources nobody waits on,
+    /// or when a far timer only needs cascading; never `false` when a drain at the same `now`
+    /// would take a waker out.
+    pub fn has_pending(&self, now: Instant) -> bool {
+        !self.pending.is_empty() || self.handle.inner.timers.has_expired(now)
+    }
+
+    /// Applies the stored events to their sources' readiness and fires the timers due at
+    /// `now`, pushing every waker taken out into `wakers`.
+    ///
+    /// The waiter counts are **not** decreased: wake the wakers, make sure their tasks are
+    /// enqueued, then pass the returned [`Drained`] to [`Handle::release`].
+    pub fn drain(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> Drained {
+        let inner = &self.handle.inner;
+        let io = inner.sources.dispatch(&self.pending, wakers);
+        self.pending.clear();
+        let timers = inner.timers.fire(now, wakers);
+        Drained { io, timers }
+    }
+
+    /// When the earliest armed timer may be due, if any timer is armed. A lower bound:
+    /// for far deadlines it is the start of the wheel slot holding them (the poller wakes to
+    /// cascade them into finer slots), so sleeping until it is never late.
+    pub fn next_timer_deadline(&self) -> Option<Instant> {
+        self.handle.inner.timers.next_deadline()
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("pending_events", &self.pending.len())
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}

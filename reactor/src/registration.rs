@@ -1,0 +1,206 @@
+//! `Registration`: one I/O source's link to the reactor, the type `net` builds sockets on.
+//!
+//! Owns a slab slot (see `sources.rs`) and the shared readiness/waker state of the source.
+//! Invariants:
+//! - while `registered`, the slot holds this registration's `ScheduledIo`;
+//! - dropping (or `deregister`) frees the slot, closes the state, and releases the waiter
+//!   count of every waker still stored, so a dropped socket never keeps the deadlock
+//!   detector from firing;
+//! - readiness is cleared only on `WouldBlock` (`clear_readiness`, `try_io`, `poll_*_io`).
+//!
+//! A registration does not own the OS source, so it cannot deregister it from mio on drop;
+//! closing the fd does that. `PollEvented` owns both and deregisters explicitly.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Waker};
+
+use mio::event::Source;
+use mio::Interest;
+
+use crate::coop;
+use crate::handle::Handle;
+use crate::readiness::{Closed, Direction, Observed, Ready, ReadyEvent};
+use crate::scheduled_io::ScheduledIo;
+
+/// A source registered with the reactor: readiness plus one waiting task per direction.
+///
+/// One task may wait for reading and another for writing at the same time; a second task
+/// waiting in the same direction replaces the first one's waker (the first is not woken).
+pub struct Registration {
+    handle: Handle,
+    shared: Arc<ScheduledIo>,
+    registered: bool,
+}
+
+impl Registration {
+    /// Registers `source` with the current reactor ([`Handle::current`]).
+    ///
+    /// # Panics
+    ///
+    /// When no runtime is entered on this thread (see [`Handle::current`]).
+    #[track_caller]
+    pub fn new(source: &mut impl Source, interest: Interest) -> io::Result<Registration> {
+        Registration::with_handle(&Handle::current(), source, interest)
+    }
+
+    /// Registers `source` with the reactor of `handle`.
+    ///
+    /// Fails with "the runnel runtime has shut down" after [`Handle::shutdown`].
+    pub fn with_handle(
+        handle: &Handle,
+        source: &mut impl Source,
+        interest: Interest,
+    ) -> io::Result<Registration> {
+        let shared = handle.inner.sources.insert()?;
+        // Registered outside the slab lock: epoll_ctl is a syscall, and no event can
+        // arrive for the token before this call anyway.
+        if let Err(e) = handle
+            .inner
+            .registry
+            .register(source, shared.token(), interest)
+        {
+            handle.inner.sources.remove(&shared);
+            return Err(e);
+        }
+        Ok(Registration {
+            handle: handle.clone(),
+            shared,
+            registered: true,
+        })
+    }
+
+    /// The reactor this source is registered with.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// The mio token this source is registered under.
+    #[cfg(test)]
+    pub(crate) fn token(&self) -> mio::Token {
+        self.shared.token()
+    }
+
+    /// Ready when the source may be read (or is read-closed, or has an error); otherwise
+    /// stores the task's waker. Errors once the runtime shut down or after `deregister`.
+    /// Consumes one unit of the task's cooperative budget.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        ready!(coop::poll_proceed(cx));
+        self.shared
+            .poll_ready(Direction::Read, cx.waker(), &self.handle.inner.counts)
+    }
+
+    /// Like [`poll_read_ready`](Registration::poll_read_ready), for writing.
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        ready!(coop::poll_proceed(cx));
+        self.shared
+            .poll_ready(Direction::Write, cx.waker(), &self.handle.inner.counts)
+    }
+
+    /// The operation that `event` allowed returned `WouldBlock`: forget that readiness
+    /// (unless a newer event arrived meanwhile).
+    pub fn clear_readiness(&self, event: ReadyEvent) {
+        self.shared.readiness.clear(event);
+    }
+
+    /// Runs `f` if the source is ready for `interest` now, without waiting. Returns
+    /// `WouldBlock` without calling `f` when it is not; clears readiness when `f` returns
+    /// `WouldBlock`.
+    pub fn try_io<R>(
+        &self,
+        interest: Interest,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let event = match self.shared.observe(Ready::mask_of(interest)) {
+            Observed::Ready(event) => event,
+            Observed::NotReady => return Err(io::ErrorKind::WouldBlock.into()),
+            Observed::Closed(closed) => return Err(closed.to_error()),
+        };
+        let result = f();
+        if is_would_block(&result) {
+            self.clear_readiness(event);
+        }
+        result
+    }
+
+    /// Waits for read readiness and runs `f`, looping while `f` returns `WouldBlock`
+    /// (clearing the readiness it had each time). `f` must be a non-blocking operation.
+    pub fn poll_read_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let event = ready!(self.poll_read_ready(cx))?;
+            let result = f();
+            if !is_would_block(&result) {
+                return Poll::Ready(result);
+            }
+            self.clear_readiness(event);
+        }
+    }
+
+    /// Like [`poll_read_io`](Registration::poll_read_io), for writing.
+    pub fn poll_write_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let event = ready!(self.poll_write_ready(cx))?;
+            let result = f();
+            if !is_would_block(&result) {
+                return Poll::Ready(result);
+            }
+            self.clear_readiness(event);
+        }
+    }
+
+    /// Deregisters `source` from mio and frees this registration's slot now (instead of on
+    /// drop). Later polls return an error.
+    pub fn deregister(&mut self, source: &mut impl Source) -> io::Result<()> {
+        let result = if self.registered {
+            self.handle.inner.registry.deregister(source)
+        } else {
+            Ok(())
+        };
+        self.release(Closed::Deregistered);
+        result
+    }
+
+    /// Frees the slot and drops the stored wakers, releasing their waiter counts.
+    fn release(&mut self, why: Closed) {
+        if !self.registered {
+            return;
+        }
+        self.registered = false;
+        let inner = &self.handle.inner;
+        inner.sources.remove(&self.shared);
+        // No task waits on a registration that is being dropped or deregistered through
+        // `&mut self`: these wakers are leftovers of futures that stopped polling. Drop them.
+        let mut wakers: Vec<Waker> = Vec::new();
+        let taken = self.shared.close(why, &mut wakers);
+        drop(wakers);
+        inner.counts.sub_io(taken);
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.release(Closed::Deregistered);
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("token", &self.shared.token())
+            .field("registered", &self.registered)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_would_block<R>(result: &io::Result<R>) -> bool {
+    matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}

@@ -1,0 +1,109 @@
+//! The waiter counts the deadlock detector reads: how many tasks the reactor may still wake.
+//!
+//! - `io` = number of (source, direction) slots holding a waker.
+//! - `timers` = number of armed timer entries (linked in the wheel with a waker).
+//!
+//! A count goes **up** before (or while, under the slot's lock) a waker is stored into an
+//! empty slot, and **down** when a task takes its waker back out, its registration or timer
+//! is dropped, or `Handle::shutdown` woke it. A waker that `Driver::drain` takes out stays
+//! counted until `Handle::release`, which the poller calls only after the woken tasks are in
+//! a run queue (DESIGN.md invariant 4, Go issue 61454). So the counts may over-count for a
+//! moment but never under-count: a detector that reads 0 knows no task can be woken by the
+//! reactor.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A snapshot of the reactor's waiter counts (see `Handle::waiters`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waiters {
+    /// (source, direction) slots holding a waker, including wakers drained but not released.
+    pub io: usize,
+    /// Armed timers, including fired ones whose wakers were drained but not released.
+    pub timers: usize,
+}
+
+impl Waiters {
+    /// Whether the reactor can wake no task at all.
+    pub fn is_empty(&self) -> bool {
+        self.io == 0 && self.timers == 0
+    }
+}
+
+/// What one `Driver::drain` took out of the reactor. Pass it to `Handle::release` once every
+/// woken task is in a run queue; until then the wakers still count as waiters.
+#[must_use = "pass Drained to Handle::release after waking, or the waiter counts never drop"]
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    pub(crate) io: usize,
+    pub(crate) timers: usize,
+}
+
+impl Drained {
+    /// I/O wakers taken out.
+    pub fn io(&self) -> usize {
+        self.io
+    }
+    /// Timer wakers taken out.
+    pub fn timers(&self) -> usize {
+        self.timers
+    }
+    /// Whether nothing was taken out (releasing it is then a no-op).
+    pub fn is_empty(&self) -> bool {
+        self.io == 0 && self.timers == 0
+    }
+}
+
+/// The counts themselves, shared by every handle of one reactor.
+#[derive(Debug, Default)]
+pub(crate) struct WaiterCounts {
+    io: AtomicUsize,
+    timers: AtomicUsize,
+}
+
+// Orderings: increments happen on the thread that is about to store a waker, i.e. a running
+// task, and the detector only trusts a count once that task has gone idle through the
+// scheduler's lock, which orders the increment before the detector's read; Release/Acquire
+// here is belt and braces for readers that skip that lock. Decrements must be Release: the
+// poller enqueues the woken tasks and then releases, and a detector that Acquire-loads the
+// smaller count must also see those tasks in the run queue (else it could see neither the
+// waiter nor the task: a false deadlock).
+impl WaiterCounts {
+    pub(crate) fn add_io(&self, n: usize) {
+        if n > 0 {
+            self.io.fetch_add(n, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn sub_io(&self, n: usize) {
+        if n > 0 {
+            let before = self.io.fetch_sub(n, Ordering::Release);
+            debug_assert!(before >= n, "io waiter count underflow: {before} - {n}");
+        }
+    }
+
+    pub(crate) fn add_timers(&self, n: usize) {
+        if n > 0 {
+            self.timers.fetch_add(n, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn sub_timers(&self, n: usize) {
+        if n > 0 {
+            let before = self.timers.fetch_sub(n, Ordering::Release);
+            debug_assert!(before >= n, "timer waiter count underflow: {before} - {n}");
+        }
+    }
+
+    pub(crate) fn release(&self, drained: Drained) {
+        self.sub_io(drained.io);
+        self.sub_timers(drained.timers);
+    }
+
+    pub(crate) fn snapshot(&self) -> Waiters {
+        // Acquire pairs with the Release decrements (see the comment above the impl).
+        Waiters {
+            io: self.io.load(Ordering::Acquire),
+            timers: self.timers.load(Ordering::Acquire),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! runnel: a work-stealing async runtime that reports deadlocks instead of hanging.

@@ -1,0 +1,2 @@
+#[runnel::main]
+fn main() {}

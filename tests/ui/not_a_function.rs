@@ -1,0 +1,4 @@
+#[runnel::test]
+struct NotAFunction;
+
+fn main() {}

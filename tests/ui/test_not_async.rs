@@ -1,0 +1,4 @@
+#[runnel::test]
+fn not_async() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+#[runnel::main(flavor = "current_thread")]
+async fn main() {}
+
+#[runnel::test(worker_thread = 2)]
+async fn misspelled() {}
+
+#[runnel::test(start_paused = true)]
+async fn unknown() {}
