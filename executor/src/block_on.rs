@@ -36,8 +36,8 @@ pub(crate) struct Signal {
 }
 
 /// `Arc` references to a `Signal` that are not wakers someone else holds: `block_on`'s
-/// own, the scheduler's registration, and the `Context`'s waker.
-const OWN_REFS: usize = 3;
+/// own, its `Registration`'s, the scheduler's list entry, and the `Context`'s waker.
+const OWN_REFS: usize = 4;
 
 static SIGNAL_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 

@@ -1,0 +1,7 @@
+//! TCP: listener, stream (and its halves), and the socket builder.
+
+pub(crate) mod listener;
+pub(crate) mod socket;
+pub(crate) mod split;
+pub(crate) mod split_owned;
+pub(crate) mod stream;
