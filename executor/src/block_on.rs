@@ -39,7 +39,8 @@ pub(crate) struct Signal {
 /// own, its `Registration`'s, the scheduler's list entry, and the `Context`'s waker.
 const OWN_REFS: usize = 4;
 
-static SIGNAL_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+static SIGNAL_WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
 fn signal_waker(signal: &Arc<Signal>) -> Waker {
     let data = Arc::into_raw(signal.clone()).cast::<()>();
@@ -147,7 +148,9 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
-        if let Poll::Ready(output) = runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+        if let Poll::Ready(output) =
+            runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx))
+        {
             return output;
         }
         sleep_until_woken(shared, &signal);
@@ -175,7 +178,12 @@ fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) {
             report.deliver(shared);
         }
         signal.parker.park();
-        if let Some(report) = signal.deadlock.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(report) = signal
+            .deadlock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             panic!("{report}");
         }
     }

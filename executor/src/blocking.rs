@@ -46,7 +46,10 @@ impl<R, F: FnOnce() -> R> Future for BlockingTask<F> {
     type Output = R;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
-        let f = self.0.take().expect("blocking task polled after completion");
+        let f = self
+            .0
+            .take()
+            .expect("blocking task polled after completion");
         Poll::Ready(f())
     }
 }
@@ -91,7 +94,10 @@ impl BlockingPool {
         let (queued, handles) = {
             let mut state = self.lock();
             state.shutdown = true;
-            (std::mem::take(&mut state.queue), std::mem::take(&mut state.handles))
+            (
+                std::mem::take(&mut state.queue),
+                std::mem::take(&mut state.handles),
+            )
         };
         self.cvar.notify_all();
         for job in queued {

@@ -48,11 +48,19 @@ pub(crate) fn enter_handle(handle: Handle) -> ContextGuard {
 }
 
 pub(crate) fn enter_worker(shared: &Arc<Shared>, index: usize) -> ContextGuard {
-    enter(Handle::from_shared(shared.clone()), (Arc::as_ptr(shared), index), true)
+    enter(
+        Handle::from_shared(shared.clone()),
+        (Arc::as_ptr(shared), index),
+        true,
+    )
 }
 
 pub(crate) fn enter_blocking(shared: &Arc<Shared>) -> ContextGuard {
-    enter(Handle::from_shared(shared.clone()), (std::ptr::null(), 0), false)
+    enter(
+        Handle::from_shared(shared.clone()),
+        (std::ptr::null(), 0),
+        false,
+    )
 }
 
 /// Enters `block_on`, panicking if this thread already drives a runtime.
@@ -67,7 +75,11 @@ pub(crate) fn enter_block_on(shared: &Arc<Shared>) -> ContextGuard {
              Handle::block_on from there."
         );
     }
-    enter(Handle::from_shared(shared.clone()), (std::ptr::null(), 0), true)
+    enter(
+        Handle::from_shared(shared.clone()),
+        (std::ptr::null(), 0),
+        true,
+    )
 }
 
 /// The worker index if this thread is a worker of `shared`.

@@ -143,12 +143,20 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
     stuck.sort_by_key(|w| w.id);
     let mut text = String::new();
     for signal in &counts.block_ons {
-        let _ = write!(text, "\nblock_on (called at {}) waits on: ", signal.location);
+        let _ = write!(
+            text,
+            "\nblock_on (called at {}) waits on: ",
+            signal.location
+        );
         describe(&mut text, waiting_on_signal(signal));
     }
     let total = stuck.len();
     for waiter in stuck.iter().take(LISTED) {
-        let _ = write!(text, "\ntask {} (spawned at {}) waits on: ", waiter.id, waiter.location);
+        let _ = write!(
+            text,
+            "\ntask {} (spawned at {}) waits on: ",
+            waiter.id, waiter.location
+        );
         describe(&mut text, waiter.waiting_on);
     }
     if total > LISTED {

@@ -49,5 +49,7 @@ pub mod task {
 
 pub use deadlock::DEADLOCK_MESSAGE;
 pub use metrics::RuntimeMetrics;
-pub use runtime::{spawn, spawn_blocking, Builder, EnterGuard, Handle, OnDeadlock, Runtime, TryCurrentError};
+pub use runtime::{
+    spawn, spawn_blocking, Builder, EnterGuard, Handle, OnDeadlock, Runtime, TryCurrentError,
+};
 pub use task::{JoinError, JoinHandle};

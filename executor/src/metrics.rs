@@ -16,11 +16,13 @@ pub(crate) struct WorkerMetrics {
 impl WorkerMetrics {
     pub(crate) fn start_poll(&self) {
         // Only the owner writes: load + store, no RMW on the hot path.
-        self.poll_seq.store(self.poll_seq.load(Relaxed) + 1, Relaxed);
+        self.poll_seq
+            .store(self.poll_seq.load(Relaxed) + 1, Relaxed);
     }
 
     pub(crate) fn end_poll(&self) {
-        self.poll_seq.store(self.poll_seq.load(Relaxed) + 1, Relaxed);
+        self.poll_seq
+            .store(self.poll_seq.load(Relaxed) + 1, Relaxed);
         self.polls.store(self.polls.load(Relaxed) + 1, Relaxed);
     }
 

@@ -55,7 +55,9 @@ fn inject(shared: &Shared, driver: &mut Driver, now: Instant, wakers: &mut Vec<s
     // Count first: from here until release_token, a worker going idle sees running > 0.
     shared.idle.take_token();
     let drained = driver.drain(now, wakers);
-    shared.injected_wakeups.fetch_add(wakers.len() as u64, Relaxed);
+    shared
+        .injected_wakeups
+        .fetch_add(wakers.len() as u64, Relaxed);
     for waker in wakers.drain(..) {
         // Each task lands in the injector and notify_parked claims a sleeper (counted
         // running under the lock) before we get here again.

@@ -19,7 +19,7 @@ use crate::scheduler::idle::Idle;
 use crate::scheduler::injector::Injector;
 use crate::scheduler::worker::Worker;
 use crate::scheduler::{Remote, Shared};
-use crate::task::{self, JoinHandle, OwnedTasks, Origin};
+use crate::task::{self, JoinHandle, Origin, OwnedTasks};
 use crate::{block_on, context, poller};
 
 /// What the runtime does when it finds that no task can ever make progress.
@@ -130,7 +130,10 @@ impl Builder {
     /// If `n` is 0: `spawn_blocking` jobs would never run.
     #[track_caller]
     pub fn max_blocking_threads(&mut self, n: usize) -> &mut Self {
-        assert!(n > 0, "runnel: max_blocking_threads must be at least 1 (spawn_blocking jobs would never run)");
+        assert!(
+            n > 0,
+            "runnel: max_blocking_threads must be at least 1 (spawn_blocking jobs would never run)"
+        );
         self.max_blocking_threads = n;
         self
     }
@@ -192,7 +195,9 @@ impl Builder {
             stall_reports: AtomicU64::new(0),
         });
         let mut runtime = Runtime {
-            handle: Handle { shared: shared.clone() },
+            handle: Handle {
+                shared: shared.clone(),
+            },
             workers: Vec::with_capacity(workers),
             poller: None,
         };
@@ -200,7 +205,10 @@ impl Builder {
             let worker = Worker::new(shared.clone(), index);
             // On error, dropping `runtime` shuts down the threads already started; the
             // reserved-but-unstarted workers are uncounted there too.
-            let handle = shared.config.thread_builder("worker").spawn(move || worker.run())?;
+            let handle = shared
+                .config
+                .thread_builder("worker")
+                .spawn(move || worker.run())?;
             runtime.workers.push(handle);
         }
         let poller_shared = shared.clone();
@@ -232,7 +240,9 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.workers.len()).finish()
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers.len())
+            .finish()
     }
 }
 
@@ -364,7 +374,9 @@ pub struct Handle {
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle").field("runtime", &self.shared.id).finish()
+        f.debug_struct("Handle")
+            .field("runtime", &self.shared.id)
+            .finish()
     }
 }
 

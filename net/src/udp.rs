@@ -35,7 +35,9 @@ impl UdpSocket {
     ///
     /// When no runtime is entered on this thread.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        crate::addr::try_each(addr, |addr| UdpSocket::new(mio::net::UdpSocket::bind(addr)?))
+        crate::addr::try_each(addr, |addr| {
+            UdpSocket::new(mio::net::UdpSocket::bind(addr)?)
+        })
     }
 
     fn new(io: mio::net::UdpSocket) -> io::Result<UdpSocket> {
@@ -74,7 +76,9 @@ impl UdpSocket {
 
     /// Polls to send `buf` to the connected peer.
     pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.io.registration().poll_write_io(cx, || self.io.send(buf))
+        self.io
+            .registration()
+            .poll_write_io(cx, || self.io.send(buf))
     }
 
     /// Receives a datagram from the connected peer (excess bytes are discarded).
@@ -86,7 +90,9 @@ impl UdpSocket {
 
     /// Polls to receive a datagram from the connected peer.
     pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.io.registration().poll_read_io(cx, || self.io.recv(buf))
+        self.io
+            .registration()
+            .poll_read_io(cx, || self.io.recv(buf))
     }
 
     /// Sends `buf` to `target` (its first resolved address).

@@ -63,7 +63,9 @@ fn large_transfer_through_async_read_write_and_borrowed_split() {
         };
         let echo = async {
             // Echo everything back through the borrowed halves.
-            futures::io::copy(&mut read_half, &mut write_half).await.unwrap()
+            futures::io::copy(&mut read_half, &mut write_half)
+                .await
+                .unwrap()
         };
         let (mut client, copied) = futures::join!(send, echo);
         assert_eq!(copied, total as u64);
@@ -79,11 +81,17 @@ fn write_vectored_sends_every_slice() {
     let rt = BackgroundDriver::start();
     rt.block_on(async {
         let (mut client, mut server) = pair().await;
-        let slices = [IoSlice::new(b"ab"), IoSlice::new(b"cd"), IoSlice::new(b"ef")];
+        let slices = [
+            IoSlice::new(b"ab"),
+            IoSlice::new(b"cd"),
+            IoSlice::new(b"ef"),
+        ];
         let n = client.write_vectored(&slices).await.unwrap();
         assert_eq!(n, 6, "a fresh socket takes 6 bytes at once");
         let mut buf = [0; 6];
-        AsyncReadExt::read_exact(&mut server, &mut buf).await.unwrap();
+        AsyncReadExt::read_exact(&mut server, &mut buf)
+            .await
+            .unwrap();
         assert_eq!(&buf, b"abcdef");
     });
 }
@@ -158,7 +166,9 @@ fn connect_tries_each_address_and_returns_the_last_error() {
         let stream = TcpStream::connect(&[closed, open][..]).await.unwrap();
         assert_eq!(stream.peer_addr().unwrap(), open);
 
-        let err = TcpStream::connect(&[][..] as &[SocketAddr]).await.unwrap_err();
+        let err = TcpStream::connect(&[][..] as &[SocketAddr])
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     });
     assert_eq!(rt.handle().waiters(), Waiters::default());
@@ -357,4 +367,3 @@ fn reader_blocked_at_shutdown_gets_an_error() {
     let bind = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap_err();
     assert!(is_shutdown_error(&bind), "{bind}");
 }
-

@@ -60,7 +60,10 @@ impl Counts {
     /// Threads running tasks, plus the poller while it holds the token.
     pub(crate) fn running(&self) -> usize {
         let active = self.workers.checked_sub(self.idle).unwrap_or_else(|| {
-            panic!("inconsistent counts: idle {} > workers {}", self.idle, self.workers)
+            panic!(
+                "inconsistent counts: idle {} > workers {}",
+                self.idle, self.workers
+            )
         });
         active + self.token
     }

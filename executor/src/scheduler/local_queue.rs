@@ -51,7 +51,9 @@ impl<S: Schedule> LocalQueue<S> {
         LocalQueue {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
-            slots: (0..CAPACITY).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            slots: (0..CAPACITY)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
             _s: PhantomData,
         }
     }
@@ -95,7 +97,12 @@ impl<S: Schedule> LocalQueue<S> {
         }
     }
 
-    fn push_overflow(&self, task: Notified<S>, head: u32, overflow: &impl Overflow<S>) -> Result<(), Notified<S>> {
+    fn push_overflow(
+        &self,
+        task: Notified<S>,
+        head: u32,
+        overflow: &impl Overflow<S>,
+    ) -> Result<(), Notified<S>> {
         let half = CAPACITY as u32 / 2;
         // Claim the older half exactly as a thief would. Release: as in steal.
         if self

@@ -77,7 +77,10 @@ impl Remote {
     }
 
     /// Puts `task` in the LIFO slot, returning the task it displaced.
-    pub(crate) fn swap_lifo(&self, task: Option<Notified<Arc<Shared>>>) -> Option<Notified<Arc<Shared>>> {
+    pub(crate) fn swap_lifo(
+        &self,
+        task: Option<Notified<Arc<Shared>>>,
+    ) -> Option<Notified<Arc<Shared>>> {
         let new = task.map_or(ptr::null_mut(), |t| t.into_raw().as_ptr());
         // AcqRel: publishes the task to a thief that takes the slot, and acquires the
         // one we take out.

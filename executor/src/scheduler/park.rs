@@ -30,7 +30,11 @@ impl Parker {
     pub(crate) fn park(&self) {
         // SeqCst throughout: the state is a three-party handshake (parker, unparker, the
         // condvar) where a reordered store could hide the token.
-        if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
             return;
         }
         let mut guard = self.lock.lock().unwrap();
@@ -45,7 +49,11 @@ impl Parker {
         }
         loop {
             guard = self.cvar.wait(guard).unwrap();
-            if self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+            if self
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+                .is_ok()
+            {
                 return;
             }
             // A spurious condvar wakeup: the token is not here yet.

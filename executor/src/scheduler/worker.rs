@@ -121,7 +121,9 @@ impl Worker {
         let share = available / self.shared.remotes.len() + 1;
         let remote = self.remote();
         for _ in 0..share.min(INJECTOR_BATCH) {
-            let Some(task) = self.shared.injector.pop() else { break };
+            let Some(task) = self.shared.injector.pop() else {
+                break;
+            };
             remote.queue.push_back(task, &self.shared.injector);
         }
         Some(first)

@@ -269,11 +269,21 @@ impl TcpStream {
             .poll_read_io(cx, || (&*self.io).read(buf))
     }
 
-    pub(crate) fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.io.registration().poll_read_io(cx, || self.io.peek(buf))
+    pub(crate) fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .registration()
+            .poll_read_io(cx, || self.io.peek(buf))
     }
 
-    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.io
             .registration()
             .poll_write_io(cx, || (&*self.io).write(buf))
@@ -291,7 +301,10 @@ impl TcpStream {
 }
 
 /// `read_exact` over anything with a `poll_read`-like function; shared with the halves.
-pub(crate) async fn read_exact(reader: &mut (impl AsyncRead + Unpin), mut buf: &mut [u8]) -> io::Result<()> {
+pub(crate) async fn read_exact(
+    reader: &mut (impl AsyncRead + Unpin),
+    mut buf: &mut [u8],
+) -> io::Result<()> {
     while !buf.is_empty() {
         let n = poll_fn(|cx| Pin::new(&mut *reader).poll_read(cx, buf)).await?;
         if n == 0 {
@@ -303,7 +316,10 @@ pub(crate) async fn read_exact(reader: &mut (impl AsyncRead + Unpin), mut buf: &
 }
 
 /// `write_all` over anything with a `poll_write`; shared with the halves.
-pub(crate) async fn write_all(writer: &mut (impl AsyncWrite + Unpin), mut buf: &[u8]) -> io::Result<()> {
+pub(crate) async fn write_all(
+    writer: &mut (impl AsyncWrite + Unpin),
+    mut buf: &[u8],
+) -> io::Result<()> {
     while !buf.is_empty() {
         let n = poll_fn(|cx| Pin::new(&mut *writer).poll_write(cx, buf)).await?;
         if n == 0 {
@@ -325,7 +341,11 @@ impl AsyncRead for TcpStream {
 }
 
 impl AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_priv(cx, buf)
     }
 

@@ -82,7 +82,12 @@ impl<T> Future for JoinHandle<T> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: 1. out has the output type of this task's future (JoinHandle<T> is only
         // made by new_task with T = F::Output); 2. we hold the JoinHandle reference.
-        unsafe { self.raw.try_read_output((&mut out as *mut Poll<Result<T, JoinError>>).cast(), cx.waker()) };
+        unsafe {
+            self.raw.try_read_output(
+                (&mut out as *mut Poll<Result<T, JoinError>>).cast(),
+                cx.waker(),
+            )
+        };
         out
     }
 }
@@ -95,7 +100,9 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("id", &self.id()).finish()
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .finish()
     }
 }
 
@@ -156,8 +163,9 @@ impl JoinError {
     /// [`try_into_panic`]: JoinError::try_into_panic
     #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic()
-            .expect("`JoinError::into_panic` called on a cancelled task's error; check `is_panic()` first")
+        self.try_into_panic().expect(
+            "`JoinError::into_panic` called on a cancelled task's error; check `is_panic()` first",
+        )
     }
 
     /// The panic payload, or the error back if the task was cancelled.

@@ -246,7 +246,10 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     // stage; 2. the future is never moved out of the heap cell while it is
                     // Running, so pinning it there is sound.
                     match unsafe { &mut *stage } {
-                        Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
+                        // SAFETY: as above (2): the heap cell never moves the future.
+                        Stage::Running(future) => {
+                            unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
+                        }
                         _ => unreachable!("polled a task whose future is gone"),
                     }
                 })
@@ -255,7 +258,9 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                 Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
                     ToIdle::Idle => RawTask(ptr).drop_reference(),
                     // SAFETY: the poll's Notified reference is reused for the resubmit.
-                    ToIdle::Resubmit => cell.scheduler.yield_now(unsafe { Notified::from_raw(ptr) }),
+                    ToIdle::Resubmit => {
+                        cell.scheduler.yield_now(unsafe { Notified::from_raw(ptr) })
+                    }
                     ToIdle::Cancel => cancel_and_complete(cell, ptr),
                 },
                 Ok(Poll::Ready(output)) => {
@@ -275,7 +280,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 fn drop_future<F: Future, S>(cell: &Cell<F, S>) -> Result<(), JoinError> {
     catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the caller holds RUNNING, so no other thread touches the stage.
-        cell.stage.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+        cell.stage
+            .with_mut(|stage| unsafe { *stage = Stage::Consumed });
     }))
     .map_err(|payload: Box<dyn Any + Send>| JoinError::panic(cell.header.id(), payload))
 }
@@ -294,7 +300,8 @@ fn store_and_complete<F: Future + 'static, S: Schedule>(
     result: Result<F::Output, JoinError>,
 ) {
     // SAFETY: we hold RUNNING and the stage is Consumed: nobody else touches it.
-    cell.stage.with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
+    cell.stage
+        .with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
     let snapshot = cell.header.state.transition_to_complete();
     // A joiner's waker or an output's Drop is user code; a panic there must not skip the
     // bookkeeping below (that would leak the task).
@@ -302,11 +309,12 @@ fn store_and_complete<F: Future + 'static, S: Schedule>(
         if !snapshot.is_join_interested() {
             // Nobody will read the output: drop it now, as its owner.
             // SAFETY: COMPLETE without JOIN_INTEREST makes the completer the owner.
-            cell.stage.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+            cell.stage
+                .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         } else if snapshot.is_join_waker_set() {
-            // SAFETY: JOIN_WAKER is set, so the slot belongs to the task side and the
-            // JoinHandle only reads it.
             cell.header.join_waker.with(|slot| {
+                // SAFETY: JOIN_WAKER is set, so the slot belongs to the task side and the
+                // JoinHandle only reads it.
                 if let Some(w) = unsafe { &*slot } {
                     w.wake_by_ref();
                 }
@@ -315,7 +323,9 @@ fn store_and_complete<F: Future + 'static, S: Schedule>(
             if !after.is_join_interested() {
                 // The JoinHandle was dropped meanwhile and left the slot to us.
                 // SAFETY: JOIN_WAKER clear and no JoinHandle: nobody else touches it.
-                cell.header.join_waker.with_mut(|slot| unsafe { *slot = None });
+                cell.header
+                    .join_waker
+                    .with_mut(|slot| unsafe { *slot = None });
             }
         }
     }));
@@ -343,7 +353,9 @@ unsafe fn try_read_output<F: Future + 'static, S: Schedule>(
         return;
     }
     // SAFETY: COMPLETE and JOIN_INTEREST: the JoinHandle owns the output.
-    let stage = cell.stage.with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+    let stage = cell
+        .stage
+        .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
     let Stage::Finished(result) = stage else {
         panic!("JoinHandle polled after it returned Ready");
     };
@@ -360,9 +372,11 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
     }
     let stored = if snapshot.is_join_waker_set() {
         // SAFETY: JOIN_WAKER set: the slot is only read, by us and by the completer.
-        let same = header
-            .join_waker
-            .with(|slot| unsafe { &*slot }.as_ref().is_some_and(|w| w.will_wake(waker)));
+        let same = header.join_waker.with(|slot| {
+            unsafe { &*slot }
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
+        });
         if same {
             return false;
         }
@@ -382,11 +396,16 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
     }
 }
 
-fn set_join_waker(header: &Header, waker: &Waker) -> Result<super::state::Snapshot, super::state::Snapshot> {
+fn set_join_waker(
+    header: &Header,
+    waker: &Waker,
+) -> Result<super::state::Snapshot, super::state::Snapshot> {
     let join_waker = JoinWaker::new(waker.clone(), header.origin);
     // SAFETY: JOIN_WAKER is clear and the task is not complete, so the JoinHandle (us)
     // owns the slot.
-    header.join_waker.with_mut(|slot| unsafe { *slot = Some(join_waker) });
+    header
+        .join_waker
+        .with_mut(|slot| unsafe { *slot = Some(join_waker) });
     let result = header.state.set_join_waker();
     if result.is_err() {
         // Completed meanwhile: the bit was never set, the slot is still ours.
@@ -412,16 +431,21 @@ unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header
         let release = ReleaseOnUnwind(ptr);
         if !after.is_join_waker_set() {
             // SAFETY: JOIN_WAKER clear after our transition: the slot is ours.
-            cell.header.join_waker.with_mut(|slot| unsafe { *slot = None });
+            cell.header
+                .join_waker
+                .with_mut(|slot| unsafe { *slot = None });
         }
         // SAFETY: COMPLETE and we held JOIN_INTEREST until now: the output is ours.
-        cell.stage.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+        cell.stage
+            .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         drop(release);
         return;
     }
     // Not complete: our transition cleared JOIN_WAKER, so the slot is ours to empty.
     // SAFETY: as stated.
-    cell.header.join_waker.with_mut(|slot| unsafe { *slot = None });
+    cell.header
+        .join_waker
+        .with_mut(|slot| unsafe { *slot = None });
     RawTask(ptr).drop_reference();
 }
 

@@ -36,7 +36,7 @@ const REF_ONE: usize = 1 << REF_SHIFT;
 
 /// A new task is referenced by its `Task` (the owned list), its first `Notified` and its
 /// `JoinHandle`, and is queued (`NOTIFIED`).
-const INITIAL: usize = 3 * REF_ONE | NOTIFIED | JOIN_INTEREST;
+const INITIAL: usize = (3 * REF_ONE) | NOTIFIED | JOIN_INTEREST;
 
 /// A copy of the state word at one instant.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -355,7 +355,10 @@ mod tests {
         assert_eq!(s.transition_to_running(), ToRunning::DropRef);
         let r = State::new();
         assert_eq!(r.transition_to_running(), ToRunning::Poll);
-        assert!(!r.transition_to_shutdown(), "running task is left to its worker");
+        assert!(
+            !r.transition_to_shutdown(),
+            "running task is left to its worker"
+        );
         assert_eq!(r.transition_to_idle(), ToIdle::Cancel);
     }
 

@@ -11,7 +11,8 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 use super::raw::{Header, RawTask, WaitRecord};
 use super::Origin;
 
-static TASK_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+static TASK_WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
 /// A waker for the task at `ptr` that owns no reference (the caller wraps it in
 /// `ManuallyDrop` to lend one it holds, or calls it after taking one).
@@ -21,7 +22,12 @@ static TASK_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake
 pub(super) unsafe fn task_waker(ptr: NonNull<Header>) -> Waker {
     // SAFETY: the vtable's functions uphold the RawWaker contract given a live header,
     // which the caller guarantees.
-    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &TASK_WAKER_VTABLE)) }
+    unsafe {
+        Waker::from_raw(RawWaker::new(
+            ptr.as_ptr().cast_const().cast(),
+            &TASK_WAKER_VTABLE,
+        ))
+    }
 }
 
 fn header_of(data: *const ()) -> RawTask {
