@@ -128,6 +128,15 @@ fn runnel_rt() -> runnel::Runtime {
         .unwrap()
 }
 
+/// The same runtime with the deadlock check off: the difference is the detector's cost.
+fn runnel_nocheck_rt() -> runnel::Runtime {
+    runnel::Builder::new()
+        .worker_threads(WORKERS)
+        .disable_deadlock_check_for_benchmarks()
+        .build()
+        .unwrap()
+}
+
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
@@ -138,10 +147,14 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 
 fn bench(c: &mut Criterion) {
     let rn = runnel_rt();
+    let rn_off = runnel_nocheck_rt();
     let tk = tokio_rt();
     // `run` executes the closure on a worker (a task), as the "local" workloads need.
     let run_rn = |f: Box<dyn FnOnce() + Send>| {
         rn.spawn(async move { f() });
+    };
+    let run_rn_off = |f: Box<dyn FnOnce() + Send>| {
+        rn_off.spawn(async move { f() });
     };
     let run_tk = |f: Box<dyn FnOnce() + Send>| {
         tk.spawn(async move { f() });
@@ -176,6 +189,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             on_runnel::spawn_many_remote(|f| {
                 rn.spawn(f);
+            })
+        })
+    });
+    group.bench_function(BenchmarkId::new("runnel-nocheck", WORKERS), |b| {
+        b.iter(|| {
+            on_runnel::spawn_many_remote(|f| {
+                rn_off.spawn(f);
             })
         })
     });

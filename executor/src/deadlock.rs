@@ -48,7 +48,7 @@ pub(crate) struct Report {
 /// Runs the check. Must be called with the scheduler lock held, by the thread whose
 /// transition returned `Check::Run`.
 pub(crate) fn check(shared: &Shared, counts: &mut Counts) -> Option<Report> {
-    if counts.running() != 0 || counts.blocking != 0 {
+    if counts.running() != 0 || counts.blocking != 0 || !shared.config.deadlock_check {
         return None;
     }
     shared.deadlock_checks.fetch_add(1, Relaxed);

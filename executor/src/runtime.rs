@@ -49,6 +49,8 @@ pub(crate) struct Config {
     pub(crate) on_deadlock: OnDeadlock,
     pub(crate) stall_report_after: Option<Duration>,
     pub(crate) stuck_poll_after: Duration,
+    /// Off only to measure what the detector costs (benchmarks); see `Builder`.
+    pub(crate) deadlock_check: bool,
     thread_name: NameFn,
     stack_size: Option<usize>,
 }
@@ -107,6 +109,7 @@ impl Builder {
                 on_deadlock: OnDeadlock::Panic,
                 stall_report_after: Some(STALL_REPORT_AFTER),
                 stuck_poll_after: STUCK_POLL_AFTER,
+                deadlock_check: true,
                 thread_name: Arc::new(|| "runnel".to_owned()),
                 stack_size: None,
             },
@@ -168,6 +171,14 @@ impl Builder {
     /// tasks. `None` turns it off. Default 10 s.
     pub fn stall_report_after(&mut self, quiet: Option<Duration>) -> &mut Self {
         self.config.stall_report_after = quiet;
+        self
+    }
+
+    /// Turns the deadlock check off entirely. Not for production: it exists so the
+    /// benchmarks can measure what the detector's bookkeeping costs.
+    #[doc(hidden)]
+    pub fn disable_deadlock_check_for_benchmarks(&mut self) -> &mut Self {
+        self.config.deadlock_check = false;
         self
     }
 
