@@ -179,6 +179,9 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("runnel", WORKERS), |b| {
             b.iter(|| on_rn(&run_rn))
         });
+        group.bench_function(BenchmarkId::new("runnel-nocheck", WORKERS), |b| {
+            b.iter(|| on_rn(&run_rn_off))
+        });
         group.bench_function(BenchmarkId::new("tokio", WORKERS), |b| {
             b.iter(|| on_tk(&run_tk))
         });

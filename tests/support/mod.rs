@@ -1,0 +1,165 @@
+//! Test futures and helpers shared by the integration tests: futures that count their
+//! polls and drops, outputs that count their drops, a gate to release blocked jobs, and a
+//! bounded wait-for-condition loop.
+//!
+//! Each test file uses `mod support;` and only some of these, hence the `allow`.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// How long any wait-for-condition may take before the test fails instead of hanging.
+/// Generous: the machine is shared and the tests run in debug builds.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Polls and drops of one or more [`Tracked`] futures.
+#[derive(Default, Debug)]
+pub struct Counts {
+    pub polls: AtomicUsize,
+    pub drops: AtomicUsize,
+}
+
+impl Counts {
+    pub fn new() -> Arc<Counts> {
+        Arc::new(Counts::default())
+    }
+    pub fn polls(&self) -> usize {
+        self.polls.load(SeqCst)
+    }
+    pub fn drops(&self) -> usize {
+        self.drops.load(SeqCst)
+    }
+}
+
+/// Wraps a future, counting its polls and its drop.
+pub struct Tracked<F> {
+    inner: Pin<Box<F>>,
+    counts: Arc<Counts>,
+}
+
+pub fn tracked<F: Future>(counts: &Arc<Counts>, inner: F) -> Tracked<F> {
+    Tracked {
+        inner: Box::pin(inner),
+        counts: counts.clone(),
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.counts.polls.fetch_add(1, SeqCst);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<F> Drop for Tracked<F> {
+    fn drop(&mut self) {
+        self.counts.drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// A task output that counts its drops.
+#[derive(Debug)]
+pub struct Out {
+    pub value: usize,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Out {
+    pub fn new(value: usize, drops: &Arc<AtomicUsize>) -> Out {
+        Out {
+            value,
+            drops: drops.clone(),
+        }
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// Waits (polling every millisecond) until `cond` holds; fails the test after
+/// [`PATIENCE`]. For conditions no channel can signal (a metric, a thread count).
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A counting gate: `pass` blocks until a permit is available; `open(n)` adds n permits.
+#[derive(Default)]
+pub struct Gate {
+    permits: Mutex<usize>,
+    cvar: Condvar,
+}
+
+impl Gate {
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+    pub fn open(&self, n: usize) {
+        *self.permits.lock().unwrap() += n;
+        self.cvar.notify_all();
+    }
+    /// Blocks for a permit; fails after [`PATIENCE`] so a broken test does not hang.
+    pub fn pass(&self) {
+        let mut permits = self.permits.lock().unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        while *permits == 0 {
+            let left = deadline.checked_duration_since(Instant::now()).expect("gate never opened");
+            permits = self.cvar.wait_timeout(permits, left).unwrap().0;
+        }
+        *permits -= 1;
+    }
+}
+
+/// Marks a panic a test provokes on purpose: the hook installed by
+/// [`silence_expected_panics`] does not print it.
+pub const EXPECTED: &str = "(expected test panic)";
+
+/// Installs (once per test binary) a panic hook that stays quiet for panics whose message
+/// contains [`EXPECTED`] or whose payload is an [`ExpectedPayload`], and prints the rest
+/// as usual.
+pub fn silence_expected_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            let expected = msg.is_some_and(|m| m.contains(EXPECTED)) || payload.is::<ExpectedPayload>();
+            if !expected {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A custom panic payload (for `std::panic::panic_any`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ExpectedPayload(pub u32);
+
+/// The message of a caught panic payload (`&str` or `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string payload>".to_owned())
+}
+
+pub fn runtime(workers: usize) -> runnel::Runtime {
+    runnel::Builder::new().worker_threads(workers).build().unwrap()
+}
