@@ -67,7 +67,9 @@ impl Future for AbortedDuringPoll {
     type Output = u32;
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<u32> {
         self.in_poll.send(()).unwrap();
-        self.aborted.recv_timeout(PATIENCE).expect("the test never aborted");
+        self.aborted
+            .recv_timeout(PATIENCE)
+            .expect("the test never aborted");
         if self.then_ready {
             Poll::Ready(7)
         } else {
@@ -179,10 +181,12 @@ fn abort_then_detach() {
     rt.block_on(started_rx).unwrap();
     handle.abort();
     drop(handle); // detached: nobody will read the cancellation
-    dropped_rx.recv_timeout(PATIENCE).expect("the aborted, detached task was dropped");
+    dropped_rx
+        .recv_timeout(PATIENCE)
+        .expect("the aborted, detached task was dropped");
     wait_until("the tracked future's drop counted", || counts.drops() == 1);
     assert!(tx.is_canceled());
-    assert_eq!(rt.metrics().live_tasks, 0, "the task left the owned list");
+    wait_until("the task left the owned list", || rt.metrics().live_tasks == 0);
 }
 
 #[test]
@@ -263,5 +267,9 @@ fn abort_races_with_completion() {
         completed
     });
     assert_eq!(counts.drops(), N);
-    assert_eq!(out_drops.load(SeqCst), completed, "each produced output dropped once");
+    assert_eq!(
+        out_drops.load(SeqCst),
+        completed,
+        "each produced output dropped once"
+    );
 }

@@ -29,14 +29,20 @@ fn many_tasks_spawned_from_outside() {
     let handles: Vec<_> = (0..MANY).map(|i| rt.spawn(async move { i * 3 })).collect();
     let sum = rt.block_on(check_all(handles, |i| i * 3));
     assert_eq!(sum, 3 * (0..MANY).sum::<u64>());
-    assert_eq!(rt.metrics().live_tasks, 0, "every task completed and left the owned list");
+    assert_eq!(
+        rt.metrics().live_tasks,
+        0,
+        "every task completed and left the owned list"
+    );
 }
 
 #[test]
 fn many_tasks_spawned_inside_block_on() {
     let rt = runtime(2);
     let sum = rt.block_on(async {
-        let handles: Vec<_> = (0..MANY).map(|i| runnel::spawn(async move { i + 1 })).collect();
+        let handles: Vec<_> = (0..MANY)
+            .map(|i| runnel::spawn(async move { i + 1 }))
+            .collect();
         check_all(handles, |i| i + 1).await
     });
     assert_eq!(sum, (1..=MANY).sum::<u64>());
@@ -89,8 +95,16 @@ fn a_task_spawns_onto_its_own_runtime() {
 
 #[test]
 fn a_task_spawned_through_a_handle_runs_on_that_runtime() {
-    let a = runnel::Builder::new().worker_threads(1).thread_name("rt-a").build().unwrap();
-    let b = runnel::Builder::new().worker_threads(1).thread_name("rt-b").build().unwrap();
+    let a = runnel::Builder::new()
+        .worker_threads(1)
+        .thread_name("rt-a")
+        .build()
+        .unwrap();
+    let b = runnel::Builder::new()
+        .worker_threads(1)
+        .thread_name("rt-b")
+        .build()
+        .unwrap();
     let b_handle = b.handle().clone();
     let thread = a.block_on(async move {
         b_handle
@@ -123,7 +137,10 @@ fn is_finished_turns_true_on_completion() {
 
 #[test]
 fn handle_current_inside_and_outside() {
-    assert!(Handle::try_current().is_err(), "no runtime on the test thread");
+    assert!(
+        Handle::try_current().is_err(),
+        "no runtime on the test thread"
+    );
     let err = std::panic::catch_unwind(Handle::current).unwrap_err();
     let msg = support::panic_message(&*err);
     assert!(msg.contains("outside a runnel runtime"), "{msg}");
@@ -131,8 +148,12 @@ fn handle_current_inside_and_outside() {
     let rt = runtime(2);
     let (in_block_on, in_task, in_blocking) = rt.block_on(async {
         let in_block_on = Handle::try_current().is_ok();
-        let in_task = runnel::spawn(async { Handle::try_current().is_ok() }).await.unwrap();
-        let in_blocking = runnel::spawn_blocking(|| Handle::try_current().is_ok()).await.unwrap();
+        let in_task = runnel::spawn(async { Handle::try_current().is_ok() })
+            .await
+            .unwrap();
+        let in_blocking = runnel::spawn_blocking(|| Handle::try_current().is_ok())
+            .await
+            .unwrap();
         (in_block_on, in_task, in_blocking)
     });
     assert!(in_block_on && in_task && in_blocking);
@@ -143,7 +164,10 @@ fn handle_current_inside_and_outside() {
             .unwrap()
     });
     assert_eq!(out, 7);
-    assert!(Handle::try_current().is_err(), "block_on restored the empty context");
+    assert!(
+        Handle::try_current().is_err(),
+        "block_on restored the empty context"
+    );
 }
 
 #[test]
@@ -154,7 +178,10 @@ fn enter_makes_spawn_work_from_sync_code() {
         assert!(Handle::try_current().is_ok());
         runnel::spawn(async { 5 })
     };
-    assert!(Handle::try_current().is_err(), "the guard restored the previous context");
+    assert!(
+        Handle::try_current().is_err(),
+        "the guard restored the previous context"
+    );
     assert_eq!(rt.block_on(handle).unwrap(), 5);
 
     // Nested enters restore in LIFO order.
@@ -166,7 +193,10 @@ fn enter_makes_spawn_work_from_sync_code() {
             let h = runnel::spawn(async { std::thread::current().name().map(str::to_owned) });
             assert!(other.block_on(h).is_ok());
         }
-        assert!(Handle::try_current().is_ok(), "the outer runtime is current again");
+        assert!(
+            Handle::try_current().is_ok(),
+            "the outer runtime is current again"
+        );
     }
     assert!(Handle::try_current().is_err());
 }

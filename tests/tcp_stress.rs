@@ -56,7 +56,10 @@ fn echo_stress(workers: usize, conns: usize, msgs: usize) -> RuntimeMetrics {
                         pattern(conn, msg, &mut sent);
                         stream.write_all(&sent).await.unwrap();
                         stream.read_exact(&mut echoed).await.unwrap();
-                        assert!(sent == echoed, "connection {conn}: message {msg} came back different");
+                        assert!(
+                            sent == echoed,
+                            "connection {conn}: message {msg} came back different"
+                        );
                     }
                 })
             })
@@ -67,7 +70,10 @@ fn echo_stress(workers: usize, conns: usize, msgs: usize) -> RuntimeMetrics {
         server.await.unwrap();
     });
     let metrics = rt.metrics();
-    assert_eq!(metrics.deadlock_reports, 0, "a false deadlock was reported: {metrics:?}");
+    assert_eq!(
+        metrics.deadlock_reports, 0,
+        "a false deadlock was reported: {metrics:?}"
+    );
     assert!(
         metrics.injected_wakeups > 0,
         "the poller injected no wakeups, so the token window was not exercised: {metrics:?}"

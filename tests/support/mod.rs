@@ -115,7 +115,9 @@ impl Gate {
         let mut permits = self.permits.lock().unwrap();
         let deadline = Instant::now() + PATIENCE;
         while *permits == 0 {
-            let left = deadline.checked_duration_since(Instant::now()).expect("gate never opened");
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .expect("gate never opened");
             permits = self.cvar.wait_timeout(permits, left).unwrap().0;
         }
         *permits -= 1;
@@ -139,7 +141,8 @@ pub fn silence_expected_panics() {
                 .downcast_ref::<&str>()
                 .copied()
                 .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            let expected = msg.is_some_and(|m| m.contains(EXPECTED)) || payload.is::<ExpectedPayload>();
+            let expected =
+                msg.is_some_and(|m| m.contains(EXPECTED)) || payload.is::<ExpectedPayload>();
             if !expected {
                 default(info);
             }
@@ -161,5 +164,8 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 pub fn runtime(workers: usize) -> runnel::Runtime {
-    runnel::Builder::new().worker_threads(workers).build().unwrap()
+    runnel::Builder::new()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
 }

@@ -28,6 +28,9 @@ pub(crate) const CAPACITY: usize = 256;
 pub(crate) const CAPACITY: usize = 4;
 const MASK: u32 = CAPACITY as u32 - 1;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 /// Where a full queue moves half of its tasks (the global injector).
 pub(crate) trait Overflow<S: Schedule> {
     fn push_batch(&self, tasks: Vec<Notified<S>>);
