@@ -33,6 +33,42 @@ pub use runnel_executor::{
     RuntimeMetrics, TryCurrentError, DEADLOCK_MESSAGE,
 };
 
+/// Runs an `async fn main` on a new runnel runtime.
+///
+/// Arguments: `worker_threads = N` (default: one per CPU), `on_deadlock = "panic" |
+/// "report" | "ignore"` (default `"panic"`), `crate = "path"` (where runnel is, if
+/// re-exported).
+///
+/// ```
+/// #[runnel::main(worker_threads = 2, on_deadlock = "panic")]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let listener = runnel::net::TcpListener::bind("127.0.0.1:0").await?;
+///     let answer = runnel::spawn(async { 6 * 7 }).await?;
+///     println!("{answer}, listening on {}", listener.local_addr()?);
+///     Ok(())
+/// }
+/// ```
+pub use runnel_macros::main;
+
+/// Runs an `async fn` test on its own runnel runtime (2 workers by default, so tests
+/// exercise stealing; `on_deadlock = "panic"`, so a test that would hang fails at once
+/// with the deadlock report). Takes the same arguments as [`main`](macro@main).
+///
+/// ```no_run
+/// #[runnel::test]
+/// async fn adds() {
+///     let sum = runnel::spawn(async { 1 + 1 }).await.unwrap();
+///     assert_eq!(sum, 2);
+/// }
+///
+/// #[runnel::test(worker_threads = 4)]
+/// #[should_panic(expected = "all tasks are asleep - deadlock!")]
+/// async fn hangs_forever() {
+///     std::future::pending::<()>().await;
+/// }
+/// ```
+pub use runnel_macros::test;
+
 pub mod task {
     //! Tasks: spawning, joining, yielding.
     pub use runnel_executor::task::{spawn, spawn_blocking, yield_now, Id, JoinError, JoinHandle};

@@ -186,7 +186,9 @@ fn abort_then_detach() {
         .expect("the aborted, detached task was dropped");
     wait_until("the tracked future's drop counted", || counts.drops() == 1);
     assert!(tx.is_canceled());
-    wait_until("the task left the owned list", || rt.metrics().live_tasks == 0);
+    wait_until("the task left the owned list", || {
+        rt.metrics().live_tasks == 0
+    });
 }
 
 #[test]

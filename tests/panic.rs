@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 
 use futures::channel::oneshot;
-use support::{runtime, silence_expected_panics, tracked, Counts, ExpectedPayload, Out, EXPECTED, PATIENCE};
+use support::{
+    runtime, silence_expected_panics, tracked, Counts, ExpectedPayload, Out, EXPECTED, PATIENCE,
+};
 
 #[test]
 fn str_payload_round_trips() {
@@ -18,7 +20,10 @@ fn str_payload_round_trips() {
         .unwrap_err();
     assert!(err.is_panic() && !err.is_cancelled());
     let payload = err.into_panic();
-    assert_eq!(*payload.downcast::<&str>().unwrap(), "boom (expected test panic)");
+    assert_eq!(
+        *payload.downcast::<&str>().unwrap(),
+        "boom (expected test panic)"
+    );
 }
 
 #[test]
@@ -29,7 +34,10 @@ fn string_payload_round_trips() {
         .block_on(async { runnel::spawn(async { panic!("boom {} {EXPECTED}", 42) }).await })
         .unwrap_err();
     let payload = err.try_into_panic().expect("a panic, not a cancellation");
-    assert_eq!(*payload.downcast::<String>().unwrap(), format!("boom 42 {EXPECTED}"));
+    assert_eq!(
+        *payload.downcast::<String>().unwrap(),
+        format!("boom 42 {EXPECTED}")
+    );
 }
 
 #[test]
@@ -41,8 +49,14 @@ fn custom_payload_round_trips_and_resumes() {
         .unwrap_err();
     let payload = err.into_panic();
     // Resuming on the awaiting side carries the same payload.
-    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| std::panic::resume_unwind(payload))).unwrap_err();
-    assert_eq!(resumed.downcast_ref::<ExpectedPayload>(), Some(&ExpectedPayload(7)));
+    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        std::panic::resume_unwind(payload)
+    }))
+    .unwrap_err();
+    assert_eq!(
+        resumed.downcast_ref::<ExpectedPayload>(),
+        Some(&ExpectedPayload(7))
+    );
 }
 
 #[test]
@@ -55,7 +69,12 @@ fn join_error_display_and_debug() {
         let c = runnel::spawn(async { std::panic::panic_any(ExpectedPayload(1)) });
         let d = runnel::spawn(std::future::pending::<()>());
         d.abort();
-        (a.await.unwrap_err(), b.await.unwrap_err(), c.await.unwrap_err(), d.await.unwrap_err())
+        (
+            a.await.unwrap_err(),
+            b.await.unwrap_err(),
+            c.await.unwrap_err(),
+            d.await.unwrap_err(),
+        )
     });
     let id = str_err.id();
     assert_eq!(
@@ -68,11 +87,23 @@ fn join_error_display_and_debug() {
     );
     assert_eq!(
         string_err.to_string(),
-        format!("task {} panicked with message \"fmt 1 {EXPECTED}\"", string_err.id())
+        format!(
+            "task {} panicked with message \"fmt 1 {EXPECTED}\"",
+            string_err.id()
+        )
     );
-    assert_eq!(custom_err.to_string(), format!("task {} panicked", custom_err.id()));
-    assert_eq!(cancelled.to_string(), format!("task {} was cancelled", cancelled.id()));
-    assert_eq!(format!("{cancelled:?}"), format!("JoinError::Cancelled({})", cancelled.id()));
+    assert_eq!(
+        custom_err.to_string(),
+        format!("task {} panicked", custom_err.id())
+    );
+    assert_eq!(
+        cancelled.to_string(),
+        format!("task {} was cancelled", cancelled.id())
+    );
+    assert_eq!(
+        format!("{cancelled:?}"),
+        format!("JoinError::Cancelled({})", cancelled.id())
+    );
     // It is an std Error and converts to io::Error with the same text.
     let io: std::io::Error = cancelled.into();
     assert!(io.to_string().contains("was cancelled"));
@@ -117,7 +148,9 @@ fn runtime_survives_a_thousand_panics() {
         })
         .collect();
     for _ in 0..WORKERS {
-        arrived_rx.recv_timeout(PATIENCE).expect("a worker thread is missing");
+        arrived_rx
+            .recv_timeout(PATIENCE)
+            .expect("a worker thread is missing");
     }
     gate.open(WORKERS);
     rt.block_on(async {
@@ -125,15 +158,18 @@ fn runtime_survives_a_thousand_panics() {
             b.await.unwrap();
         }
         // And ordinary work still runs.
-        let sum: usize = futures::future::join_all((0..100).map(|i| runnel::spawn(async move { i })))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .sum();
+        let sum: usize =
+            futures::future::join_all((0..100).map(|i| runnel::spawn(async move { i })))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .sum();
         assert_eq!(sum, (0..100).sum());
     });
     // A joiner may see the output a moment before the task leaves the owned list.
-    support::wait_until("every task left the owned list", || rt.metrics().live_tasks == 0);
+    support::wait_until("every task left the owned list", || {
+        rt.metrics().live_tasks == 0
+    });
 }
 
 /// Panics when dropped.
@@ -171,7 +207,10 @@ struct ReadyThenPanicOnDrop(Option<Out>);
 
 impl std::future::Future for ReadyThenPanicOnDrop {
     type Output = Out;
-    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Out> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Out> {
         std::task::Poll::Ready(self.0.take().unwrap())
     }
 }
@@ -194,7 +233,11 @@ fn panicking_drop_after_ready_becomes_a_panic_error() {
         .unwrap_err();
     assert!(err.is_panic());
     assert!(support::panic_message(&*err.into_panic()).contains("drop after ready"));
-    assert_eq!(out_drops.load(SeqCst), 1, "the output is dropped once, by the runtime");
+    assert_eq!(
+        out_drops.load(SeqCst),
+        1,
+        "the output is dropped once, by the runtime"
+    );
 }
 
 #[test]
@@ -245,7 +288,8 @@ fn panicking_output_drop_reaches_the_handle_owner_and_frees_the_task() {
         PanickingOutput
     });
     support::wait_until("the task completed", || handle.is_finished());
-    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle))).unwrap_err();
+    let payload =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle))).unwrap_err();
     assert!(support::panic_message(&*payload).contains("output drop"));
     assert_eq!(Arc::strong_count(&token), 1);
     drop(rt);

@@ -75,7 +75,11 @@ fn self_wake(how: SelfWake, workers: usize) {
             assert_eq!(h.await.unwrap(), 10);
         }
     });
-    assert_eq!(counts.polls(), 50 * 10, "each wake during a poll gives exactly one more poll");
+    assert_eq!(
+        counts.polls(),
+        50 * 10,
+        "each wake during a poll gives exactly one more poll"
+    );
     assert_eq!(counts.drops(), 50);
 }
 
@@ -159,7 +163,10 @@ fn waking_a_queued_task_does_not_queue_it_twice() {
     let probe = rt.spawn(async move { c.polls() });
     gate.open(1);
     let polls_seen_by_probe = rt.block_on(probe).unwrap();
-    assert_eq!(polls_seen_by_probe, 2, "200 wakes of a queued task: polled once");
+    assert_eq!(
+        polls_seen_by_probe, 2,
+        "200 wakes of a queued task: polled once"
+    );
     rt.block_on(blocker).unwrap();
 
     ready.store(true, SeqCst);
@@ -219,7 +226,11 @@ fn wakes_from_foreign_threads() {
             h.await.unwrap();
         }
     });
-    assert_eq!(counts.polls(), 2 * TASKS, "one poll to park, one after the wake");
+    assert_eq!(
+        counts.polls(),
+        2 * TASKS,
+        "one poll to park, one after the wake"
+    );
     assert_eq!(counts.drops(), TASKS);
 }
 
@@ -245,7 +256,11 @@ fn waker_outliving_the_runtime() {
     polled_rx.recv_timeout(PATIENCE).unwrap();
     let w = waker.lock().unwrap().take().unwrap();
     drop(rt);
-    assert_eq!(counts.drops(), 1, "shutdown dropped the future although a waker lives");
+    assert_eq!(
+        counts.drops(),
+        1,
+        "shutdown dropped the future although a waker lives"
+    );
     assert_eq!(Arc::strong_count(&token), 1);
     // Every kind of wake on the dead task is harmless.
     w.wake_by_ref();

@@ -69,6 +69,14 @@ impl Worker {
             self.searching = false;
             shared.idle.stop_searching();
         }
+        // Shutdown drains only the queues of workers it joined; `shutdown_timeout` may have
+        // given up on us, so free what is still queued here ourselves. Each entry holds a
+        // reference to its task, which holds `Shared`: left here, they would keep the whole
+        // runtime alive (a cycle). Only this thread pushes to these, and it is done.
+        drop(self.remote().take_lifo());
+        while let Some(task) = self.remote().queue.pop() {
+            drop(task);
+        }
     }
 
     fn remote(&self) -> &super::Remote {

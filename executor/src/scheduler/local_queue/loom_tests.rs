@@ -12,8 +12,8 @@
 //! thief by the ring's Release/Acquire pairs.
 
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool as StdAtomicBool, AtomicUsize as StdAtomicUsize};
 use std::sync::atomic::Ordering::Relaxed as StdRelaxed;
+use std::sync::atomic::{AtomicBool as StdAtomicBool, AtomicUsize as StdAtomicUsize};
 use std::sync::Arc as StdArc;
 
 use loom::sync::{Arc, Mutex};
@@ -77,14 +77,20 @@ impl Tasks {
     /// Every task ran exactly once and no `Notified` is left anywhere; then frees them.
     fn assert_each_ran_once(mut self) {
         let polls: Vec<usize> = self.polls.iter().map(|p| p.load(StdRelaxed)).collect();
-        let refs: Vec<usize> = self.handles.iter().map(|(t, _)| t.header().ref_count()).collect();
+        let refs: Vec<usize> = self
+            .handles
+            .iter()
+            .map(|(t, _)| t.header().ref_count())
+            .collect();
         assert!(
             polls.iter().all(|&n| n == 1) && refs.iter().all(|&n| n == 2),
             "every task must be obtained exactly once: polls per task {polls:?}, references \
              per task {refs:?} (expected 1 poll and 2 references: Task + JoinHandle)"
         );
         // The counts are right, so dropping the handles frees every task exactly once.
-        drop(std::mem::ManuallyDrop::into_inner(std::mem::take(&mut self.handles)));
+        drop(std::mem::ManuallyDrop::into_inner(std::mem::take(
+            &mut self.handles,
+        )));
     }
 }
 
@@ -135,10 +141,7 @@ fn model(bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = bound;
     }
-    let n = StdArc::new(StdAtomicUsize::new(0));
-    let n2 = n.clone();
-    builder.check(move || { n2.fetch_add(1, StdRelaxed); f() });
-    eprintln!("EXECUTIONS {}", n.load(StdRelaxed));
+    builder.check(f);
 }
 
 /// Owner pushes three tasks into an empty ring and pops one while a thief steals: the
@@ -163,7 +166,11 @@ fn loom_local_queue_push_pop_vs_steal() {
         }
         th.join().unwrap();
         run_all(&victim);
-        assert_eq!(sink.run_all(), 0, "three tasks cannot overflow a ring of {CAPACITY}");
+        assert_eq!(
+            sink.run_all(),
+            0,
+            "three tasks cannot overflow a ring of {CAPACITY}"
+        );
         tasks.assert_each_ran_once();
     });
 }
@@ -175,7 +182,7 @@ fn loom_local_queue_push_pop_vs_steal() {
 fn loom_local_queue_overflow_vs_steal() {
     let overflowed = StdArc::new(StdAtomicBool::new(false));
     let seen = overflowed.clone();
-    model(Some(3), move || {
+    model(None, move || {
         let mut tasks = Tasks::new();
         let victim = Arc::new(Queue::new());
         let sink = Sink::default();
@@ -198,7 +205,38 @@ fn loom_local_queue_overflow_vs_steal() {
         }
         tasks.assert_each_ran_once();
     });
-    assert!(overflowed.load(StdRelaxed), "no explored execution overflowed the ring");
+    assert!(
+        overflowed.load(StdRelaxed),
+        "no explored execution overflowed the ring"
+    );
+}
+
+/// Two thieves race each other (and the owner) for a ring the owner is filling.
+#[test]
+fn loom_local_queue_two_thieves() {
+    model(None, || {
+        let mut tasks = Tasks::new();
+        let batch: Vec<_> = (0..3).map(|_| tasks.spawn()).collect();
+        let victim = Arc::new(Queue::new());
+        let sink = Sink::default();
+        let thieves: Vec<_> = (0..2)
+            .map(|_| {
+                let victim = victim.clone();
+                thread::spawn(move || thief(victim, real_steal))
+            })
+            .collect();
+        for task in batch {
+            victim.push_back(task, &sink);
+        }
+        if let Some(task) = victim.pop() {
+            task.run();
+        }
+        for th in thieves {
+            th.join().unwrap();
+        }
+        run_all(&victim);
+        tasks.assert_each_ran_once();
+    });
 }
 
 /// Steal from a thief: A steals half of a full ring into its own queue (publishing all but
@@ -206,7 +244,7 @@ fn loom_local_queue_overflow_vs_steal() {
 /// pops it. Covers the `dst` side of `steal_into` and thief-vs-owner on a stolen batch.
 #[test]
 fn loom_local_queue_steal_from_thief() {
-    model(Some(3), || {
+    model(None, || {
         let mut tasks = Tasks::new();
         let victim = Queue::new();
         let sink = Sink::default();

@@ -246,8 +246,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     // stage; 2. the future is never moved out of the heap cell while it is
                     // Running, so pinning it there is sound.
                     match unsafe { &mut *stage } {
-                        // SAFETY: as above (2): the heap cell never moves the future.
                         Stage::Running(future) => {
+                            // SAFETY: as above (2): the heap cell never moves the future.
                             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
                         }
                         _ => unreachable!("polled a task whose future is gone"),
@@ -257,9 +257,10 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
             match result {
                 Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
                     ToIdle::Idle => RawTask(ptr).drop_reference(),
-                    // SAFETY: the poll's Notified reference is reused for the resubmit.
                     ToIdle::Resubmit => {
-                        cell.scheduler.yield_now(unsafe { Notified::from_raw(ptr) })
+                        // SAFETY: the poll's Notified reference is reused for the resubmit.
+                        let task = unsafe { Notified::from_raw(ptr) };
+                        cell.scheduler.yield_now(task)
                     }
                     ToIdle::Cancel => cancel_and_complete(cell, ptr),
                 },
@@ -371,8 +372,8 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
         return true;
     }
     let stored = if snapshot.is_join_waker_set() {
-        // SAFETY: JOIN_WAKER set: the slot is only read, by us and by the completer.
         let same = header.join_waker.with(|slot| {
+            // SAFETY: JOIN_WAKER set: the slot is only read, by us and by the completer.
             unsafe { &*slot }
                 .as_ref()
                 .is_some_and(|w| w.will_wake(waker))
