@@ -24,7 +24,11 @@ fn returns_the_result() {
 
 #[test]
 fn more_jobs_than_threads() {
-    let rt = runnel::Builder::new().worker_threads(2).max_blocking_threads(3).build().unwrap();
+    let rt = runnel::Builder::new()
+        .worker_threads(2)
+        .max_blocking_threads(3)
+        .build()
+        .unwrap();
     let sum = rt.block_on(async {
         let jobs: Vec<_> = (0..200u64)
             .map(|i| {
@@ -54,7 +58,10 @@ fn panic_in_a_job_is_a_join_error() {
         .block_on(rt.spawn_blocking(|| -> u32 { panic!("job failed {EXPECTED}") }))
         .unwrap_err();
     assert!(err.is_panic());
-    assert_eq!(support::panic_message(&*err.into_panic()), format!("job failed {EXPECTED}"));
+    assert_eq!(
+        support::panic_message(&*err.into_panic()),
+        format!("job failed {EXPECTED}")
+    );
     // The pool goes on.
     assert_eq!(rt.block_on(rt.spawn_blocking(|| 1)).unwrap(), 1);
 }
@@ -74,8 +81,12 @@ fn max_blocking_threads_caps_concurrency() {
     let (started_tx, started_rx) = mpsc::channel();
     let jobs: Vec<_> = (0..JOBS)
         .map(|i| {
-            let (running, max_running, gate, started) =
-                (running.clone(), max_running.clone(), gate.clone(), started_tx.clone());
+            let (running, max_running, gate, started) = (
+                running.clone(),
+                max_running.clone(),
+                gate.clone(),
+                started_tx.clone(),
+            );
             rt.spawn_blocking(move || {
                 let now = running.fetch_add(1, SeqCst) + 1;
                 max_running.fetch_max(now, SeqCst);
@@ -86,24 +97,28 @@ fn max_blocking_threads_caps_concurrency() {
             })
         })
         .collect();
-    // Release the jobs one at a time: each release lets exactly one queued job start.
-    for released in 0..JOBS {
-        if released < JOBS - CAP + 1 {
-            // CAP jobs are blocked in the gate before each release (fewer at the end).
-        }
-        started_rx.recv_timeout(PATIENCE).expect("a job did not start");
-        assert!(rt.metrics().blocking_threads <= CAP, "{:?}", rt.metrics());
-        if released + 1 >= CAP {
-            // At least CAP jobs started: wait until CAP run at once before releasing one.
-            wait_until("the cap is reached", || running.load(SeqCst) == CAP.min(JOBS - (released + 1 - CAP)));
-            gate.open(1);
-        }
+    // CAP jobs start and block; then each release lets exactly one more start.
+    for _ in 0..CAP {
+        started_rx
+            .recv_timeout(PATIENCE)
+            .expect("a job did not start");
     }
-    gate.open(JOBS); // any remaining
+    for _ in CAP..JOBS {
+        assert!(rt.metrics().blocking_threads <= CAP, "{:?}", rt.metrics());
+        gate.open(1);
+        started_rx
+            .recv_timeout(PATIENCE)
+            .expect("a queued job did not start after a release");
+    }
+    gate.open(CAP); // the last CAP
     let outs: Vec<_> = rt.block_on(async { futures::future::join_all(jobs).await });
     let outs: Vec<_> = outs.into_iter().map(Result::unwrap).collect();
     assert_eq!(outs, (0..JOBS).collect::<Vec<_>>());
-    assert_eq!(max_running.load(SeqCst), CAP, "never more than the cap at once, and it was reached");
+    assert_eq!(
+        max_running.load(SeqCst),
+        CAP,
+        "never more than the cap at once, and it was reached"
+    );
 }
 
 #[test]
@@ -137,7 +152,9 @@ fn idle_threads_exit_after_keep_alive() {
             j.await.unwrap();
         }
     });
-    wait_until("idle blocking threads exited", || rt.metrics().blocking_threads == 0);
+    wait_until("idle blocking threads exited", || {
+        rt.metrics().blocking_threads == 0
+    });
     // And the pool starts threads again on demand.
     assert_eq!(rt.block_on(rt.spawn_blocking(|| 5)).unwrap(), 5);
 }
@@ -162,7 +179,11 @@ fn runtime_context_inside_a_job() {
 
 #[test]
 fn abort_of_a_queued_job_cancels_it() {
-    let rt = runnel::Builder::new().worker_threads(1).max_blocking_threads(1).build().unwrap();
+    let rt = runnel::Builder::new()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
     let gate = Gate::new();
     let (started_tx, started_rx) = mpsc::channel();
     let g = gate.clone();
@@ -187,7 +208,11 @@ fn abort_of_a_queued_job_cancels_it() {
 
 #[test]
 fn jobs_queued_at_shutdown_are_cancelled() {
-    let rt = runnel::Builder::new().worker_threads(1).max_blocking_threads(1).build().unwrap();
+    let rt = runnel::Builder::new()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
     let gate = Gate::new();
     let (started_tx, started_rx) = mpsc::channel();
     let g = gate.clone();

@@ -1,22 +1,28 @@
-//! The poller thread: runnel's `sysmon`. The only thread that blocks in the reactor.
+//! The poller thread: runnel's `sysmon`, and the one rule for taking wakers out of the
+//! reactor.
 //!
-//! Each turn: block in `Driver::park` until an I/O event, a timer deadline, an interrupt
-//! or the sysmon tick; if any waker is ready, take the pretend-running token, move the
-//! wakers out, wake them (their tasks go to the injector and a sleeping worker is
-//! claimed), release the reactor's waiter counts, and give the token back — which runs
-//! the deadlock check (DESIGN.md invariants 2–4). Then the sysmon duties:
+//! **Who polls the reactor.** An idle worker about to sleep takes the driver and sleeps in
+//! its poll (one at a time: Go's netpoll shape, which saves the thread hop a dedicated
+//! I/O thread would cost on every event); a busy worker polls it without blocking every
+//! `GLOBAL_QUEUE_INTERVAL` ticks while anything waits on I/O or timers; and this thread
+//! polls it on its tick when nobody else holds it (every worker busy).
 //!
+//! **The rule** (DESIGN.md invariants 3–4): whoever takes wakers out is counted running
+//! first — a worker un-idles itself, this thread takes the pretend-running token — and the
+//! reactor's waiter counts drop only after every woken task is queued (`drain_ready`).
+//! Releasing the token runs the deadlock check.
+//!
+//! **Sysmon duties** on an adaptive tick (20 µs while there is activity, doubling to 10 ms
+//! when idle, as Go; timer resolution rounds the short ticks up):
 //! - notice a worker stuck in one poll for longer than `stuck_poll_after` (blocking code
 //!   in a task) and count it in `RuntimeMetrics::stalls`;
 //! - while nothing runs, re-run the deadlock check (a waker dropped by a foreign thread
 //!   can turn "maybe" into a deadlock without any thread going idle);
 //! - after `stall_report_after` of continuous quiet, print one stall report.
-//!
-//! The tick adapts as in Go: 20 µs while there is activity, doubling up to 10 ms when
-//! idle (epoll's millisecond timeout rounds the short ticks up to 1 ms).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use runnel_reactor::Driver;
@@ -28,43 +34,65 @@ use crate::scheduler::Shared;
 const MIN_TICK: Duration = Duration::from_micros(20);
 const MAX_TICK: Duration = Duration::from_millis(10);
 
-pub(crate) fn run(shared: Arc<Shared>, mut driver: Driver) {
-    let mut wakers = Vec::new();
-    let mut tick = MIN_TICK;
-    let mut sysmon = Sysmon::new(shared.remotes.len());
-    while !shared.is_shutdown() {
-        if let Err(err) = driver.park(Some(tick)) {
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                eprintln!("runnel: the reactor failed to poll: {err}");
-                std::thread::sleep(tick);
-            }
-        }
-        let now = Instant::now();
-        if driver.has_pending(now) {
-            inject(&shared, &mut driver, now, &mut wakers);
-            tick = MIN_TICK;
-        } else {
-            tick = (tick * 2).min(MAX_TICK);
-        }
-        sysmon.run(&shared, now);
-    }
-}
-
-/// Moves every ready waker out of the reactor and wakes it, under the token.
-fn inject(shared: &Shared, driver: &mut Driver, now: Instant, wakers: &mut Vec<std::task::Waker>) {
-    // Count first: from here until release_token, a worker going idle sees running > 0.
-    shared.idle.take_token();
+/// Takes every ready waker out of the reactor, wakes it, and only then releases the
+/// reactor's waiter counts. The caller must be counted running (a worker that is not
+/// idle, or this thread holding the token).
+pub(crate) fn drain_ready(
+    shared: &Shared,
+    driver: &mut Driver,
+    now: Instant,
+    wakers: &mut Vec<Waker>,
+) {
     let drained = driver.drain(now, wakers);
     shared
         .injected_wakeups
         .fetch_add(wakers.len() as u64, Relaxed);
     for waker in wakers.drain(..) {
-        // Each task lands in the injector and notify_parked claims a sleeper (counted
-        // running under the lock) before we get here again.
+        // On a worker the task lands in its own queues; elsewhere in the injector, and
+        // notify_parked claims a sleeper (counted running under the lock).
         waker.wake();
     }
-    // Invariant 4: the reactor's waiter count drops only now that the tasks are queued.
+    // Invariant 4: the waiter counts drop only now that the tasks are queued.
     shared.reactor.release(drained);
+}
+
+pub(crate) fn run(shared: Arc<Shared>) {
+    let mut wakers = Vec::new();
+    let mut tick = MIN_TICK;
+    let mut sysmon = Sysmon::new(shared.remotes.len());
+    while !shared.is_shutdown() {
+        std::thread::park_timeout(tick);
+        let now = Instant::now();
+        let active = poll_if_unattended(&shared, now, &mut wakers);
+        tick = if active {
+            MIN_TICK
+        } else {
+            (tick * 2).min(MAX_TICK)
+        };
+        sysmon.run(&shared, now);
+    }
+}
+
+/// Polls the reactor without blocking if no worker holds it (so every worker is busy).
+/// Returns whether any waker was ready.
+fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) -> bool {
+    let Ok(mut driver) = shared.driver.try_lock() else {
+        return false;
+    };
+    if let Err(err) = driver.park(Some(Duration::ZERO)) {
+        eprintln!("runnel: the reactor failed to poll: {err}");
+    }
+    if !driver.has_pending(now) {
+        drop(driver);
+        // A worker that went to sleep while we held the driver slept on its condvar; with
+        // nobody in the poll, wake one so it comes back and sleeps in the driver.
+        shared.notify_parked();
+        return false;
+    }
+    // Count first: from here until release_token, a worker going idle sees running > 0.
+    shared.idle.take_token();
+    drain_ready(shared, &mut driver, now, wakers);
+    drop(driver);
     let report = {
         let mut counts = shared.idle.lock();
         match shared.idle.release_token(&mut counts) {
@@ -75,6 +103,7 @@ fn inject(shared: &Shared, driver: &mut Driver, now: Instant, wakers: &mut Vec<s
     if let Some(report) = report {
         report.deliver(shared);
     }
+    true
 }
 
 struct Sysmon {
@@ -126,7 +155,7 @@ impl Sysmon {
             return;
         }
         let quiet_since = *self.quiet_since.get_or_insert(now);
-        self.recheck_deadlock(shared);
+        recheck_deadlock(shared);
         if let Some(after) = shared.config.stall_report_after {
             if !self.stall_reported && now - quiet_since >= after {
                 self.stall_reported = true;
@@ -137,17 +166,17 @@ impl Sysmon {
             }
         }
     }
+}
 
-    fn recheck_deadlock(&self, shared: &Shared) {
-        let report = {
-            let mut counts = shared.idle.lock();
-            if counts.running() != 0 || counts.blocking != 0 {
-                return;
-            }
-            deadlock::check(shared, &mut counts)
-        };
-        if let Some(report) = report {
-            report.deliver(shared);
+fn recheck_deadlock(shared: &Shared) {
+    let report = {
+        let mut counts = shared.idle.lock();
+        if counts.running() != 0 || counts.blocking != 0 {
+            return;
         }
+        deadlock::check(shared, &mut counts)
+    };
+    if let Some(report) = report {
+        report.deliver(shared);
     }
 }

@@ -191,11 +191,12 @@ impl Builder {
         static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
             id: NEXT_RUNTIME_ID.fetch_add(1, Relaxed),
-            remotes: (0..workers).map(|_| Remote::new()).collect(),
+            remotes: (0..workers).map(|_| Remote::new(&reactor)).collect(),
             injector: Injector::new(),
             idle: Idle::new(workers),
             owned: OwnedTasks::new(4 * workers),
             reactor,
+            driver: std::sync::Mutex::new(driver),
             blocking: BlockingPool::new(self.max_blocking_threads, self.thread_keep_alive),
             config: self.config.clone(),
             shutdown: AtomicBool::new(false),
@@ -227,7 +228,7 @@ impl Builder {
             shared
                 .config
                 .thread_builder("poller")
-                .spawn(move || poller::run(poller_shared, driver))?,
+                .spawn(move || poller::run(poller_shared))?,
         );
         Ok(runtime)
     }
@@ -333,6 +334,9 @@ impl Runtime {
             shared.remotes[index].parker.unpark();
         }
         shared.reactor.unpark();
+        if let Some(poller) = &self.poller {
+            poller.thread().unpark();
+        }
         let mut joined = vec![false; shared.remotes.len()];
         for (index, handle) in self.workers.drain(..).enumerate() {
             joined[index] = join_until(handle, deadline);

@@ -42,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks<Arc<Shared>>,
     pub(crate) reactor: runnel_reactor::Handle,
+    /// The reactor's poll. An idle worker about to sleep takes it and sleeps in it (one at
+    /// a time, Go's netpoll shape); a busy worker polls it without blocking every
+    /// `GLOBAL_QUEUE_INTERVAL` ticks; the poller thread polls it when nobody else has.
+    pub(crate) driver: std::sync::Mutex<runnel_reactor::Driver>,
     pub(crate) blocking: BlockingPool,
     pub(crate) config: Config,
     pub(crate) shutdown: AtomicBool,
@@ -67,11 +71,11 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    pub(crate) fn new() -> Remote {
+    pub(crate) fn new(reactor: &runnel_reactor::Handle) -> Remote {
         Remote {
             queue: LocalQueue::new(),
             lifo: AtomicPtr::new(ptr::null_mut()),
-            parker: Parker::new(),
+            parker: Parker::with_reactor(reactor.clone()),
             metrics: WorkerMetrics::default(),
         }
     }

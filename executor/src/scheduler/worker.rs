@@ -13,12 +13,15 @@
 
 use std::sync::atomic::{fence, Ordering::SeqCst};
 use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use super::idle::Check;
 use super::local_queue::Steal;
 use super::Shared;
 use crate::context;
 use crate::deadlock;
+use crate::poller::drain_ready;
 use crate::task::Notified;
 
 /// Go checks the global run queue every 61st schedule: a prime, so it does not fall into
@@ -40,6 +43,8 @@ pub(crate) struct Worker {
     lifo_polls: u32,
     searching: bool,
     rng: u32,
+    /// Reused buffer for wakers taken out of the reactor.
+    wakers: Vec<Waker>,
 }
 
 impl Worker {
@@ -51,6 +56,7 @@ impl Worker {
             lifo_polls: 0,
             searching: false,
             rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
+            wakers: Vec::new(),
         }
     }
 
@@ -101,6 +107,7 @@ impl Worker {
 
     fn next_task(&mut self) -> Option<Notified<Arc<Shared>>> {
         if self.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            self.poll_reactor_now();
             if let Some(task) = self.shared.injector.pop() {
                 return Some(task);
             }
@@ -119,6 +126,26 @@ impl Worker {
             return Some(task);
         }
         self.pop_injector_batch()
+    }
+
+    /// Busy workers look at the reactor now and then, so I/O is not left waiting for the
+    /// poller's tick while every worker is busy (tokio does the same every 61 ticks).
+    /// Only when something waits on I/O or a timer, and only if nobody holds the driver.
+    fn poll_reactor_now(&mut self) {
+        if self.shared.reactor.waiters().is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let Ok(mut driver) = shared.driver.try_lock() else {
+            return;
+        };
+        if driver.park(Some(Duration::ZERO)).is_ok() {
+            let now = Instant::now();
+            if driver.has_pending(now) {
+                // We are running: the rule "counted running before wakers leave" holds.
+                drain_ready(&shared, &mut driver, now, &mut self.wakers);
+            }
+        }
     }
 
     /// Takes one task from the injector to run and moves a batch into the local queue,
@@ -199,8 +226,47 @@ impl Worker {
             return;
         }
         self.remote().metrics.count_park();
-        self.remote().parker.park();
-        // Whoever claimed us counted us searching (Idle::claim_sleeper, Idle::claim_all).
-        self.searching = true;
+        self.sleep();
+    }
+
+    /// Sleeps until claimed, in the reactor's poll if no other worker is in it. Returns
+    /// counted running: claimed by a waker (then also counted searching), or un-idled by
+    /// ourselves because the reactor had wakers for us to take out.
+    fn sleep(&mut self) {
+        let shared = self.shared.clone();
+        let remote = &shared.remotes[self.index];
+        loop {
+            let Ok(mut driver) = shared.driver.try_lock() else {
+                remote.parker.park();
+                // Whoever claimed us counted us searching (Idle::claim_sleeper, claim_all).
+                self.searching = true;
+                return;
+            };
+            let unparked = remote.parker.park_in_driver(|| {
+                if let Err(err) = driver.park(None) {
+                    eprintln!("runnel: the reactor failed to poll: {err}");
+                }
+            });
+            let now = Instant::now();
+            if !driver.has_pending(now) {
+                if unparked {
+                    self.searching = true;
+                    return;
+                }
+                // Woken for nothing (an interrupt meant for an earlier sleep): still idle.
+                continue;
+            }
+            // Count first (invariant 3): running again before any waker leaves the reactor.
+            // If unidle fails, someone claimed us and its unpark is on the way.
+            let claimed = unparked || !shared.idle.unidle(self.index);
+            drain_ready(&shared, &mut driver, now, &mut self.wakers);
+            drop(driver);
+            if claimed && !unparked {
+                // Consume the claimer's token (returns as soon as its unpark lands).
+                remote.parker.park();
+            }
+            self.searching = claimed;
+            return;
+        }
     }
 }
