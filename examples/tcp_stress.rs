@@ -205,8 +205,8 @@ fn main() {
     let runnel_rate = report("runnel", &args, run);
     let m = rt.metrics();
     println!(
-        "runnel: injected wakeups {}, polls {}, steals {}, deadlock checks {}, deadlock reports {}",
-        m.injected_wakeups, m.polls, m.steals, m.deadlock_checks, m.deadlock_reports
+        "runnel: injected wakeups {}, polls {}, steals {}, parks {}, deadlock checks {}, deadlock reports {}",
+        m.injected_wakeups, m.polls, m.steals, m.parks, m.deadlock_checks, m.deadlock_reports
     );
     assert_eq!(m.deadlock_reports, 0, "false deadlock report");
     drop(rt);
