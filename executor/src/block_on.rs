@@ -153,14 +153,19 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         {
             return output;
         }
-        sleep_until_woken(shared, &signal);
+        if let Err(report) = sleep_until_woken(shared, &signal) {
+            // Panics at the caller's `block_on` (track_caller), like Go's fatal error
+            // points at the program, not the runtime.
+            panic!("{report}");
+        }
     }
 }
 
-fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) {
+/// Returns when the waker fired, or with the deadlock report to panic with.
+fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) -> Result<(), String> {
     loop {
         if signal.notified.swap(false, SeqCst) {
-            return;
+            return Ok(());
         }
         let report = {
             let mut counts = shared.idle.lock();
@@ -184,7 +189,7 @@ fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            panic!("{report}");
+            return Err(report);
         }
     }
 }
