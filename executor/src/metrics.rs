@@ -77,10 +77,14 @@ pub struct RuntimeMetrics {
     pub deadlock_checks: u64,
     /// Deadlocks reported.
     pub deadlock_reports: u64,
-    /// Polls noticed running longer than the stall threshold (blocking code in a task).
+    /// Polls noticed running longer than the retake threshold (blocking code in a task).
     pub stalls: u64,
     /// Stall reports printed (quiet runtime, tasks waiting on wakers held elsewhere).
     pub stall_reports: u64,
+    /// Times sysmon retook a worker stuck in a long poll (see `Builder::retake_after`).
+    pub retakes: u64,
+    /// Worker threads alive, spares included (at rest: the worker count).
+    pub worker_threads: usize,
     /// Blocking-pool threads alive.
     pub blocking_threads: usize,
 }

@@ -14,8 +14,9 @@
 //!
 //! **Sysmon duties** on an adaptive tick (20 µs while there is activity, doubling to 10 ms
 //! when idle, as Go; timer resolution rounds the short ticks up):
-//! - notice a worker stuck in one poll for longer than `stuck_poll_after` (blocking code
-//!   in a task) and count it in `RuntimeMetrics::stalls`;
+//! - notice a worker stuck in one poll (blocking code in a task): count it in
+//!   `RuntimeMetrics::stalls`, retake its role after `retake_after` (see
+//!   `scheduler/retake.rs`), and name the task on stderr after 1 s;
 //! - while nothing runs, re-run the deadlock check (a waker dropped by a foreign thread
 //!   can turn "maybe" into a deadlock without any thread going idle);
 //! - after `stall_report_after` of continuous quiet, print one stall report.
@@ -28,8 +29,9 @@ use std::time::{Duration, Instant};
 use runnel_reactor::Driver;
 
 use crate::deadlock;
+use crate::runtime::{BLOCKING_REPORT_AFTER, STALL_AFTER};
 use crate::scheduler::idle::Check;
-use crate::scheduler::Shared;
+use crate::scheduler::{retake, Shared};
 
 const MIN_TICK: Duration = Duration::from_micros(20);
 const MAX_TICK: Duration = Duration::from_millis(10);
@@ -107,45 +109,65 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) ->
 }
 
 struct Sysmon {
-    /// Per worker: the poll sequence seen last and when it was first seen.
+    /// Per slot: the poll sequence seen last and when it was first seen.
     seen: Vec<(u64, Instant)>,
-    /// Per worker: the poll sequence already counted as a stall.
+    /// Per slot: the last poll sequence counted as a stall / retaken / reported blocking.
     stalled: Vec<u64>,
+    retaken: Vec<u64>,
+    reported: Vec<u64>,
     last_polls: u64,
     quiet_since: Option<Instant>,
     stall_reported: bool,
 }
 
 impl Sysmon {
-    fn new(workers: usize) -> Sysmon {
+    fn new(slots: usize) -> Sysmon {
         let now = Instant::now();
         Sysmon {
-            seen: vec![(0, now); workers],
-            stalled: vec![u64::MAX; workers],
+            seen: vec![(0, now); slots],
+            stalled: vec![u64::MAX; slots],
+            retaken: vec![u64::MAX; slots],
+            reported: vec![u64::MAX; slots],
             last_polls: 0,
             quiet_since: None,
             stall_reported: false,
         }
     }
 
-    fn run(&mut self, shared: &Shared, now: Instant) {
+    fn run(&mut self, shared: &Arc<Shared>, now: Instant) {
         let mut polls = 0;
         let mut in_poll = false;
-        for (index, remote) in shared.remotes.iter().enumerate() {
+        for (slot, remote) in shared.remotes.iter().enumerate() {
             polls += remote.metrics.polls();
+            let role = remote.role.load();
+            if role == retake::RETAKEN {
+                retake::sweep(shared, slot);
+            }
             let seq = remote.metrics.poll_seq.load(Relaxed);
-            let (last_seq, since) = &mut self.seen[index];
+            let (last_seq, since) = &mut self.seen[slot];
             if seq != *last_seq {
                 *last_seq = seq;
                 *since = now;
             }
-            // Odd: inside a poll, and the same poll since `since`.
-            if seq % 2 == 1 {
-                in_poll = true;
-                if now - *since >= shared.config.stuck_poll_after && self.stalled[index] != seq {
-                    self.stalled[index] = seq;
-                    shared.stalls.fetch_add(1, Relaxed);
+            // Even: between polls. Odd: inside the same poll since `since`.
+            if seq % 2 == 0 {
+                continue;
+            }
+            in_poll = true;
+            let stuck_for = now - *since;
+            if stuck_for >= STALL_AFTER && self.stalled[slot] != seq {
+                self.stalled[slot] = seq;
+                shared.stalls.fetch_add(1, Relaxed);
+            }
+            if let Some(after) = shared.config.retake_after {
+                if role == retake::ACTIVE && stuck_for >= after && self.retaken[slot] != seq {
+                    self.retaken[slot] = seq;
+                    retake::try_retake(shared, slot, seq);
                 }
+            }
+            if stuck_for >= BLOCKING_REPORT_AFTER && self.reported[slot] != seq {
+                self.reported[slot] = seq;
+                report_blocking(remote, stuck_for);
             }
         }
         if polls != self.last_polls || in_poll {
@@ -166,6 +188,21 @@ impl Sysmon {
             }
         }
     }
+}
+
+/// Names a task that has blocked its worker thread for a long time: a bug users want to
+/// find (a synchronous call or a long computation inside async code).
+fn report_blocking(remote: &crate::scheduler::Remote, stuck_for: Duration) {
+    let id = remote.current_task.load(Relaxed);
+    let location = remote.current_location.load(Relaxed);
+    // SAFETY: a non-null value was stored from a `&'static Location` by the worker.
+    let location = unsafe { location.as_ref() }.map_or_else(|| "?".to_owned(), |l| l.to_string());
+    eprintln!(
+        "runnel: task {id} (spawned at {location}) has blocked its worker thread for {:.1} s. \
+         Blocking calls in async code stall every task queued behind them; move them to \
+         runnel::spawn_blocking.",
+        stuck_for.as_secs_f64()
+    );
 }
 
 fn recheck_deadlock(shared: &Shared) {

@@ -17,8 +17,7 @@ use crate::blocking::{self, BlockingPool};
 use crate::metrics::RuntimeMetrics;
 use crate::scheduler::idle::Idle;
 use crate::scheduler::injector::Injector;
-use crate::scheduler::worker::Worker;
-use crate::scheduler::{Remote, Shared};
+use crate::scheduler::{retake, Remote, Shared};
 use crate::task::{self, JoinHandle, Origin, OwnedTasks};
 use crate::{block_on, context, poller};
 
@@ -48,7 +47,9 @@ type NameFn = Arc<dyn Fn() -> String + Send + Sync>;
 pub(crate) struct Config {
     pub(crate) on_deadlock: OnDeadlock,
     pub(crate) stall_report_after: Option<Duration>,
-    pub(crate) stuck_poll_after: Duration,
+    /// A poll longer than this is retaken (its worker's queue handed to a spare thread);
+    /// `None` turns retake off (such polls are still counted as stalls).
+    pub(crate) retake_after: Option<Duration>,
     /// Off only to measure what the detector costs (benchmarks); see `Builder`.
     pub(crate) deadlock_check: bool,
     thread_name: NameFn,
@@ -77,6 +78,7 @@ impl Config {
 /// ```
 pub struct Builder {
     worker_threads: Option<usize>,
+    max_spare_threads: Option<usize>,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
     config: Config,
@@ -87,7 +89,11 @@ const MAX_BLOCKING_THREADS: usize = 512;
 /// Idle blocking threads exit after this long.
 const THREAD_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// A poll longer than this is a stall (blocking code in a task); Go's sysmon uses 10 ms.
-const STUCK_POLL_AFTER: Duration = Duration::from_millis(10);
+const RETAKE_AFTER: Duration = Duration::from_millis(10);
+/// Below this, a poll is not counted as a stall even when retake is off.
+pub(crate) const STALL_AFTER: Duration = RETAKE_AFTER;
+/// A task that blocks its worker this long is named on stderr: that is a bug to fix.
+pub(crate) const BLOCKING_REPORT_AFTER: Duration = Duration::from_secs(1);
 /// Default quiet period before a stall report.
 const STALL_REPORT_AFTER: Duration = Duration::from_secs(10);
 
@@ -103,12 +109,13 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             worker_threads: None,
+            max_spare_threads: None,
             max_blocking_threads: MAX_BLOCKING_THREADS,
             thread_keep_alive: THREAD_KEEP_ALIVE,
             config: Config {
                 on_deadlock: OnDeadlock::Panic,
                 stall_report_after: Some(STALL_REPORT_AFTER),
-                stuck_poll_after: STUCK_POLL_AFTER,
+                retake_after: Some(RETAKE_AFTER),
                 deadlock_check: true,
                 thread_name: Arc::new(|| "runnel".to_owned()),
                 stack_size: None,
@@ -127,6 +134,31 @@ impl Builder {
         self
     }
 
+    /// When a task's poll runs longer than `after` (blocking code in async code), hand the
+    /// work queued behind it on its worker to a spare thread (Go's sysmon `retake`).
+    /// Default 10 ms; `None` turns it off.
+    ///
+    /// ```
+    /// let rt = runnel_executor::Builder::new()
+    ///     .retake_after(Some(std::time::Duration::from_millis(5)))
+    ///     .max_spare_threads(4)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn retake_after(&mut self, after: Option<Duration>) -> &mut Self {
+        self.config.retake_after = after;
+        self
+    }
+
+    /// Cap on spare worker threads started by retakes (default: the worker count). Worker
+    /// threads in all never exceed `worker_threads + max_spare_threads`; spares exit after
+    /// `thread_keep_alive` without a role.
+    pub fn max_spare_threads(&mut self, n: usize) -> &mut Self {
+        self.max_spare_threads = Some(n);
+        self
+    }
+
     /// Cap on blocking-pool threads (default 512).
     ///
     /// # Panics
@@ -141,7 +173,8 @@ impl Builder {
         self
     }
 
-    /// How long an idle blocking thread waits for a job before it exits (default 10 s).
+    /// How long an idle blocking thread (or a spare worker thread) waits for work before it
+    /// exits (default 10 s).
     pub fn thread_keep_alive(&mut self, d: Duration) -> &mut Self {
         self.thread_keep_alive = d;
         self
@@ -187,11 +220,24 @@ impl Builder {
         let workers = self
             .worker_threads
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let spares = self.max_spare_threads.unwrap_or(workers);
         let (driver, reactor) = runnel_reactor::Driver::new()?;
         static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
             id: NEXT_RUNTIME_ID.fetch_add(1, Relaxed),
-            remotes: (0..workers).map(|_| Remote::new(&reactor)).collect(),
+            // The first `workers` roles are active; the others wait for retakes.
+            remotes: (0..workers + spares)
+                .map(|i| {
+                    Remote::new(
+                        &reactor,
+                        if i < workers {
+                            retake::ACTIVE
+                        } else {
+                            retake::FREE
+                        },
+                    )
+                })
+                .collect(),
             injector: Injector::new(),
             idle: Idle::new(workers),
             owned: OwnedTasks::new(4 * workers),
@@ -205,23 +251,18 @@ impl Builder {
             deadlock_reports: AtomicU64::new(0),
             stalls: AtomicU64::new(0),
             stall_reports: AtomicU64::new(0),
+            retakes: AtomicU64::new(0),
+            spares: retake::SparePool::new(workers + spares, self.thread_keep_alive),
         });
         let mut runtime = Runtime {
             handle: Handle {
                 shared: shared.clone(),
             },
-            workers: Vec::with_capacity(workers),
             poller: None,
         };
-        for index in 0..workers {
-            let worker = Worker::new(shared.clone(), index);
-            // On error, dropping `runtime` shuts down the threads already started; the
-            // reserved-but-unstarted workers are uncounted there too.
-            let handle = shared
-                .config
-                .thread_builder("worker")
-                .spawn(move || worker.run())?;
-            runtime.workers.push(handle);
+        for slot in 0..workers {
+            // On error, dropping `runtime` shuts down the threads already started.
+            retake::start_thread(&shared, slot)?;
         }
         let poller_shared = shared.clone();
         runtime.poller = Some(
@@ -246,14 +287,13 @@ impl Builder {
 /// ```
 pub struct Runtime {
     handle: Handle,
-    workers: Vec<thread::JoinHandle<()>>,
     poller: Option<thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
-            .field("workers", &self.workers.len())
+            .field("workers", &self.handle.shared.idle.num_workers())
             .finish()
     }
 }
@@ -337,22 +377,22 @@ impl Runtime {
         if let Some(poller) = &self.poller {
             poller.thread().unpark();
         }
-        let mut joined = vec![false; shared.remotes.len()];
-        for (index, handle) in self.workers.drain(..).enumerate() {
-            joined[index] = join_until(handle, deadline);
+        let mut all_joined = true;
+        for handle in shared.spares.shutdown() {
+            all_joined &= join_until(handle, deadline);
         }
         if let Some(poller) = self.poller.take() {
             join_until(poller, deadline);
         }
         shared.owned.close_and_shutdown_all();
-        for (remote, joined) in shared.remotes.iter().zip(joined) {
-            if !joined {
-                // Its thread may still push to these; it frees them when it exits.
-                continue;
-            }
-            drop(remote.take_lifo());
-            while let Some(task) = remote.queue.pop() {
-                drop(task);
+        if all_joined {
+            // Every worker thread is gone: nobody pushes to the local queues any more.
+            // (A thread we gave up on frees its own queues when it exits.)
+            for remote in shared.remotes.iter() {
+                drop(remote.take_lifo());
+                while let Some(task) = remote.queue.pop() {
+                    drop(task);
+                }
             }
         }
         shared.injector.close();
@@ -487,13 +527,15 @@ impl Handle {
     pub fn metrics(&self) -> RuntimeMetrics {
         let shared = &self.shared;
         let mut m = RuntimeMetrics {
-            workers: shared.remotes.len(),
+            workers: shared.idle.num_workers(),
             live_tasks: shared.owned.len(),
             injected_wakeups: shared.injected_wakeups.load(Relaxed),
             deadlock_checks: shared.deadlock_checks.load(Relaxed),
             deadlock_reports: shared.deadlock_reports.load(Relaxed),
             stalls: shared.stalls.load(Relaxed),
             stall_reports: shared.stall_reports.load(Relaxed),
+            retakes: shared.retakes.load(Relaxed),
+            worker_threads: shared.spares.threads(),
             blocking_threads: shared.blocking.threads(),
             ..RuntimeMetrics::default()
         };

@@ -31,6 +31,8 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Binds to `addr`, trying each address it resolves to in turn.
     ///
+    /// Cancel safety: it completes on its first poll; there is nothing to cancel.
+    ///
     /// # Panics
     ///
     /// When no runtime is entered on this thread.
@@ -63,6 +65,8 @@ impl UdpSocket {
 
     /// Sets the default destination of [`send`](UdpSocket::send) and the only source
     /// [`recv`](UdpSocket::recv) accepts, trying each resolved address in turn.
+    ///
+    /// Cancel safety: it completes on its first poll; there is nothing to cancel.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         crate::addr::try_each(addr, |addr| self.io.connect(addr))
     }

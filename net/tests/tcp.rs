@@ -26,7 +26,7 @@ async fn pair() -> (TcpStream, TcpStream) {
 
 #[test]
 fn echo_with_inherent_methods() {
-    let rt = BackgroundDriver::start();
+    let mut rt = BackgroundDriver::start();
     rt.block_on(async {
         let (mut client, mut server) = pair().await;
         client.write_all(b"hello runnel").await.unwrap();
@@ -45,7 +45,7 @@ fn echo_with_inherent_methods() {
         let err = server.read_exact(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     });
-    assert_eq!(rt.handle().waiters(), Waiters::default());
+    assert_eq!(rt.quiesce(), Waiters::default());
 }
 
 #[test]
@@ -55,23 +55,28 @@ fn large_transfer_through_async_read_write_and_borrowed_split() {
         let (mut client, mut server) = pair().await;
         let total = 8 << 20; // far beyond socket buffers: both sides hit WouldBlock
         let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
-        let (mut read_half, mut write_half) = server.split();
+        // Path syntax: with futures' AsyncReadExt in scope, `.split()` would pick its
+        // by-value split instead of the inherent borrowed one.
+        let (mut server_read, mut server_write) = TcpStream::split(&mut server);
+        let (mut client_read, mut client_write) = TcpStream::split(&mut client);
         let send = async {
-            client.write_all(&data).await.unwrap();
-            client.close().await.unwrap(); // poll_close = shutdown(Write)
-            client
+            client_write.write_all(&data).await.unwrap();
+            client_write.close().await.unwrap(); // poll_close = shutdown(Write)
         };
         let echo = async {
-            // Echo everything back through the borrowed halves.
-            futures::io::copy(&mut read_half, &mut write_half)
+            let copied = futures::io::copy(&mut server_read, &mut server_write)
                 .await
-                .unwrap()
+                .unwrap();
+            server_write.close().await.unwrap();
+            copied
         };
-        let (mut client, copied) = futures::join!(send, echo);
+        let receive = async {
+            let mut received = Vec::new();
+            client_read.read_to_end(&mut received).await.unwrap();
+            received
+        };
+        let ((), copied, received) = futures::join!(send, echo, receive);
         assert_eq!(copied, total as u64);
-        write_half.close().await.unwrap();
-        let mut received = Vec::new();
-        client.read_to_end(&mut received).await.unwrap();
         assert!(received == data, "echoed bytes differ");
     });
 }
@@ -151,7 +156,7 @@ fn dropping_the_owned_write_half_sends_eof() {
 
 #[test]
 fn connect_tries_each_address_and_returns_the_last_error() {
-    let rt = BackgroundDriver::start();
+    let mut rt = BackgroundDriver::start();
     rt.block_on(async {
         // A port nobody listens on: bind, note the port, close.
         let closed: SocketAddr = {
@@ -171,7 +176,7 @@ fn connect_tries_each_address_and_returns_the_last_error() {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     });
-    assert_eq!(rt.handle().waiters(), Waiters::default());
+    assert_eq!(rt.quiesce(), Waiters::default());
 }
 
 #[test]
@@ -320,21 +325,22 @@ fn try_read_and_try_write_do_not_wait() {
 
 #[test]
 fn dropping_a_stream_with_a_waiting_reader_releases_the_waiter() {
-    let rt = BackgroundDriver::start();
-    rt.block_on(async {
-        let (mut client, _server) = pair().await;
+    let mut rt = BackgroundDriver::start();
+    let (client, _server) = rt.block_on(async {
+        let (mut client, server) = pair().await;
         let mut buf = [0; 1];
-        // Poll the read once (it waits), then drop everything.
+        // Poll a read once: nothing was sent, so it stores its waker and waits.
         let polled = std::future::poll_fn(|cx| {
             let read = std::pin::pin!(client.read(&mut buf));
             std::task::Poll::Ready(read.poll(cx).is_pending())
         })
         .await;
         assert!(polled);
-        assert_eq!(rt.handle().waiters().io, 1);
-        drop(client);
-        assert_eq!(rt.handle().waiters().io, 0);
+        (client, server)
     });
+    assert_eq!(rt.quiesce(), Waiters { io: 1, timers: 0 });
+    drop(client);
+    assert_eq!(rt.handle().waiters(), Waiters::default());
 }
 
 #[test]

@@ -74,7 +74,7 @@ impl Handle {
     /// # Panics
     ///
     /// With "there is no runnel runtime here: call this inside Runtime::block_on, a spawned
-    /// task, or #[runnel::main]" when no handle is entered on this thread.
+    /// task, or `#[runnel::main]`" when no handle is entered on this thread.
     #[track_caller]
     pub fn current() -> Handle {
         match Handle::try_current() {

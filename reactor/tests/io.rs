@@ -189,7 +189,7 @@ fn deregistered_source_errors_and_releases() {
 
 #[test]
 fn poll_io_moves_data_both_ways_through_would_block() {
-    let rt = BackgroundDriver::start();
+    let mut rt = BackgroundDriver::start();
     let (a, b) = UnixStream::pair().unwrap();
     let total = 4 << 20; // far more than a socket buffer: the writer must wait for the reader
     rt.block_on(async {
@@ -228,7 +228,7 @@ fn poll_io_moves_data_both_ways_through_would_block() {
         let ((), received) = futures::join!(write, read);
         assert_eq!(received, total);
     });
-    assert_eq!(rt.handle().waiters(), waiters(0, 0));
+    assert_eq!(rt.quiesce(), waiters(0, 0));
 }
 
 #[test]

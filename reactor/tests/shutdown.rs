@@ -14,7 +14,7 @@ use runnel_reactor::{is_shutdown_error, PollEvented, Registration, Waiters};
 
 #[test]
 fn blocked_reader_gets_the_shutdown_error() {
-    let rt = BackgroundDriver::start();
+    let mut rt = BackgroundDriver::start();
     let (a, _b) = UnixStream::pair().unwrap();
     let (pending_tx, pending_rx) = mpsc::channel();
     let handle = rt.handle().clone();
@@ -39,7 +39,7 @@ fn blocked_reader_gets_the_shutdown_error() {
     shutter.join().unwrap();
     let err = result.unwrap_err();
     assert!(is_shutdown_error(&err), "{err}");
-    assert_eq!(rt.handle().waiters(), Waiters::default());
+    assert_eq!(rt.quiesce(), Waiters::default());
 
     // Later registrations fail too.
     let (mut c, _d) = UnixStream::pair().unwrap();
@@ -49,7 +49,7 @@ fn blocked_reader_gets_the_shutdown_error() {
 
 #[test]
 fn blocked_sleeper_is_woken_by_shutdown() {
-    let rt = BackgroundDriver::start();
+    let mut rt = BackgroundDriver::start();
     let (pending_tx, pending_rx) = mpsc::channel();
     let handle = rt.handle().clone();
     let shutter = std::thread::spawn(move || {
@@ -73,5 +73,5 @@ fn blocked_sleeper_is_woken_by_shutdown() {
     });
     shutter.join().unwrap();
     assert_eq!(woken, 2);
-    assert_eq!(rt.handle().waiters(), Waiters::default());
+    assert_eq!(rt.quiesce(), Waiters::default());
 }

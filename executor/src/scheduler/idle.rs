@@ -113,6 +113,10 @@ impl Idle {
         }
     }
 
+    pub(crate) fn num_workers(&self) -> usize {
+        self.num_workers
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -197,6 +201,12 @@ impl Idle {
     /// Gives the token back after every woken task is queued and a worker committed.
     pub(crate) fn release_token(&self, counts: &mut Counts) -> Check {
         counts.token -= 1;
+        counts.check_if_quiet()
+    }
+
+    /// A worker thread gave up its role (after a retake): it no longer counts.
+    pub(crate) fn thread_left(&self, counts: &mut Counts) -> Check {
+        counts.workers -= 1;
         counts.check_if_quiet()
     }
 

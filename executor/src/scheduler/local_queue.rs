@@ -148,6 +148,28 @@ impl<S: Schedule> LocalQueue<S> {
         }
     }
 
+    /// Takes the oldest task from a queue this thread does not own (sysmon sweeping a
+    /// retaken role): a thief's single-task steal.
+    pub(crate) fn steal_one(&self) -> Option<Notified<S>> {
+        let mut head = self.head.load(Acquire);
+        loop {
+            // Acquire: pairs with the owner's Release store after writing the slot.
+            let tail = self.tail.load(Acquire);
+            if head == tail {
+                return None;
+            }
+            let ptr = self.slot(head).load(Relaxed);
+            match self
+                .head
+                .compare_exchange_weak(head, head.wrapping_add(1), Release, Acquire)
+            {
+                // SAFETY: the CAS gave us the slot's task, as in pop.
+                Ok(_) => return Some(unsafe { Notified::from_raw(NonNull::new_unchecked(ptr)) }),
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
     /// Called by the thief, whose own queue is `dst`: moves half of `self` into `dst` and
     /// returns one of the moved tasks to run (Go's `runqsteal`).
     pub(crate) fn steal_into(&self, dst: &LocalQueue<S>) -> Steal<Notified<S>> {

@@ -17,6 +17,7 @@ pub(crate) mod idle;
 pub(crate) mod injector;
 pub(crate) mod local_queue;
 pub(crate) mod park;
+pub(crate) mod retake;
 pub(crate) mod worker;
 
 use std::ptr::{self, NonNull};
@@ -55,6 +56,9 @@ pub(crate) struct Shared {
     pub(crate) deadlock_reports: AtomicU64,
     pub(crate) stalls: AtomicU64,
     pub(crate) stall_reports: AtomicU64,
+    pub(crate) retakes: AtomicU64,
+    /// Worker threads, with a role or waiting for one (see `retake`).
+    pub(crate) spares: retake::SparePool,
 }
 
 /// The part of a worker other threads touch: its queue (to steal), its LIFO slot, its
@@ -68,15 +72,23 @@ pub(crate) struct Remote {
     pub(crate) lifo: AtomicPtr<Header>,
     pub(crate) parker: Parker,
     pub(crate) metrics: WorkerMetrics,
+    /// Whether a thread runs this role (`retake::{FREE, ACTIVE, RETAKEN}`).
+    pub(crate) role: retake::Role,
+    /// The task being polled (for the report of a task blocking its worker).
+    pub(crate) current_task: AtomicU64,
+    pub(crate) current_location: AtomicPtr<std::panic::Location<'static>>,
 }
 
 impl Remote {
-    pub(crate) fn new(reactor: &runnel_reactor::Handle) -> Remote {
+    pub(crate) fn new(reactor: &runnel_reactor::Handle, role: u8) -> Remote {
         Remote {
             queue: LocalQueue::new(),
             lifo: AtomicPtr::new(ptr::null_mut()),
             parker: Parker::with_reactor(reactor.clone()),
             metrics: WorkerMetrics::default(),
+            role: retake::Role::new(role),
+            current_task: AtomicU64::new(0),
+            current_location: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -121,7 +133,11 @@ impl Schedule for Arc<Shared> {
 
 impl Shared {
     pub(crate) fn schedule_task(self: &Arc<Self>, task: Notified<Arc<Shared>>, is_yield: bool) {
-        match context::current_worker(self) {
+        // A retaken role's queues are being emptied by others; its stuck thread's wakes go
+        // to the injector instead.
+        let local = context::current_worker(self)
+            .filter(|&index| self.remotes[index].role.load() == retake::ACTIVE);
+        match local {
             Some(index) => {
                 let remote = &self.remotes[index];
                 let displaced = if is_yield {

@@ -13,6 +13,9 @@ use crate::loom::{Condvar, Mutex};
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 const PARKED_IN_DRIVER: usize = 3;
 
 pub(crate) struct Parker {

@@ -11,14 +11,15 @@
 //! only then sleep. A worker returns from `park` already counted running by whoever
 //! claimed it.
 
-use std::sync::atomic::{fence, Ordering::SeqCst};
+use std::panic::Location;
+use std::sync::atomic::{fence, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::idle::Check;
 use super::local_queue::Steal;
-use super::Shared;
+use super::{retake, Shared};
 use crate::context;
 use crate::deadlock;
 use crate::poller::drain_ready;
@@ -35,6 +36,15 @@ const MAX_LIFO_POLLS: u32 = 3;
 /// How many tasks to move from the injector to the local queue at once (Go's
 /// `globrunqget` takes up to half a local queue).
 const INJECTOR_BATCH: usize = 32;
+
+/// Why a worker loop ended.
+pub(crate) enum RoleEnd {
+    /// The runtime is shutting down: the thread exits.
+    Shutdown,
+    /// Sysmon retook the role while this thread was stuck in a poll: the thread becomes a
+    /// spare (see `retake.rs`).
+    Retaken,
+}
 
 pub(crate) struct Worker {
     shared: Arc<Shared>,
@@ -60,29 +70,42 @@ impl Worker {
         }
     }
 
-    pub(crate) fn run(mut self) {
+    pub(crate) fn run(mut self) -> RoleEnd {
         let shared = self.shared.clone();
         let _worker = context::enter_worker(&shared, self.index);
         let _reactor = shared.reactor.enter();
-        while !shared.is_shutdown() {
+        let end = loop {
+            if shared.is_shutdown() {
+                break RoleEnd::Shutdown;
+            }
+            if self.remote().role.load() == retake::RETAKEN {
+                break RoleEnd::Retaken;
+            }
             if let Some(task) = self.next_task().or_else(|| self.steal()) {
                 self.run_task(task);
             } else {
                 self.park();
             }
-        }
+        };
         if self.searching {
             self.searching = false;
             shared.idle.stop_searching();
         }
-        // Shutdown drains only the queues of workers it joined; `shutdown_timeout` may have
-        // given up on us, so free what is still queued here ourselves. Each entry holds a
-        // reference to its task, which holds `Shared`: left here, they would keep the whole
-        // runtime alive (a cycle). Only this thread pushes to these, and it is done.
-        drop(self.remote().take_lifo());
-        while let Some(task) = self.remote().queue.pop() {
-            drop(task);
+        match end {
+            RoleEnd::Retaken => retake::give_up_role(&shared, self.index),
+            RoleEnd::Shutdown => {
+                // Shutdown drains only the queues of threads it joined; `shutdown_timeout`
+                // may have given up on us, so free what is still queued here ourselves.
+                // Each entry holds a reference to its task, which holds `Shared`: left here,
+                // they would keep the whole runtime alive (a cycle). Only this thread pushes
+                // to these, and it is done.
+                drop(self.remote().take_lifo());
+                while let Some(task) = self.remote().queue.pop() {
+                    drop(task);
+                }
+            }
         }
+        end
     }
 
     fn remote(&self) -> &super::Remote {
@@ -99,10 +122,17 @@ impl Worker {
             }
         }
         self.tick = self.tick.wrapping_add(1);
-        let metrics = &self.shared.remotes[self.index].metrics;
-        metrics.start_poll();
+        let remote = &self.shared.remotes[self.index];
+        // Relaxed: read by sysmon only to name a task that blocks this worker.
+        let origin = task.origin();
+        remote.current_task.store(origin.id.as_u64(), Relaxed);
+        remote.current_location.store(
+            (origin.location as *const Location<'static>).cast_mut(),
+            Relaxed,
+        );
+        remote.metrics.start_poll();
         runnel_reactor::coop::with_budget(|| task.run());
-        metrics.end_poll();
+        remote.metrics.end_poll();
     }
 
     fn next_task(&mut self) -> Option<Notified<Arc<Shared>>> {
@@ -153,7 +183,7 @@ impl Worker {
     fn pop_injector_batch(&mut self) -> Option<Notified<Arc<Shared>>> {
         let first = self.shared.injector.pop()?;
         let available = self.shared.injector.len();
-        let share = available / self.shared.remotes.len() + 1;
+        let share = available / self.shared.idle.num_workers() + 1;
         let remote = self.remote();
         for _ in 0..share.min(INJECTOR_BATCH) {
             let Some(task) = self.shared.injector.pop() else {

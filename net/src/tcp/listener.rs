@@ -36,6 +36,8 @@ impl TcpListener {
     /// the last error if none works. Sets `SO_REUSEADDR` (on Unix) and a backlog of 1024, as
     /// mio does; use [`TcpSocket`](crate::TcpSocket) for other options.
     ///
+    /// Cancel safety: it completes on its first poll; there is nothing to cancel.
+    ///
     /// # Panics
     ///
     /// When no runtime is entered on this thread.

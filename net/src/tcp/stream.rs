@@ -193,6 +193,10 @@ impl TcpStream {
 
     /// Borrows the stream as a read half and a write half, usable concurrently (e.g. in
     /// `futures::join!`) within one task.
+    ///
+    /// With `futures::io::AsyncReadExt` in scope, `stream.split()` resolves to that trait's
+    /// by-value `split` (method lookup tries by-value receivers first); write
+    /// `TcpStream::split(&mut stream)` to get this one.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split::split(self)
     }

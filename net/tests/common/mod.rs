@@ -65,8 +65,11 @@ impl BackgroundDriver {
     }
 }
 
-impl Drop for BackgroundDriver {
-    fn drop(&mut self) {
+impl BackgroundDriver {
+    /// Stops the driver thread and returns the waiter counts once settled. While the thread
+    /// runs, the counts may over-count for a moment (a drained waker is released only after
+    /// it was woken), so exact checks must come after this.
+    pub fn quiesce(&mut self) -> runnel_reactor::Waiters {
         self.stop.store(true, Ordering::Release);
         self.handle.unpark();
         if let Some(thread) = self.thread.take() {
@@ -75,6 +78,13 @@ impl Drop for BackgroundDriver {
                 result.expect("driver thread panicked");
             }
         }
-        self.handle.shutdown();
+        self.handle.waiters()
+    }
+}
+
+impl Drop for BackgroundDriver {
+    fn drop(&mut self) {
+        self.quiesce();
+        self.handle.shutdown(); // breaks waker ↔ registration cycles
     }
 }

@@ -214,7 +214,7 @@ fn loom_local_queue_overflow_vs_steal() {
 /// Two thieves race each other (and the owner) for a ring the owner is filling.
 #[test]
 fn loom_local_queue_two_thieves() {
-    model(None, || {
+    model(Some(3), || {
         let mut tasks = Tasks::new();
         let batch: Vec<_> = (0..3).map(|_| tasks.spawn()).collect();
         let victim = Arc::new(Queue::new());

@@ -179,6 +179,11 @@ impl<S: Schedule> Notified<S> {
         raw.poll();
     }
 
+    /// Who the task is (for the report of a task blocking its worker).
+    pub(crate) fn origin(&self) -> Origin {
+        self.0.header().origin
+    }
+
     /// Cancels a task that was never run (a blocking job at shutdown); consumes this
     /// reference.
     pub(crate) fn shutdown(self) {

@@ -233,7 +233,7 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     let cell = unsafe { cell::<F, S>(ptr) };
     match cell.header.state.transition_to_running() {
         ToRunning::DropRef => RawTask(ptr).drop_reference(),
-        ToRunning::Cancel => cancel_and_complete(cell, ptr),
+        ToRunning::Cancel => cancel_and_complete::<F, S>(ptr),
         ToRunning::Poll => {
             // The Context's waker borrows the Notified reference we hold for the poll:
             // ManuallyDrop so dropping it does not release that reference.
@@ -262,15 +262,16 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                         let task = unsafe { Notified::from_raw(ptr) };
                         cell.scheduler.yield_now(task)
                     }
-                    ToIdle::Cancel => cancel_and_complete(cell, ptr),
+                    ToIdle::Cancel => cancel_and_complete::<F, S>(ptr),
                 },
                 Ok(Poll::Ready(output)) => {
                     let output = drop_future(cell).map(|()| output);
-                    store_and_complete(cell, ptr, output);
+                    store_and_complete::<F, S>(ptr, output);
                 }
                 Err(payload) => {
                     let _ = drop_future(cell);
-                    store_and_complete(cell, ptr, Err(JoinError::panic(cell.header.id(), payload)));
+                    let error = JoinError::panic(cell.header.id(), payload);
+                    store_and_complete::<F, S>(ptr, Err(error));
                 }
             }
         }
@@ -287,19 +288,30 @@ fn drop_future<F: Future, S>(cell: &Cell<F, S>) -> Result<(), JoinError> {
     .map_err(|payload: Box<dyn Any + Send>| JoinError::panic(cell.header.id(), payload))
 }
 
-fn cancel_and_complete<F: Future + 'static, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<Header>) {
+/// Takes the pointer, not a `&Cell`, like `store_and_complete` (see there). Caller holds
+/// RUNNING and the reference `store_and_complete` consumes.
+fn cancel_and_complete<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the allocation alive until store_and_complete.
+    let cell = unsafe { cell::<F, S>(ptr) };
     let result = drop_future(cell).and(Err(JoinError::cancelled(cell.header.id())));
-    store_and_complete(cell, ptr, result);
+    store_and_complete::<F, S>(ptr, result);
 }
 
 /// Stores the result, sets COMPLETE, notifies the joiner, unlinks the task from the owned
 /// list, and drops the reference the caller consumed (a Notified, or the list's in
 /// shutdown) plus the list's if we unlinked it here.
+///
+/// This may free the allocation, so it takes the pointer and makes its `&Cell` locally: a
+/// reference *argument* must stay valid for the whole call (Miri's Stacked Borrows
+/// protector reports freeing its memory meanwhile as UB), a local one only until its last
+/// use. The same holds for every caller on the way here.
 fn store_and_complete<F: Future + 'static, S: Schedule>(
-    cell: &Cell<F, S>,
     ptr: NonNull<Header>,
     result: Result<F::Output, JoinError>,
 ) {
+    // SAFETY: the caller holds a reference, which keeps the allocation alive until the
+    // ref_dec at the end; the vtable guarantees the types.
+    let cell = unsafe { cell::<F, S>(ptr) };
     // SAFETY: we hold RUNNING and the stage is Consumed: nobody else touches it.
     cell.stage
         .with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
@@ -455,7 +467,7 @@ unsafe fn shutdown<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     let cell = unsafe { cell::<F, S>(ptr) };
     if cell.header.state.transition_to_shutdown() {
         // We claimed it: cancel now; store_and_complete drops the list reference we hold.
-        cancel_and_complete(cell, ptr);
+        cancel_and_complete::<F, S>(ptr);
     } else {
         // A worker runs it and will see CANCELLED, or it is complete already.
         RawTask(ptr).drop_reference();
