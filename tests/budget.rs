@@ -42,8 +42,10 @@ where
     let (s1, s2, polls) = (stop.clone(), stop.clone(), hog_polls.clone());
     let report = rt.block_on(async move {
         runnel::spawn(async move {
-            // Both spawned from the only worker, so neither runs before this task is done.
-            let hog = runnel::spawn(support::tracked(&support::Counts::new(), async move {
+            // The hog is spawned from the only worker and this task then yields, so the hog
+            // runs first; the other task is spawned only when this task runs again, which
+            // (one worker) needs the hog to yield.
+            let hog = runnel::spawn(async move {
                 let deadline = Instant::now() + PATIENCE;
                 let mut iterations = 0;
                 while !s1.load(SeqCst) {
@@ -60,13 +62,12 @@ where
                     iterations,
                     gave_up: false,
                 }
-            }));
+            });
+            runnel::task::yield_now().await;
             let other = runnel::spawn(async move {
                 polls.fetch_add(1, SeqCst);
                 s2.store(true, SeqCst);
             });
-            // Make sure the hog runs first: yield until it has had a poll.
-            runnel::task::yield_now().await;
             other.await.unwrap();
             hog.await.unwrap()
         })
@@ -111,20 +112,21 @@ fn awaiting_finished_join_handles_spends_budget() {
             let done: Vec<_> = (0..4 * runnel_reactor::coop::BUDGET)
                 .map(|_| runnel::spawn(async {}))
                 .collect();
+            // Let the finished tasks run first: they are queued ahead of us.
+            runnel::task::yield_now().await;
             let progress = Arc::new(AtomicUsize::new(0));
             let p = progress.clone();
-            // Let the finished tasks run first.
-            runnel::task::yield_now().await;
             let joiner = runnel::spawn(async move {
                 for h in done {
                     h.await.unwrap();
                     p.fetch_add(1, SeqCst);
                 }
             });
+            // The joiner runs now; we run again only when it yields.
+            runnel::task::yield_now().await;
             let sibling = runnel::spawn(async move {
                 s.store(progress.load(SeqCst), SeqCst);
             });
-            runnel::task::yield_now().await;
             sibling.await.unwrap();
             joiner.await.unwrap();
         })

@@ -37,6 +37,14 @@ fn assert_fds_released(baseline: usize) {
     );
 }
 
+fn one_worker_without_retake() -> runnel::Runtime {
+    runnel::Builder::new()
+        .worker_threads(1)
+        .retake_after(None)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn drop_cancels_blocked_tasks() {
     let _serial = serial();
@@ -98,9 +106,10 @@ fn drop_cancels_blocked_tasks() {
 fn drop_cancels_queued_tasks() {
     // One worker, blocked in a task until after shutdown began (shutdown_timeout detaches
     // it), so the tasks spawned meanwhile are still queued: cancelled, never polled.
+    // Retake off, or a spare thread would take the queue over and run it.
     let _serial = serial();
     let baseline = open_fds();
-    let rt = runtime(1);
+    let rt = one_worker_without_retake();
     let counts = Counts::new();
     let out_drops = Arc::new(AtomicUsize::new(0));
     let token = Arc::new(());
@@ -144,7 +153,7 @@ fn tasks_queued_on_a_detached_worker_are_freed() {
     // worker is detached: the worker must free them when it exits.
     let _serial = serial();
     let baseline = open_fds();
-    let rt = runtime(1);
+    let rt = one_worker_without_retake();
     let counts = Counts::new();
     let gate = Gate::new();
     let (blocking_tx, blocking_rx) = mpsc::channel();

@@ -148,6 +148,9 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
+        shared
+            .block_on_polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Poll::Ready(output) =
             runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx))
         {

@@ -252,6 +252,7 @@ impl Builder {
             stalls: AtomicU64::new(0),
             stall_reports: AtomicU64::new(0),
             retakes: AtomicU64::new(0),
+            block_on_polls: AtomicU64::new(0),
             spares: retake::SparePool::new(workers + spares, self.thread_keep_alive),
         });
         let mut runtime = Runtime {

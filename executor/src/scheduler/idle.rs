@@ -28,6 +28,9 @@ use crate::block_on::Signal;
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Mutex, MutexGuard};
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 pub(crate) struct Idle {
     counts: Mutex<Counts>,
     num_idle: AtomicUsize,
@@ -44,8 +47,9 @@ pub(crate) struct Counts {
     pub(crate) blocking: usize,
     sleepers: Vec<usize>,
     pub(crate) block_ons: Vec<Arc<Signal>>,
-    /// A deadlock was reported and nothing ran since: don't report it again.
-    pub(crate) reported: bool,
+    /// The runtime's total poll count when the last deadlock was reported: the same
+    /// deadlock is not reported again until some task has run.
+    pub(crate) reported_at_polls: Option<u64>,
 }
 
 /// Whether the caller must run the deadlock check (with the guard still held).
@@ -81,10 +85,6 @@ impl Counts {
         self.sleepers.len()
     }
 
-    fn progressed(&mut self) {
-        self.reported = false;
-    }
-
     /// A `block_on` caller parks (its future is pending and not yet woken).
     pub(crate) fn block_on_idle(&mut self) -> Check {
         self.idle += 1;
@@ -94,7 +94,6 @@ impl Counts {
     /// A `block_on` caller was woken (by its waker or by a deadlock report).
     pub(crate) fn block_on_claimed(&mut self) {
         self.idle -= 1;
-        self.progressed();
     }
 }
 
@@ -138,7 +137,6 @@ impl Idle {
         };
         counts.sleepers.swap_remove(pos);
         counts.idle -= 1;
-        counts.progressed();
         self.num_idle.store(counts.sleepers.len(), SeqCst);
         true
     }
@@ -148,7 +146,6 @@ impl Idle {
     pub(crate) fn claim_sleeper(&self, counts: &mut Counts) -> Option<usize> {
         let index = counts.sleepers.pop()?;
         counts.idle -= 1;
-        counts.progressed();
         self.num_idle.store(counts.sleepers.len(), SeqCst);
         self.num_searching.fetch_add(1, SeqCst);
         Some(index)
@@ -195,7 +192,6 @@ impl Idle {
         let mut counts = self.lock();
         debug_assert_eq!(counts.token, 0, "one poller, one token");
         counts.token += 1;
-        counts.progressed();
     }
 
     /// Gives the token back after every woken task is queued and a worker committed.

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) stalls: AtomicU64,
     pub(crate) stall_reports: AtomicU64,
     pub(crate) retakes: AtomicU64,
+    /// Polls of `block_on` futures (progress, for the report de-duplication).
+    pub(crate) block_on_polls: AtomicU64,
     /// Worker threads, with a role or waiting for one (see `retake`).
     pub(crate) spares: retake::SparePool,
 }
@@ -181,6 +183,12 @@ impl Shared {
 
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Acquire)
+    }
+
+    /// Polls run so far, all workers (the per-worker counters summed).
+    pub(crate) fn total_polls(&self) -> u64 {
+        let workers: u64 = self.remotes.iter().map(|r| r.metrics.polls()).sum();
+        workers + self.block_on_polls.load(Relaxed)
     }
 
     /// Whether any run queue (global, local, LIFO) holds a task.

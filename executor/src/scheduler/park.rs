@@ -14,9 +14,10 @@ const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
 
-#[cfg(all(test, loom))]
-mod loom_tests;
 const PARKED_IN_DRIVER: usize = 3;
+
+#[cfg(all(test, loom))]
+pub(super) mod loom_tests;
 
 pub(crate) struct Parker {
     state: AtomicUsize,

@@ -21,6 +21,7 @@ use loom::thread;
 
 use super::{LocalQueue, Overflow, Steal, CAPACITY};
 use crate::loom::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::scheduler::park::loom_tests::model;
 use crate::task::{self, Id, JoinHandle, Notified, Origin, Schedule, Task};
 
 /// The scheduler of the model's tasks: nothing wakes them, and nothing completes.
@@ -134,16 +135,6 @@ fn real_steal(victim: &Queue, mine: &Queue) -> Steal<Notified<NoSchedule>> {
     victim.steal_into(mine)
 }
 
-/// Runs `f` under loom, exploring at most `bound` preemptions per execution unless
-/// `LOOM_MAX_PREEMPTIONS` says otherwise. `None` explores every interleaving.
-fn model(bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = bound;
-    }
-    builder.check(f);
-}
-
 /// Owner pushes three tasks into an empty ring and pops one while a thief steals: the
 /// thief may copy slots the owner is publishing right then (tail Release/Acquire), and its
 /// CAS on `head` races the owner's pop CAS.
@@ -214,7 +205,7 @@ fn loom_local_queue_overflow_vs_steal() {
 /// Two thieves race each other (and the owner) for a ring the owner is filling.
 #[test]
 fn loom_local_queue_two_thieves() {
-    model(Some(3), || {
+    model(Some(4), || {
         let mut tasks = Tasks::new();
         let batch: Vec<_> = (0..3).map(|_| tasks.spawn()).collect();
         let victim = Arc::new(Queue::new());

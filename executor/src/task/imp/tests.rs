@@ -5,6 +5,11 @@
 //! MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p runnel-executor --lib task
 //! ```
 //!
+//! (about 25 s; it also passes with `-Zmiri-tree-borrows`, and the thread tests in `wake`
+//! with `-Zmiri-many-seeds=0..16`). This suite found a use-after-free under Stacked
+//! Borrows when it was written: `store_and_complete` freed the task while a `&Cell`
+//! argument of its caller still pointed into it (see the comment there).
+//!
 //! Scenarios: poll to completion; the `JoinHandle` dropped before/after completion and
 //! waiting on it; wakes by value/by reference while idle, running and complete; abort in
 //! each state; panics (in poll and in `Drop`); shutdown of queued, idle, running and
@@ -14,6 +19,9 @@
 //! Besides the counters, every test ends with `TestScheduler::finish`, which asserts that
 //! the scheduler's `Arc` is unique again: each task allocation holds one, so a leaked task
 //! fails the test even without Miri.
+
+// Waking through a clone (by value) is a path under test, not a slip.
+#![allow(clippy::waker_clone_wake)]
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -1,4 +1,5 @@
-//! Every sequence of lifecycle events up to a length, with the invariants that hold whatever the order.
+//! Every sequence of lifecycle events up to a length, checked against the invariants
+//! that hold whatever the order.
 
 use super::*;
 

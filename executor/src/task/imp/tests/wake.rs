@@ -1,4 +1,5 @@
-//! Wakes by value and by reference while idle, running and complete; wakers outliving everything; wakes from other threads.
+//! Wakes by value and by reference while idle, running and complete; wakers outliving
+//! everything; wakes from other threads.
 
 use super::*;
 
