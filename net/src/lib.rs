@@ -14,10 +14,15 @@
 //! After the runtime shut down, every operation returns the error
 //! "the runnel runtime has shut down" — a task blocked on a socket is woken with it.
 //!
-//! Waiting tasks: a socket keeps one waiting task per direction (read, write). Two tasks
-//! waiting in the same direction on one socket (e.g. two `recv`s on a shared `UdpSocket`,
-//! two `accept`s on a shared listener) is not supported: the later one's waker replaces
-//! the earlier one's, which is then not woken. One reader plus one writer is fine.
+//! Waiting tasks: any number of tasks may wait on one socket, in either direction — two
+//! `recv_from`s on an `Arc<UdpSocket>`, several tasks `accept`ing on one
+//! `Arc<TcpListener>`, `readable()` awaited by two tasks. When the socket becomes ready,
+//! every task waiting in that direction is woken and retries; those that find nothing left
+//! wait again. The `async` methods withdraw their waker when their future is dropped (a
+//! lost `select!`, an expired timeout), so a cancelled wait does not keep the deadlock
+//! detector from firing; the `poll_*` methods and the `AsyncRead`/`AsyncWrite` impls keep
+//! no state, so their waker stays until the socket's next event in that direction or its
+//! drop.
 //!
 //! Addresses: `impl ToSocketAddrs` is `std`'s; resolving a host name blocks the calling
 //! thread (IP literals never do).

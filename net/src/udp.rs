@@ -1,11 +1,11 @@
 //! `UdpSocket`: datagrams over the reactor.
 //!
-//! Every async operation is one `poll_*_io` loop: a datagram is sent or received whole or
-//! not at all, so each is cancel-safe. One receiving and one sending task at a time (the
-//! crate header explains why).
+//! Every async operation is one readiness wait plus syscall loop (`Registration::read_io` /
+//! `write_io`): a datagram is sent or received whole or not at all, so each is cancel-safe.
+//! Any number of tasks may send and receive on one socket (share it in an `Arc`); each
+//! datagram goes to one of the receivers.
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::task::{Context, Poll};
@@ -75,7 +75,7 @@ impl UdpSocket {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_send(cx, buf)).await
+        self.io.registration().write_io(|| self.io.send(buf)).await
     }
 
     /// Polls to send `buf` to the connected peer.
@@ -89,7 +89,7 @@ impl UdpSocket {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_recv(cx, buf)).await
+        self.io.registration().read_io(|| self.io.recv(buf)).await
     }
 
     /// Polls to receive a datagram from the connected peer.
@@ -104,7 +104,10 @@ impl UdpSocket {
     /// Cancel safety: cancel-safe.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = crate::addr::resolve_one(target)?;
-        poll_fn(|cx| self.poll_send_to(cx, buf, target)).await
+        self.io
+            .registration()
+            .write_io(|| self.io.send_to(buf, target))
+            .await
     }
 
     /// Polls to send `buf` to `target`.
@@ -123,7 +126,10 @@ impl UdpSocket {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+        self.io
+            .registration()
+            .read_io(|| self.io.recv_from(buf))
+            .await
     }
 
     /// Polls to receive a datagram and its sender's address.
@@ -141,12 +147,10 @@ impl UdpSocket {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| {
-            self.io
-                .registration()
-                .poll_read_io(cx, || self.io.peek_from(buf))
-        })
-        .await
+        self.io
+            .registration()
+            .read_io(|| self.io.peek_from(buf))
+            .await
     }
 
     /// Sends without waiting: `WouldBlock` if the socket is not writable.

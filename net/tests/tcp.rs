@@ -5,6 +5,7 @@ mod common;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::BackgroundDriver;
@@ -329,10 +330,12 @@ fn dropping_a_stream_with_a_waiting_reader_releases_the_waiter() {
     let (client, _server) = rt.block_on(async {
         let (mut client, server) = pair().await;
         let mut buf = [0; 1];
-        // Poll a read once: nothing was sent, so it stores its waker and waits.
+        // Poll a read once through the stateless `AsyncRead`: nothing was sent, so it
+        // stores its waker, which stays after the caller stops polling.
         let polled = std::future::poll_fn(|cx| {
-            let read = std::pin::pin!(client.read(&mut buf));
-            std::task::Poll::Ready(read.poll(cx).is_pending())
+            let read =
+                futures::io::AsyncRead::poll_read(std::pin::Pin::new(&mut client), cx, &mut buf);
+            std::task::Poll::Ready(read.is_pending())
         })
         .await;
         assert!(polled);
@@ -341,6 +344,78 @@ fn dropping_a_stream_with_a_waiting_reader_releases_the_waiter() {
     assert_eq!(rt.quiesce(), Waiters { io: 1, timers: 0 });
     drop(client);
     assert_eq!(rt.handle().waiters(), Waiters::default());
+}
+
+#[test]
+fn a_dropped_read_future_withdraws_its_waiter_at_once() {
+    let mut rt = BackgroundDriver::start();
+    let (_client, _server) = rt.block_on(async {
+        let (mut client, server) = pair().await;
+        let mut buf = [0; 1];
+        {
+            let mut read = std::pin::pin!(client.read(&mut buf));
+            assert!(futures::poll!(read.as_mut()).is_pending());
+            let mut readable = std::pin::pin!(server.readable());
+            assert!(futures::poll!(readable.as_mut()).is_pending());
+        } // both lose a `select!`
+        (client, server)
+    });
+    assert_eq!(rt.quiesce(), Waiters::default());
+}
+
+#[test]
+fn two_tasks_accept_on_one_listener_both_get_a_connection() {
+    let mut rt = BackgroundDriver::start();
+    let listener = Arc::new(rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap());
+    let addr = listener.local_addr().unwrap();
+    let acceptors: Vec<_> = (0..2)
+        .map(|_| {
+            let listener = listener.clone();
+            rt.spawn(async move { listener.accept().await.unwrap().1 })
+        })
+        .collect();
+    wait_for_io_waiters(rt.handle(), 2);
+    let clients: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut peers: Vec<SocketAddr> = acceptors.into_iter().map(|a| a.join().unwrap()).collect();
+    let mut expected: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+    peers.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(peers, expected, "each connection accepted once");
+    assert_eq!(rt.quiesce(), Waiters::default());
+}
+
+#[test]
+fn two_tasks_await_readable_on_one_stream() {
+    let mut rt = BackgroundDriver::start();
+    let (mut client, server) = rt.block_on(pair());
+    let server = Arc::new(server);
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let server = server.clone();
+            rt.spawn(async move { server.readable().await })
+        })
+        .collect();
+    wait_for_io_waiters(rt.handle(), 2);
+    rt.block_on(client.write_all(b"x")).unwrap();
+    for waiter in waiters {
+        waiter.join().unwrap().unwrap();
+    }
+    assert_eq!(rt.quiesce(), Waiters::default());
+}
+
+/// Waits until exactly `n` wakers wait on I/O (fails after 10 s rather than hanging).
+fn wait_for_io_waiters(handle: &runnel_reactor::Handle, n: usize) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while handle.waiters().io != n {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "io waiters stayed {:?}, expected {n}",
+            handle.waiters()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::BackgroundDriver;
 use runnel_net::UdpSocket;
@@ -94,4 +96,63 @@ fn from_std_and_into_std() {
         assert_eq!(socket.recv_from(&mut buf).await.unwrap().0, 2);
         assert_eq!(socket.into_std().unwrap().local_addr().unwrap(), addr);
     });
+}
+
+#[test]
+fn two_tasks_recv_from_one_socket_both_get_a_datagram() {
+    let mut rt = BackgroundDriver::start();
+    let (socket, sender) = rt.block_on(async {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        (
+            Arc::new(socket),
+            UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        )
+    });
+    let addr = socket.local_addr().unwrap();
+    let receivers: Vec<_> = (0..2)
+        .map(|_| {
+            let socket = socket.clone();
+            rt.spawn(async move {
+                let mut buf = [0; 16];
+                let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                buf[..n].to_vec()
+            })
+        })
+        .collect();
+    // Both wait (one waker each) before the first datagram goes out.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while rt.handle().waiters().io != 2 {
+        assert!(Instant::now() < give_up, "{:?}", rt.handle().waiters());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    rt.block_on(async {
+        sender.send_to(b"one", addr).await.unwrap();
+        sender.send_to(b"two", addr).await.unwrap();
+    });
+    let mut got: Vec<_> = receivers.into_iter().map(|r| r.join().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+    assert_eq!(rt.quiesce(), Waiters::default());
+}
+
+#[test]
+fn a_dropped_recv_withdraws_its_waiter_at_once() {
+    let mut rt = BackgroundDriver::start();
+    let socket = rt.block_on(async {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (mut buf, mut other) = ([0; 16], [0; 16]);
+        {
+            let mut first = std::pin::pin!(socket.recv_from(&mut other));
+            let mut second = std::pin::pin!(socket.recv(&mut buf));
+            assert!(futures::poll!(first.as_mut()).is_pending());
+            assert!(futures::poll!(second.as_mut()).is_pending());
+        } // lost a `select!`, or timed out
+        socket
+    });
+    assert_eq!(
+        rt.quiesce(),
+        Waiters::default(),
+        "with the socket still open"
+    );
+    drop(socket);
 }

@@ -9,8 +9,9 @@
 //! | `handle` | [`Handle`]: shared state, the thread-local current handle, shutdown |
 //! | `waiters` | [`Waiters`], [`Drained`]: the counts the deadlock detector reads |
 //! | `sources` | the slab of registered sources, generation-checked tokens (`token`) |
-//! | `scheduled_io`, `readiness` | per-source readiness word and waker slots |
+//! | `scheduled_io`, `readiness` | per-source readiness word and waiter lists |
 //! | `registration`, `poll_evented` | [`Registration`], [`PollEvented`]: what `net` builds on |
+//! | `io_waiter` | [`IoWaiter`]: a future's own, withdrawable place in a waiter list |
 //! | [`time`] | timing wheel, [`time::sleep`], [`time::timeout`], [`time::interval`] |
 //! | [`coop`] | the cooperative budget leaf futures consume |
 //!
@@ -20,6 +21,7 @@
 pub mod coop;
 mod driver;
 mod handle;
+mod io_waiter;
 mod poll_evented;
 mod readiness;
 mod registration;
@@ -32,6 +34,7 @@ mod waiters;
 
 pub use driver::Driver;
 pub use handle::{EnterGuard, Handle};
+pub use io_waiter::IoWaiter;
 pub use poll_evented::PollEvented;
 pub use readiness::{Ready, ReadyEvent};
 pub use registration::Registration;

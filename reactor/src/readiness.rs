@@ -165,7 +165,7 @@ impl ReadyEvent {
     }
 }
 
-/// One of the two directions a source has a waker slot for.
+/// One of the two directions a source has a waiter list for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
     Read,
@@ -247,7 +247,7 @@ impl ReadinessState {
     pub(crate) fn observe(&self, mask: Ready) -> Observed {
         // Acquire pairs with the AcqRel updates below. Nothing in memory is published through
         // this word (the data is in the kernel), so this is for a coherent tick/flags view
-        // only; the waker hand-off's correctness comes from the waker-slot mutex
+        // only; the waker hand-off's correctness comes from the waiter-list mutex
         // (see scheduled_io.rs).
         let word = self.0.load(Ordering::Acquire);
         if word & SHUTDOWN != 0 {

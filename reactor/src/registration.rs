@@ -8,6 +8,11 @@
 //!   detector from firing;
 //! - readiness is cleared only on `WouldBlock` (`clear_readiness`, `try_io`, `poll_*_io`).
 //!
+//! Two ways to wait, both allowing any number of waiting tasks per direction (each is woken
+//! by the next event): the stateless `poll_*_ready(cx)` / `poll_*_io(cx)`, whose entry stays
+//! until that event, and an [`IoWaiter`] (`read_waiter`, `read_io`, `readable`, …), owned by
+//! the waiting future, whose entry goes when the future does (see `scheduled_io.rs`).
+//!
 //! A registration does not own the OS source, so it cannot deregister it from mio on drop;
 //! closing the fd does that. `PollEvented` owns both and deregisters explicitly.
 
@@ -21,16 +26,23 @@ use mio::Interest;
 
 use crate::coop;
 use crate::handle::Handle;
+use crate::io_waiter::IoWaiter;
 use crate::readiness::{Closed, Direction, Observed, Ready, ReadyEvent};
-use crate::scheduled_io::ScheduledIo;
+use crate::scheduled_io::{ScheduledIo, Waiting};
 
-/// A source registered with the reactor: readiness plus one waiting task per direction.
+/// A source registered with the reactor: readiness plus the tasks waiting on it.
 ///
-/// One task may wait for reading and another for writing at the same time; a second task
-/// waiting in the same direction replaces the first one's waker (the first is not woken).
+/// Any number of tasks may wait in each direction (reading, writing); an event wakes every
+/// task waiting in the directions it makes ready.
+///
+/// Prefer the async methods ([`read_io`](Registration::read_io),
+/// [`readable`](Registration::readable), …) or an [`IoWaiter`] where the caller is a
+/// future: a cancelled wait then withdraws its waker at once. The `poll_*` methods keep no
+/// state; a waker they stored stays (counted as a waiter) until the next event for its
+/// direction or this registration's drop, even if the future that polled is gone.
 pub struct Registration {
     handle: Handle,
-    shared: Arc<ScheduledIo>,
+    pub(crate) shared: Arc<ScheduledIo>,
     registered: bool,
 }
 
@@ -83,19 +95,69 @@ impl Registration {
     }
 
     /// Ready when the source may be read (or is read-closed, or has an error); otherwise
-    /// stores the task's waker. Errors once the runtime shut down or after `deregister`.
-    /// Consumes one unit of the task's cooperative budget.
+    /// stores the task's waker, unless one that `will_wake` the same task is stored already.
+    /// Errors once the runtime shut down or after `deregister`. Consumes one unit of the
+    /// task's cooperative budget.
+    ///
+    /// Stateless: the stored waker stays until the next read event or this registration's
+    /// drop, even if the caller stops polling (see [`read_waiter`](Registration::read_waiter)
+    /// for a wait that can be withdrawn).
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
-        ready!(coop::poll_proceed(cx));
-        self.shared
-            .poll_ready(Direction::Read, cx.waker(), &self.handle.inner.counts)
+        self.poll_ready(Direction::Read, cx)
     }
 
     /// Like [`poll_read_ready`](Registration::poll_read_ready), for writing.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        self.poll_ready(Direction::Write, cx)
+    }
+
+    fn poll_ready(
+        &self,
+        direction: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<ReadyEvent>> {
         ready!(coop::poll_proceed(cx));
-        self.shared
-            .poll_ready(Direction::Write, cx.waker(), &self.handle.inner.counts)
+        self.shared.poll_ready(
+            direction,
+            cx.waker(),
+            Waiting::Anonymous,
+            &self.handle.inner.counts,
+        )
+    }
+
+    /// A waiter for read readiness that withdraws its waker when dropped (see [`IoWaiter`]).
+    pub fn read_waiter(&self) -> IoWaiter<'_> {
+        IoWaiter::new(self, Direction::Read)
+    }
+
+    /// A waiter for write readiness that withdraws its waker when dropped.
+    pub fn write_waiter(&self) -> IoWaiter<'_> {
+        IoWaiter::new(self, Direction::Write)
+    }
+
+    /// Waits until the source may be read (as [`poll_read_ready`]); dropping the future
+    /// withdraws its waker.
+    ///
+    /// [`poll_read_ready`]: Registration::poll_read_ready
+    pub async fn readable(&self) -> io::Result<ReadyEvent> {
+        self.read_waiter().ready().await
+    }
+
+    /// Waits until the source may be written; dropping the future withdraws its waker.
+    pub async fn writable(&self) -> io::Result<ReadyEvent> {
+        self.write_waiter().ready().await
+    }
+
+    /// Waits for read readiness and runs `f` until it does not return `WouldBlock` (as
+    /// [`poll_read_io`](Registration::poll_read_io)); dropping the future withdraws its
+    /// waker. `f` must be a non-blocking operation.
+    pub async fn read_io<R>(&self, f: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        self.read_waiter().io(f).await
+    }
+
+    /// Like [`read_io`](Registration::read_io), for writing.
+    pub async fn write_io<R>(&self, f: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        self.write_waiter().io(f).await
     }
 
     /// The operation that `event` allowed returned `WouldBlock`: forget that readiness
@@ -201,6 +263,6 @@ impl fmt::Debug for Registration {
     }
 }
 
-fn is_would_block<R>(result: &io::Result<R>) -> bool {
+pub(crate) fn is_would_block<R>(result: &io::Result<R>) -> bool {
     matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }

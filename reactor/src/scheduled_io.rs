@@ -1,25 +1,57 @@
-//! Per-source shared state: readiness plus one waker slot per direction.
+//! Per-source shared state: readiness plus one list of waiting wakers per direction.
 //!
 //! Shared (via `Arc`) by the source's `Registration` and the reactor's slab (`sources.rs`).
 //!
-//! The lost-wakeup argument. The driver does (1) update readiness, then (2) lock the slots
-//! and take the wakers whose direction became ready. A task does (a) lock the slots,
-//! (b) look at readiness, (c) store its waker, (d) unlock. The mutex orders the two critical
-//! sections: if the task's comes first, the driver finds the waker in (2); if the driver's
+//! Any number of tasks may wait in one direction (two `recv`s on a shared UDP socket, two
+//! `accept`s on a shared listener): each gets an entry in the direction's list, and an event
+//! that makes the direction ready takes **every** entry, so every waiter is woken and tries
+//! its operation again. Edge-triggered readiness makes waking only some of them wrong: the
+//! one woken might not consume the readiness while the others sleep through it.
+//!
+//! An entry is one of two kinds:
+//! - **anonymous**, stored by the stateless `Registration::poll_*_ready(cx)`: the reactor
+//!   cannot know when the future that polled goes away, so the entry stays until the next
+//!   event for its direction or the source's close. A re-poll whose waker `will_wake` an
+//!   anonymous entry adds nothing, so one task polling in a loop holds one entry.
+//! - **keyed**, stored by an `IoWaiter` (`io_waiter.rs`), which holds the entry's
+//!   [`WaiterKey`]: a re-poll updates the entry in place, and the waiter removes it when it
+//!   finds readiness or is dropped. Keyed entries are never stale, which keeps the counts
+//!   the deadlock detector reads exact for the async methods that use them.
+//!
+//! A list is a `Slab`, so a keyed entry is found and removed in O(1) by its index (many
+//! tasks timing out of a wait on one socket would be quadratic in a `Vec`), and emptying it
+//! keeps its allocation (a busy socket does not allocate per wait). Only the anonymous
+//! `will_wake` lookup scans the list.
+//!
+//! The lost-wakeup argument. The driver does (1) update readiness, then (2) lock the lists
+//! and take the entries of the directions that became ready. A task does (a) lock the lists,
+//! (b) look at readiness, (c) store its entry, (d) unlock. The mutex orders the two critical
+//! sections: if the task's comes first, the driver finds the entry in (2); if the driver's
 //! comes first, (1) happened before (b), so the task sees the readiness and does not wait.
 //! A close (shutdown/deregister) follows the driver's protocol, so it cannot be missed either.
 //!
-//! Counting (see `waiters.rs`): storing into an empty slot adds one io waiter while the
-//! slot's lock is held; whoever empties a slot owns that one count and releases it.
+//! Forgetting an entry. A keyed waiter that finds readiness without the lock drops its key
+//! instead of locking to remove its entry. Sound, because its entry was stored at a step
+//! (b) that saw the direction not ready, and flags appear only through a driver (1) (or a
+//! close); so the readiness it sees now comes from a (1) that (b) did not see, whose (2)
+//! therefore runs after the waiter's critical section and takes the entry (if no earlier
+//! event did). The entry stays counted until the driver's caller releases it; its waker gets
+//! one spurious wake. This saves a lock per wait on the path every blocking read takes.
 //!
-//! Wakers are never dropped or woken while a slot lock is held: dropping the last waker of a
+//! Counting (see `waiters.rs`): every stored entry is one io waiter, added while the lock
+//! is held. Whoever takes an entry out owns its one count: a waiter removing its own entry
+//! releases it at once; the driver and `close` hand theirs to their callers.
+//!
+//! Wakers are never dropped or woken while the lock is held: dropping the last waker of a
 //! task drops the task, whose futures may own registrations whose `Drop` takes reactor locks.
 
 use std::io;
+use std::num::NonZeroU64;
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
 
 use mio::Token;
+use slab::Slab;
 
 use crate::readiness::{Closed, Direction, Observed, ReadinessState, Ready, ReadyEvent};
 use crate::sync::lock;
@@ -30,22 +62,86 @@ pub(crate) struct ScheduledIo {
     /// Slab key + generation of this registration (see `token.rs`).
     token: Token,
     pub(crate) readiness: ReadinessState,
-    slots: Mutex<Slots>,
+    lists: Mutex<Lists>,
 }
 
-#[derive(Debug, Default)]
-struct Slots {
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+/// Names one keyed entry: its slab index, and an id unique for the life of its
+/// `ScheduledIo` (a `u64` counter never wraps in practice). The index alone is not enough:
+/// once the driver took the entry, the index may be reused by a later waiter, whose entry a
+/// stale key must not remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WaiterKey {
+    index: usize,
+    id: NonZeroU64,
 }
 
-impl Slots {
-    fn get(&mut self, direction: Direction) -> &mut Option<Waker> {
+#[derive(Debug)]
+struct Lists {
+    read: Slab<Entry>,
+    write: Slab<Entry>,
+    /// The id the next keyed entry gets.
+    next_id: NonZeroU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// `None`: anonymous (see the module header).
+    id: Option<NonZeroU64>,
+    waker: Waker,
+}
+
+impl Lists {
+    fn get(&mut self, direction: Direction) -> &mut Slab<Entry> {
         match direction {
-            Direction::Read => &mut self.reader,
-            Direction::Write => &mut self.writer,
+            Direction::Read => &mut self.read,
+            Direction::Write => &mut self.write,
         }
     }
+
+    /// Stores a new keyed entry for `waker`.
+    fn insert_keyed(&mut self, direction: Direction, waker: &Waker) -> WaiterKey {
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).expect("2^64 waits on one source");
+        let index = self.get(direction).insert(Entry {
+            id: Some(id),
+            waker: waker.clone(),
+        });
+        WaiterKey { index, id }
+    }
+
+    /// The entry `key` names, if it is still in the list.
+    fn find(&mut self, direction: Direction, key: WaiterKey) -> Option<&mut Entry> {
+        self.get(direction)
+            .get_mut(key.index)
+            .filter(|entry| entry.id == Some(key.id))
+    }
+
+    /// Takes the entry `key` out of `direction`'s list, if it is still there.
+    fn remove(&mut self, direction: Direction, key: WaiterKey) -> Option<Waker> {
+        self.find(direction, key)?;
+        Some(self.get(direction).remove(key.index).waker)
+    }
+
+    /// Moves every entry of `direction` out into `wakers`; returns how many.
+    fn take_all(&mut self, direction: Direction, wakers: &mut Vec<Waker>) -> usize {
+        let list = self.get(direction);
+        let taken = list.len();
+        if taken == 0 {
+            return 0; // the other direction of most events: skip the drain
+        }
+        for entry in list.drain() {
+            wakers.push(entry.waker);
+        }
+        taken
+    }
+}
+
+/// Which kind of entry a poll stores (module header).
+pub(crate) enum Waiting<'a> {
+    /// Stateless poll: an anonymous entry, deduplicated by `will_wake`.
+    Anonymous,
+    /// An `IoWaiter`'s poll: its entry's key, `None` while it has no entry.
+    Keyed(&'a mut Option<WaiterKey>),
 }
 
 impl ScheduledIo {
@@ -53,7 +149,11 @@ impl ScheduledIo {
         ScheduledIo {
             token,
             readiness: ReadinessState::default(),
-            slots: Mutex::new(Slots::default()),
+            lists: Mutex::new(Lists {
+                read: Slab::new(),
+                write: Slab::new(),
+                next_id: NonZeroU64::MIN,
+            }),
         }
     }
 
@@ -66,30 +166,74 @@ impl ScheduledIo {
         &self,
         direction: Direction,
         waker: &Waker,
+        waiting: Waiting<'_>,
         counts: &WaiterCounts,
     ) -> Poll<io::Result<ReadyEvent>> {
         // Fast path without the lock: most polls of a busy socket find it ready.
         if let Some(result) = self.readiness.observe(direction.mask()).into_result() {
+            if let Waiting::Keyed(key) = waiting {
+                // Forgetting an entry (module header): the driver will take it.
+                *key = None;
+            }
             return Poll::Ready(result);
         }
-        let mut slots = lock(&self.slots);
+        let mut lists = lock(&self.lists);
         // Step (b) of the module header: look again under the lock.
         if let Some(result) = self.readiness.observe(direction.mask()).into_result() {
+            // We hold the lock anyway: a keyed waiter gives its entry back now, so its drop
+            // does not have to lock again.
+            let removed = match waiting {
+                Waiting::Keyed(key) => key.take().and_then(|key| lists.remove(direction, key)),
+                Waiting::Anonymous => None,
+            };
+            drop(lists);
+            release_removed(removed, counts);
             return Poll::Ready(result);
         }
-        let slot = slots.get(direction);
-        let replaced = match slot {
-            Some(stored) if stored.will_wake(waker) => None,
-            Some(stored) => Some(std::mem::replace(stored, waker.clone())),
-            None => {
-                counts.add_io(1);
-                *slot = Some(waker.clone());
-                None
+        let mut replaced = None;
+        match waiting {
+            Waiting::Anonymous => {
+                let list = lists.get(direction);
+                if !list
+                    .iter()
+                    .any(|(_, e)| e.id.is_none() && e.waker.will_wake(waker))
+                {
+                    list.insert(Entry {
+                        id: None,
+                        waker: waker.clone(),
+                    });
+                    counts.add_io(1);
+                }
             }
-        };
-        drop(slots);
+            Waiting::Keyed(key) => match key.and_then(|k| lists.find(direction, k)) {
+                Some(entry) => {
+                    if !entry.waker.will_wake(waker) {
+                        replaced = Some(std::mem::replace(&mut entry.waker, waker.clone()));
+                    }
+                }
+                // First poll, or the driver took the entry (and woke us) but the readiness
+                // was consumed by another task before we looked: wait again, with a new key.
+                None => {
+                    *key = Some(lists.insert_keyed(direction, waker));
+                    counts.add_io(1);
+                }
+            },
+        }
+        drop(lists);
         drop(replaced); // outside the lock, see the module header
         Poll::Pending
+    }
+
+    /// A keyed waiter goes away: removes its entry if the driver has not taken it, and
+    /// releases the entry's count.
+    pub(crate) fn remove_waiter(
+        &self,
+        direction: Direction,
+        key: WaiterKey,
+        counts: &WaiterCounts,
+    ) {
+        let removed = lock(&self.lists).remove(direction, key);
+        release_removed(removed, counts);
     }
 
     /// Readiness for `mask` right now, without waiting.
@@ -101,14 +245,11 @@ impl ScheduledIo {
     /// Returns how many it moved (the caller keeps them counted until release).
     pub(crate) fn wake_ready(&self, ready: Ready, wakers: &mut Vec<Waker>) -> usize {
         self.readiness.set(ready);
-        let mut slots = lock(&self.slots);
+        let mut lists = lock(&self.lists);
         let mut taken = 0;
         for direction in [Direction::Read, Direction::Write] {
             if !(ready & direction.mask()).is_empty() {
-                if let Some(waker) = slots.get(direction).take() {
-                    wakers.push(waker);
-                    taken += 1;
-                }
+                taken += lists.take_all(direction, wakers);
             }
         }
         taken
@@ -117,15 +258,114 @@ impl ScheduledIo {
     /// Marks the source dead and moves out every stored waker (the caller owns their counts).
     pub(crate) fn close(&self, why: Closed, wakers: &mut Vec<Waker>) -> usize {
         self.readiness.close(why);
-        let mut slots = lock(&self.slots);
-        let mut taken = 0;
-        for waker in [slots.reader.take(), slots.writer.take()]
-            .into_iter()
-            .flatten()
-        {
-            wakers.push(waker);
-            taken += 1;
-        }
-        taken
+        let mut lists = lock(&self.lists);
+        lists.take_all(Direction::Read, wakers) + lists.take_all(Direction::Write, wakers)
+    }
+
+    /// How many entries `direction`'s list holds.
+    #[cfg(test)]
+    pub(crate) fn entries(&self, direction: Direction) -> usize {
+        lock(&self.lists).get(direction).len()
+    }
+}
+
+/// Releases the count of an entry a waiter took back, then drops its waker. Called with the
+/// lock released (module header).
+fn release_removed(removed: Option<Waker>, counts: &WaiterCounts) {
+    if let Some(waker) = removed {
+        counts.sub_io(1);
+        drop(waker);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    /// "Forgetting an entry" (module header): readiness set by the driver's step (1) is seen
+    /// by a keyed waiter before step (2); the waiter lets go of its key without locking,
+    /// and step (2) takes the entry, so its count is handed to the driver's caller, once.
+    #[test]
+    fn keyed_entry_forgotten_on_readiness_is_taken_by_the_driver() {
+        let io = ScheduledIo::new(Token(0));
+        let counts = WaiterCounts::default();
+        let mut key = None;
+        let poll = |key: &mut Option<WaiterKey>| {
+            io.poll_ready(Direction::Read, Waker::noop(), Waiting::Keyed(key), &counts)
+        };
+        assert!(poll(&mut key).is_pending());
+        assert!(key.is_some());
+        assert_eq!((counts.snapshot().io, io.entries(Direction::Read)), (1, 1));
+
+        io.readiness.set(Ready::READABLE); // step (1) only
+        assert!(poll(&mut key).is_ready());
+        assert_eq!(key, None, "forgotten, not removed");
+        assert_eq!((counts.snapshot().io, io.entries(Direction::Read)), (1, 1));
+
+        let mut wakers = Vec::new();
+        assert_eq!(
+            io.wake_ready(Ready::READABLE, &mut wakers),
+            1,
+            "step (2) takes it"
+        );
+        assert_eq!(io.entries(Direction::Read), 0);
+        counts.sub_io(1); // what `Handle::release` does with that drain
+        assert_eq!(counts.snapshot().io, 0);
+    }
+
+    /// A stale key (its entry taken by the driver, its slab index reused by a later
+    /// waiter) removes nothing: the later waiter keeps its entry and its count.
+    #[test]
+    fn stale_key_does_not_remove_the_entry_that_reused_its_index() {
+        let io = ScheduledIo::new(Token(0));
+        let counts = WaiterCounts::default();
+        let (mut old, mut new) = (None, None);
+        let poll = |key: &mut Option<WaiterKey>| {
+            io.poll_ready(Direction::Read, Waker::noop(), Waiting::Keyed(key), &counts)
+        };
+        assert!(poll(&mut old).is_pending());
+        let mut wakers = Vec::new();
+        assert_eq!(io.wake_ready(Ready::READABLE, &mut wakers), 1);
+        counts.sub_io(1); // released by the driver's caller
+        io.readiness
+            .clear(match io.observe(Direction::Read.mask()) {
+                Observed::Ready(event) => event,
+                other => panic!("ready after the event, got {other:?}"),
+            });
+        assert!(poll(&mut new).is_pending());
+        let (old, new) = (old.unwrap(), new.unwrap());
+        assert_eq!(old.index, new.index, "index reused");
+        io.remove_waiter(Direction::Read, old, &counts);
+        assert_eq!((counts.snapshot().io, io.entries(Direction::Read)), (1, 1));
+        io.remove_waiter(Direction::Read, new, &counts);
+        assert_eq!((counts.snapshot().io, io.entries(Direction::Read)), (0, 0));
+    }
+
+    /// A keyed waiter that finds readiness under the lock removes its entry there.
+    #[test]
+    fn keyed_entry_found_ready_under_the_lock_is_removed_and_released() {
+        let io = ScheduledIo::new(Token(0));
+        let counts = WaiterCounts::default();
+        let mut key = None;
+        assert!(io
+            .poll_ready(
+                Direction::Write,
+                Waker::noop(),
+                Waiting::Keyed(&mut key),
+                &counts
+            )
+            .is_pending());
+        // Another waiter stores an anonymous entry in the same list.
+        assert!(io
+            .poll_ready(Direction::Write, Waker::noop(), Waiting::Anonymous, &counts)
+            .is_pending());
+        assert_eq!(counts.snapshot().io, 2);
+        let stale = key.expect("stored");
+        io.remove_waiter(Direction::Write, stale, &counts);
+        assert_eq!(counts.snapshot().io, 1);
+        // Removing twice (a key the list no longer has) does nothing.
+        io.remove_waiter(Direction::Write, stale, &counts);
+        assert_eq!((counts.snapshot().io, io.entries(Direction::Write)), (1, 1));
     }
 }

@@ -6,8 +6,9 @@
 //! - an event whose token differs from the entry's token (slot freed and reused) is dropped;
 //! - once `shutdown` is set, no entry is inserted and every entry is closed.
 //!
-//! Lock order: this mutex, then a source's slot mutex. Registration drop takes this lock and
-//! releases it before touching the slots, so the order is never reversed.
+//! Lock order: this mutex, then a source's waiter-list mutex. Registration drop takes this
+//! lock and releases it before touching the lists, so the order is never reversed; an
+//! `IoWaiter` takes only the list mutex.
 
 use std::io;
 use std::sync::{Arc, Mutex};

@@ -18,6 +18,7 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<Registration>();
     assert_send_sync::<PollEvented<mio::net::TcpStream>>();
     assert_send_sync::<time::Sleep>();
+    assert_send_sync::<IoWaiter<'static>>();
     assert_send_sync::<Driver>();
 }
 

@@ -1,22 +1,30 @@
 //! The waiter counts the deadlock detector reads: how many tasks the reactor may still wake.
 //!
-//! - `io` = number of (source, direction) slots holding a waker.
+//! - `io` = number of wakers stored in the sources' waiter lists (each entry counts one,
+//!   so two tasks waiting to read one socket count two), plus wakers drained but not yet
+//!   released.
 //! - `timers` = number of armed timer entries (linked in the wheel with a waker).
 //!
-//! A count goes **up** before (or while, under the slot's lock) a waker is stored into an
-//! empty slot, and **down** when a task takes its waker back out, its registration or timer
-//! is dropped, or `Handle::shutdown` woke it. A waker that `Driver::drain` takes out stays
-//! counted until `Handle::release`, which the poller calls only after the woken tasks are in
-//! a run queue (DESIGN.md invariant 4, Go issue 61454). So the counts may over-count for a
-//! moment but never under-count: a detector that reads 0 knows no task can be woken by the
-//! reactor.
+//! A count goes **up** before (or while, under the list's lock) a waker is stored, and
+//! **down** when a task takes its waker back out (an `IoWaiter` that found readiness or was
+//! dropped), its registration or timer is dropped, or `Handle::shutdown` woke it. A waker
+//! that `Driver::drain` takes out stays counted until `Handle::release` (its `Drained`
+//! counts every waker it took), which the poller calls only after the woken tasks are in a
+//! run queue (DESIGN.md invariant 4, Go issue 61454). So the counts may over-count but
+//! never under-count: a detector that reads 0 knows no task can be woken by the reactor.
+//!
+//! Over-counts, all in the safe direction: for a moment, drained wakers until release; and
+//! until the next event for its direction (or its registration's drop), a waker stored by
+//! the stateless `Registration::poll_*_ready` whose future stopped polling — the reactor
+//! cannot see that future go away (`scheduled_io.rs`). Waits through an `IoWaiter` (the
+//! async methods `net` uses) are exact: a dropped waiter takes its count with it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A snapshot of the reactor's waiter counts (see `Handle::waiters`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Waiters {
-    /// (source, direction) slots holding a waker, including wakers drained but not released.
+    /// Wakers stored for I/O readiness, including wakers drained but not released.
     pub io: usize,
     /// Armed timers, including fired ones whose wakers were drained but not released.
     pub timers: usize,

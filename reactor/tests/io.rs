@@ -118,7 +118,7 @@ fn waiter_counts_go_up_and_down_exactly() {
     let a = PollEvented::new(a, Interest::READABLE | Interest::WRITABLE).unwrap();
     let reg = a.registration();
     let (reader, reader_waker) = CountingWaker::new();
-    let (_other, other_waker) = CountingWaker::new();
+    let (other, other_waker) = CountingWaker::new();
     let (writer, writer_waker) = CountingWaker::new();
 
     assert_eq!(handle.waiters(), waiters(0, 0));
@@ -126,23 +126,24 @@ fn waiter_counts_go_up_and_down_exactly() {
         .poll_read_ready(&mut Context::from_waker(&reader_waker))
         .is_pending());
     assert_eq!(handle.waiters(), waiters(1, 0));
-    // Same task again, then another task: the slot is still one waiter.
+    // Same task again: still one waiter. Another task: a second one (many_waiters.rs).
     assert!(reg
         .poll_read_ready(&mut Context::from_waker(&reader_waker))
         .is_pending());
+    assert_eq!(handle.waiters(), waiters(1, 0));
     assert!(reg
         .poll_read_ready(&mut Context::from_waker(&other_waker))
         .is_pending());
-    assert_eq!(handle.waiters(), waiters(1, 0));
+    assert_eq!(handle.waiters(), waiters(2, 0));
     assert!(reg
         .poll_read_ready(&mut Context::from_waker(&reader_waker))
         .is_pending());
     assert!(reg
         .poll_write_ready(&mut Context::from_waker(&writer_waker))
         .is_pending());
-    assert_eq!(handle.waiters(), waiters(2, 0));
+    assert_eq!(handle.waiters(), waiters(3, 0));
 
-    // Make a readable; drain takes the reader's waker but keeps it counted until release.
+    // Make a readable; drain takes both readers' wakers but keeps them counted until release.
     b.write_all(b"ping").unwrap();
     let mut wakers = Vec::new();
     let drained = loop {
@@ -155,11 +156,11 @@ fn waiter_counts_go_up_and_down_exactly() {
         }
         handle.release(drained);
     };
-    assert_eq!((drained.io(), drained.timers()), (1, 0));
-    assert_eq!(handle.waiters(), waiters(2, 0), "not released yet");
+    assert_eq!((drained.io(), drained.timers()), (2, 0));
+    assert_eq!(handle.waiters(), waiters(3, 0), "not released yet");
     wakers.drain(..).for_each(|w| w.wake());
-    assert_eq!(reader.wakes(), 1);
-    assert_eq!(handle.waiters(), waiters(2, 0), "still not released");
+    assert_eq!((reader.wakes(), other.wakes()), (1, 1));
+    assert_eq!(handle.waiters(), waiters(3, 0), "still not released");
     handle.release(drained);
     assert_eq!(handle.waiters(), waiters(1, 0), "writer still waits");
 

@@ -5,7 +5,6 @@
 //! loop must therefore back off on such errors instead of spinning (see `accept`'s docs).
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
@@ -57,6 +56,9 @@ impl TcpListener {
     ///
     /// Cancel safety: cancel-safe — if the future is dropped, no connection was taken.
     ///
+    /// Any number of tasks may accept on one listener (share it in an `Arc`); each
+    /// connection goes to one of them.
+    ///
     /// # Errors and backing off
     ///
     /// Errors from `accept(2)` are returned unchanged. Some of them concern the process,
@@ -91,10 +93,13 @@ impl TcpListener {
     /// # }
     /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
+        let registration = self.io.registration();
+        let (stream, addr) = registration.read_io(|| self.io.accept()).await?;
+        Ok((TcpStream::with_handle(registration.handle(), stream)?, addr))
     }
 
-    /// Polls for a connection (see [`accept`](TcpListener::accept)).
+    /// Polls for a connection (see [`accept`](TcpListener::accept)). Stateless: if the
+    /// caller stops polling, its waker stays stored until the listener's next event.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let registration = self.io.registration();
         let (stream, addr) = ready!(registration.poll_read_io(cx, || self.io.accept()))?;

@@ -1,7 +1,6 @@
 //! Borrowed halves of a `TcpStream` (`TcpStream::split`): both are `&TcpStream` underneath,
-//! one using only the read direction's waker slot, the other only the write direction's.
+//! one using only the read direction's waiter list, the other only the write direction's.
 
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
@@ -26,17 +25,17 @@ pub(crate) fn split(stream: &mut TcpStream) -> (ReadHalf<'_>, WriteHalf<'_>) {
 impl ReadHalf<'_> {
     /// Like [`TcpStream::read`] (cancel-safe).
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.0.poll_read_priv(cx, buf)).await
+        self.0.read_priv(buf).await
     }
 
     /// Like [`TcpStream::read_exact`] (not cancel-safe).
     pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        stream::read_exact(self, buf).await
+        stream::read_exact(self.0, buf).await
     }
 
     /// Like [`TcpStream::peek`] (cancel-safe).
     pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.0.poll_peek(cx, buf)).await
+        self.0.peek_priv(buf).await
     }
 
     /// The local address.
@@ -53,12 +52,12 @@ impl ReadHalf<'_> {
 impl WriteHalf<'_> {
     /// Like [`TcpStream::write`] (cancel-safe).
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.0.poll_write_priv(cx, buf)).await
+        self.0.write_priv(buf).await
     }
 
     /// Like [`TcpStream::write_all`] (not cancel-safe).
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        stream::write_all(self, buf).await
+        stream::write_all(self.0, buf).await
     }
 
     /// The local address.

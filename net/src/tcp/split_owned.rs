@@ -1,13 +1,12 @@
 //! Owned halves of a `TcpStream` (`TcpStream::into_split`), for two tasks.
 //!
 //! Both halves hold an `Arc` of the stream; the registration lives until both are dropped.
-//! Like the borrowed halves, each uses only its own direction's waker slot.
+//! Like the borrowed halves, each uses only its own direction's waiter list.
 //! The write half shuts the write direction down when dropped (so the peer sees end of
 //! file even while the read half lives on), unless it is consumed by `reunite`.
 
 use std::error::Error;
 use std::fmt;
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
@@ -69,17 +68,17 @@ impl OwnedReadHalf {
 
     /// Like [`TcpStream::read`] (cancel-safe).
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.inner.poll_read_priv(cx, buf)).await
+        self.inner.read_priv(buf).await
     }
 
     /// Like [`TcpStream::read_exact`] (not cancel-safe).
     pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        stream::read_exact(self, buf).await
+        stream::read_exact(&self.inner, buf).await
     }
 
     /// Like [`TcpStream::peek`] (cancel-safe).
     pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.inner.poll_peek(cx, buf)).await
+        self.inner.peek_priv(buf).await
     }
 
     /// The local address.
@@ -101,12 +100,12 @@ impl OwnedWriteHalf {
 
     /// Like [`TcpStream::write`] (cancel-safe).
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.inner.poll_write_priv(cx, buf)).await
+        self.inner.write_priv(buf).await
     }
 
     /// Like [`TcpStream::write_all`] (not cancel-safe).
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        stream::write_all(self, buf).await
+        stream::write_all(&self.inner, buf).await
     }
 
     /// The local address.

@@ -1,9 +1,12 @@
 //! `TcpStream`: a connected TCP socket registered with the reactor.
 //!
-//! All I/O goes through `poll_read_priv`/`poll_write_priv` (shared with the split halves):
-//! wait for readiness, try the syscall, clear readiness on `WouldBlock` and wait again. The
-//! halves only borrow or share the stream; reading and writing use separate waker slots of
-//! the one registration, so a reader task and a writer task never disturb each other.
+//! All I/O goes through the `*_priv` methods (shared with the split halves): wait for
+//! readiness, try the syscall, clear readiness on `WouldBlock` and wait again. The async
+//! ones wait through an `IoWaiter` (`Registration::read_io`), which withdraws its waker when
+//! the future is dropped; the `poll_*` ones (behind `AsyncRead`/`AsyncWrite`) keep no state.
+//! The halves only borrow or share the stream; reading and writing use separate waiter
+//! lists of the one registration, so a reader task and a writer task never disturb each
+//! other.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -79,8 +82,9 @@ impl TcpStream {
     /// Waits until a non-blocking connect finished: writable, then no pending error and a
     /// peer address (mio's documented procedure; a writable event can be spurious).
     pub(crate) async fn wait_connected(&self) -> io::Result<()> {
+        let mut waiter = self.io.registration().write_waiter();
         poll_fn(|cx| loop {
-            let event = ready!(self.io.registration().poll_write_ready(cx))?;
+            let event = ready!(waiter.poll_ready(cx))?;
             if let Some(e) = self.io.take_error()? {
                 return Poll::Ready(Err(e));
             }
@@ -122,7 +126,7 @@ impl TcpStream {
     /// Cancel safety: cancel-safe — if the future is dropped before completing, no data
     /// was read.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read_priv(cx, buf)).await
+        self.read_priv(buf).await
     }
 
     /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.
@@ -136,7 +140,7 @@ impl TcpStream {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_peek(cx, buf)).await
+        self.peek_priv(buf).await
     }
 
     /// Writes some of `buf`, returning how many bytes were written.
@@ -144,7 +148,7 @@ impl TcpStream {
     /// Cancel safety: cancel-safe — if the future is dropped before completing, no data
     /// was written.
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write_priv(cx, buf)).await
+        self.write_priv(buf).await
     }
 
     /// Writes all of `buf`.
@@ -154,22 +158,19 @@ impl TcpStream {
         write_all(self, buf).await
     }
 
-    /// Waits until the stream may be readable (it may still return `WouldBlock`).
+    /// Waits until the stream may be readable (it may still return `WouldBlock`). Any
+    /// number of tasks may wait at once; all are woken.
     ///
     /// Cancel safety: cancel-safe.
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.io.registration().poll_read_ready(cx))
-            .await
-            .map(drop)
+        self.io.registration().readable().await.map(drop)
     }
 
-    /// Waits until the stream may be writable.
+    /// Waits until the stream may be writable. Any number of tasks may wait at once.
     ///
     /// Cancel safety: cancel-safe.
     pub async fn writable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.io.registration().poll_write_ready(cx))
-            .await
-            .map(drop)
+        self.io.registration().writable().await.map(drop)
     }
 
     /// Reads without waiting: `WouldBlock` if no data is ready.
@@ -263,6 +264,24 @@ impl TcpStream {
         self.io.take_error()
     }
 
+    pub(crate) async fn read_priv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io
+            .registration()
+            .read_io(|| (&*self.io).read(buf))
+            .await
+    }
+
+    pub(crate) async fn peek_priv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.registration().read_io(|| self.io.peek(buf)).await
+    }
+
+    pub(crate) async fn write_priv(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io
+            .registration()
+            .write_io(|| (&*self.io).write(buf))
+            .await
+    }
+
     pub(crate) fn poll_read_priv(
         &self,
         cx: &mut Context<'_>,
@@ -271,16 +290,6 @@ impl TcpStream {
         self.io
             .registration()
             .poll_read_io(cx, || (&*self.io).read(buf))
-    }
-
-    pub(crate) fn poll_peek(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io
-            .registration()
-            .poll_read_io(cx, || self.io.peek(buf))
     }
 
     pub(crate) fn poll_write_priv(
@@ -304,13 +313,12 @@ impl TcpStream {
     }
 }
 
-/// `read_exact` over anything with a `poll_read`-like function; shared with the halves.
-pub(crate) async fn read_exact(
-    reader: &mut (impl AsyncRead + Unpin),
-    mut buf: &mut [u8],
-) -> io::Result<()> {
+/// `read_exact` for the stream and its halves: one `IoWaiter` for the whole call, so a
+/// cancelled call withdraws its waker.
+pub(crate) async fn read_exact(stream: &TcpStream, mut buf: &mut [u8]) -> io::Result<()> {
+    let mut waiter = stream.io.registration().read_waiter();
     while !buf.is_empty() {
-        let n = poll_fn(|cx| Pin::new(&mut *reader).poll_read(cx, buf)).await?;
+        let n = waiter.io(|| (&*stream.io).read(buf)).await?;
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
@@ -319,13 +327,11 @@ pub(crate) async fn read_exact(
     Ok(())
 }
 
-/// `write_all` over anything with a `poll_write`; shared with the halves.
-pub(crate) async fn write_all(
-    writer: &mut (impl AsyncWrite + Unpin),
-    mut buf: &[u8],
-) -> io::Result<()> {
+/// `write_all` for the stream and its halves (one `IoWaiter`, like `read_exact`).
+pub(crate) async fn write_all(stream: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
+    let mut waiter = stream.io.registration().write_waiter();
     while !buf.is_empty() {
-        let n = poll_fn(|cx| Pin::new(&mut *writer).poll_write(cx, buf)).await?;
+        let n = waiter.io(|| (&*stream.io).write(buf)).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
