@@ -243,6 +243,8 @@ impl Builder {
             owned: OwnedTasks::new(4 * workers),
             reactor,
             driver: std::sync::Mutex::new(driver),
+            reactor_polled_at: AtomicU64::new(0),
+            epoch: Instant::now(),
             blocking: BlockingPool::new(self.max_blocking_threads, self.thread_keep_alive),
             config: self.config.clone(),
             shutdown: AtomicBool::new(false),

@@ -47,6 +47,10 @@ pub(crate) struct Shared {
     /// a time, Go's netpoll shape); a busy worker polls it without blocking every
     /// `GLOBAL_QUEUE_INTERVAL` ticks; the poller thread polls it when nobody else has.
     pub(crate) driver: std::sync::Mutex<runnel_reactor::Driver>,
+    /// When any thread last polled the driver, in µs since `epoch`: the poller thread
+    /// polls only a reactor nobody has polled for `UNATTENDED_AFTER`.
+    pub(crate) reactor_polled_at: AtomicU64,
+    pub(crate) epoch: std::time::Instant,
     pub(crate) blocking: BlockingPool,
     pub(crate) config: Config,
     pub(crate) shutdown: AtomicBool,
@@ -183,6 +187,13 @@ impl Shared {
 
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Acquire)
+    }
+
+    /// Records that the driver was just polled (see `reactor_polled_at`).
+    pub(crate) fn note_reactor_polled(&self) {
+        // Relaxed: a timestamp hint for the poller's heuristic, ordering nothing.
+        self.reactor_polled_at
+            .store(self.epoch.elapsed().as_micros() as u64, Relaxed);
     }
 
     /// Polls run so far, all workers (the per-worker counters summed).

@@ -170,6 +170,7 @@ impl Worker {
             return;
         };
         if driver.park(Some(Duration::ZERO)).is_ok() {
+            shared.note_reactor_polled();
             let now = Instant::now();
             if driver.has_pending(now) {
                 // We are running: the rule "counted running before wakers leave" holds.
@@ -277,6 +278,7 @@ impl Worker {
                     eprintln!("runnel: the reactor failed to poll: {err}");
                 }
             });
+            shared.note_reactor_polled();
             let now = Instant::now();
             if !driver.has_pending(now) {
                 if unparked {
