@@ -19,7 +19,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::scheduler::idle::Check;
 use crate::scheduler::Shared;
 use crate::task::{self, JoinHandle, Notified, Origin, Schedule, Task};
 use crate::{context, deadlock};
@@ -211,14 +210,5 @@ fn run_thread(shared: Arc<Shared>) {
 
 /// A job ran (its joiner is woken) or was cancelled: uncount it, then run the check.
 fn job_finished(shared: &Shared) {
-    let report = {
-        let mut counts = shared.idle.lock();
-        match shared.idle.blocking_end(&mut counts) {
-            Check::Run => deadlock::check(shared, &mut counts),
-            Check::Skip => None,
-        }
-    };
-    if let Some(report) = report {
-        report.deliver(shared);
-    }
+    deadlock::after_transition(shared, |counts| shared.idle.blocking_end(counts));
 }

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use crate::runtime::OnDeadlock;
-use crate::scheduler::idle::Counts;
+use crate::scheduler::idle::{Check, Counts};
 use crate::scheduler::Shared;
 use crate::task::Header;
 
@@ -43,6 +43,23 @@ pub(crate) struct Report {
     text: String,
     /// `block_on` callers to unpark (they will panic with `text`).
     unpark: Vec<Arc<crate::block_on::Signal>>,
+}
+
+/// Applies a counting transition under the scheduler lock; if it made the runtime quiet,
+/// runs the check there (invariant 2), and delivers a report after releasing the lock
+/// (invariant 6). Every path that raises `idle`, releases the token or ends a job goes
+/// through here.
+pub(crate) fn after_transition(shared: &Shared, transition: impl FnOnce(&mut Counts) -> Check) {
+    let report = {
+        let mut counts = shared.idle.lock();
+        match transition(&mut counts) {
+            Check::Run => check(shared, &mut counts),
+            Check::Skip => None,
+        }
+    };
+    if let Some(report) = report {
+        report.deliver(shared);
+    }
 }
 
 /// Runs the check. Must be called with the scheduler lock held, by the thread whose

@@ -30,7 +30,6 @@ use runnel_reactor::Driver;
 
 use crate::deadlock;
 use crate::runtime::{BLOCKING_REPORT_AFTER, STALL_AFTER};
-use crate::scheduler::idle::Check;
 use crate::scheduler::{retake, Shared};
 
 const MIN_TICK: Duration = Duration::from_micros(20);
@@ -106,16 +105,7 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) ->
     shared.idle.take_token();
     drain_ready(shared, &mut driver, now, wakers);
     drop(driver);
-    let report = {
-        let mut counts = shared.idle.lock();
-        match shared.idle.release_token(&mut counts) {
-            Check::Run => deadlock::check(shared, &mut counts),
-            Check::Skip => None,
-        }
-    };
-    if let Some(report) = report {
-        report.deliver(shared);
-    }
+    deadlock::after_transition(shared, |counts| shared.idle.release_token(counts));
     true
 }
 
@@ -217,14 +207,5 @@ fn report_blocking(remote: &crate::scheduler::Remote, stuck_for: Duration) {
 }
 
 fn recheck_deadlock(shared: &Shared) {
-    let report = {
-        let mut counts = shared.idle.lock();
-        if counts.running() != 0 || counts.blocking != 0 {
-            return;
-        }
-        deadlock::check(shared, &mut counts)
-    };
-    if let Some(report) = report {
-        report.deliver(shared);
-    }
+    deadlock::after_transition(shared, |counts| counts.check_if_quiet());
 }

@@ -72,7 +72,8 @@ impl Counts {
         active + self.token
     }
 
-    fn check_if_quiet(&self) -> Check {
+    /// `Check::Run` when nothing runs and no blocking job does.
+    pub(crate) fn check_if_quiet(&self) -> Check {
         if self.running() == 0 && self.blocking == 0 {
             Check::Run
         } else {

@@ -127,30 +127,9 @@ impl<S: Schedule> LocalQueue<S> {
         Ok(())
     }
 
-    /// Owner only. Takes the oldest task.
+    /// Takes the oldest task. Safe from any thread: the owner's pop and a single-task
+    /// steal (sysmon sweeping a retaken role) are the same CAS on `head`.
     pub(crate) fn pop(&self) -> Option<Notified<S>> {
-        let mut head = self.head.load(Acquire);
-        loop {
-            let tail = self.tail.load(Relaxed);
-            if head == tail {
-                return None;
-            }
-            let ptr = self.slot(head).load(Relaxed);
-            // Release on success: as in push_overflow; Acquire on failure: we reload head.
-            match self
-                .head
-                .compare_exchange_weak(head, head.wrapping_add(1), Release, Acquire)
-            {
-                // SAFETY: the CAS gave us the slot's task (see push_overflow).
-                Ok(_) => return Some(unsafe { Notified::from_raw(NonNull::new_unchecked(ptr)) }),
-                Err(actual) => head = actual,
-            }
-        }
-    }
-
-    /// Takes the oldest task from a queue this thread does not own (sysmon sweeping a
-    /// retaken role): a thief's single-task steal.
-    pub(crate) fn steal_one(&self) -> Option<Notified<S>> {
         let mut head = self.head.load(Acquire);
         loop {
             // Acquire: pairs with the owner's Release store after writing the slot.

@@ -31,7 +31,6 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::idle::Check;
 use super::local_queue::Steal;
 use super::worker::{RoleEnd, Worker};
 use super::Shared;
@@ -265,7 +264,7 @@ pub(crate) fn sweep(shared: &Shared, slot: usize) {
         shared.injector.push(task);
         moved = true;
     }
-    while let Some(task) = remote.queue.steal_one() {
+    while let Some(task) = remote.queue.pop() {
         shared.injector.push(task);
         moved = true;
     }
@@ -280,27 +279,9 @@ pub(crate) fn give_up_role(shared: &Shared, slot: usize) {
     drain_slot_to_injector(shared, slot);
     shared.notify_parked();
     shared.remotes[slot].role.0.store(FREE, Release);
-    let report = {
-        let mut counts = shared.idle.lock();
-        match shared.idle.thread_left(&mut counts) {
-            Check::Run => deadlock::check(shared, &mut counts),
-            Check::Skip => None,
-        }
-    };
-    if let Some(report) = report {
-        report.deliver(shared);
-    }
+    deadlock::after_transition(shared, |counts| shared.idle.thread_left(counts));
 }
 
 fn release_token(shared: &Shared) {
-    let report = {
-        let mut counts = shared.idle.lock();
-        match shared.idle.release_token(&mut counts) {
-            Check::Run => deadlock::check(shared, &mut counts),
-            Check::Skip => None,
-        }
-    };
-    if let Some(report) = report {
-        report.deliver(shared);
-    }
+    deadlock::after_transition(shared, |counts| shared.idle.release_token(counts));
 }

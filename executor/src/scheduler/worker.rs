@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::idle::Check;
 use super::local_queue::Steal;
 use super::{retake, Shared};
 use crate::context;
@@ -238,16 +237,9 @@ impl Worker {
             self.searching = false;
             shared.idle.stop_searching()
         };
-        let report = {
-            let mut counts = shared.idle.lock();
-            match shared.idle.worker_idle(&mut counts, self.index) {
-                Check::Run => deadlock::check(&shared, &mut counts),
-                Check::Skip => None,
-            }
-        };
-        if let Some(report) = report {
-            report.deliver(&shared);
-        }
+        deadlock::after_transition(&shared, |counts| {
+            shared.idle.worker_idle(counts, self.index)
+        });
         // Pairs with notify_parked's fence: a task pushed before it saw us idle is seen here.
         fence(SeqCst);
         let work_left = !shared.injector.is_empty()
