@@ -121,14 +121,12 @@ fn two_tasks_awaiting_each_other_without_block_on() {
     // Dropping the runtime cancels both.
 }
 
-#[test]
+// `#[runnel::test]` sets `on_deadlock = "panic"`: a test that would hang fails instead.
+#[runnel::test]
 #[should_panic(expected = "all tasks are asleep - deadlock!")]
-fn deadlock_after_a_timer_fired() {
-    let rt = runtime(2);
-    rt.block_on(async {
-        runnel::time::sleep(Duration::from_millis(10)).await;
-        std::future::pending::<()>().await
-    });
+async fn deadlock_after_a_timer_fired() {
+    runnel::time::sleep(Duration::from_millis(10)).await;
+    std::future::pending::<()>().await
 }
 
 #[test]

@@ -30,33 +30,30 @@ async fn io_waiters_reach(n: usize) {
     }
 }
 
-#[test]
-fn two_tasks_recv_from_one_udp_socket_both_get_a_datagram() {
-    let rt = runtime(2);
-    rt.block_on(async {
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let addr = socket.local_addr().unwrap();
-        let receivers: Vec<_> = (0..2)
-            .map(|_| {
-                let socket = socket.clone();
-                runnel::spawn(async move {
-                    let mut buf = [0; 16];
-                    let (n, _) = socket.recv_from(&mut buf).await.unwrap();
-                    buf[..n].to_vec()
-                })
+#[runnel::test]
+async fn two_tasks_recv_from_one_udp_socket_both_get_a_datagram() {
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = socket.local_addr().unwrap();
+    let receivers: Vec<_> = (0..2)
+        .map(|_| {
+            let socket = socket.clone();
+            runnel::spawn(async move {
+                let mut buf = [0; 16];
+                let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                buf[..n].to_vec()
             })
-            .collect();
-        io_waiters_reach(2).await;
-        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        sender.send_to(b"one", addr).await.unwrap();
-        sender.send_to(b"two", addr).await.unwrap();
-        let mut got = Vec::new();
-        for r in receivers {
-            got.push(r.await.unwrap());
-        }
-        got.sort();
-        assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
-    });
+        })
+        .collect();
+    io_waiters_reach(2).await;
+    let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sender.send_to(b"one", addr).await.unwrap();
+    sender.send_to(b"two", addr).await.unwrap();
+    let mut got = Vec::new();
+    for r in receivers {
+        got.push(r.await.unwrap());
+    }
+    got.sort();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
 }
 
 #[test]

@@ -36,40 +36,33 @@ fn many_tasks_spawned_from_outside() {
     );
 }
 
-#[test]
-fn many_tasks_spawned_inside_block_on() {
-    let rt = runtime(2);
-    let sum = rt.block_on(async {
-        let handles: Vec<_> = (0..MANY)
-            .map(|i| runnel::spawn(async move { i + 1 }))
-            .collect();
-        check_all(handles, |i| i + 1).await
-    });
+#[runnel::test]
+async fn many_tasks_spawned_inside_block_on() {
+    let handles: Vec<_> = (0..MANY)
+        .map(|i| runnel::spawn(async move { i + 1 }))
+        .collect();
+    let sum = check_all(handles, |i| i + 1).await;
     assert_eq!(sum, (1..=MANY).sum::<u64>());
 }
 
-#[test]
-fn many_tasks_spawned_from_tasks() {
+#[runnel::test]
+async fn many_tasks_spawned_from_tasks() {
     const PARENTS: u64 = 10;
     const CHILDREN: u64 = MANY / PARENTS;
-    let rt = runtime(2);
-    let total = rt.block_on(async {
-        let parents: Vec<_> = (0..PARENTS)
-            .map(|p| {
-                runnel::spawn(async move {
-                    let children: Vec<_> = (0..CHILDREN)
-                        .map(|c| runnel::spawn(async move { p * CHILDREN + c }))
-                        .collect();
-                    check_all(children, |c| p * CHILDREN + c).await
-                })
+    let parents: Vec<_> = (0..PARENTS)
+        .map(|p| {
+            runnel::spawn(async move {
+                let children: Vec<_> = (0..CHILDREN)
+                    .map(|c| runnel::spawn(async move { p * CHILDREN + c }))
+                    .collect();
+                check_all(children, |c| p * CHILDREN + c).await
             })
-            .collect();
-        let mut total = 0;
-        for p in parents {
-            total += p.await.unwrap();
-        }
-        total
-    });
+        })
+        .collect();
+    let mut total = 0;
+    for p in parents {
+        total += p.await.unwrap();
+    }
     assert_eq!(total, (0..MANY).sum::<u64>());
 }
 
