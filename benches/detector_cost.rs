@@ -26,7 +26,9 @@ fn main() {
     for _ in 0..3 {
         // spawn_many + join: JoinHandle slots exercise JoinWaker's hold counting.
         let sum = rt.block_on(async {
-            let handles: Vec<_> = (0..10_000u64).map(|i| runnel::spawn(async move { i })).collect();
+            let handles: Vec<_> = (0..10_000u64)
+                .map(|i| runnel::spawn(async move { i }))
+                .collect();
             let mut sum = 0;
             for h in handles {
                 sum += h.await.unwrap();

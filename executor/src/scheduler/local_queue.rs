@@ -30,6 +30,8 @@ const MASK: u32 = CAPACITY as u32 - 1;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod versus_array_queue;
 
 /// Where a full queue moves half of its tasks (the global injector).
 pub(crate) trait Overflow<S: Schedule> {
