@@ -39,6 +39,10 @@ const DEFAULT_WORKERS: usize = 2;
 const MEM_CONNS_WANTED: usize = 100_000;
 /// File descriptors kept free besides the connections (runtime, listener, stdio).
 const FD_RESERVE: usize = 256;
+/// A run that takes longer than this has hung (a runtime lost a wakeup): fail instead
+/// of letting CI wait for its own timeout. A full run takes about two minutes.
+const WATCHDOG_FULL: Duration = Duration::from_secs(600);
+const WATCHDOG_SMOKE: Duration = Duration::from_secs(120);
 
 struct Options {
     smoke: bool,
@@ -477,6 +481,16 @@ fn main() {
         return;
     }
     let started = Instant::now();
+    let limit = if o.smoke {
+        WATCHDOG_SMOKE
+    } else {
+        WATCHDOG_FULL
+    };
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("harness: still running after {limit:?}: a workload hung; aborting");
+        std::process::exit(2);
+    });
     let (conns, conn_note) = mem_conns();
     let sizes = Sizes::new(o.smoke, conns);
     let selected: Vec<Workload> = workloads(&sizes, o.workers)
