@@ -35,5 +35,5 @@ pub use tcp::listener::{Incoming, TcpListener};
 pub use tcp::socket::TcpSocket;
 pub use tcp::split::{ReadHalf, WriteHalf};
 pub use tcp::split_owned::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
-pub use tcp::stream::TcpStream;
+pub use tcp::stream::{ReadExact, TcpStream, WriteAll};
 pub use udp::UdpSocket;
