@@ -62,7 +62,14 @@ impl Drained {
 }
 
 /// The counts themselves, shared by every handle of one reactor.
+///
+/// Aligned to 128 bytes (two cache lines: x86's adjacent-line prefetcher pulls lines in
+/// pairs, as crossbeam's `CachePadded` assumes) so that the fields next to it in the
+/// reactor's `Inner` (the timers' clock base and shard table, read on every arm) do not
+/// share a line with counters every arm and cancel writes from every worker. Measured on
+/// `timer_timeouts`: the read of `Timers::base` was ~20 % of `Timers::arm`'s samples.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct WaiterCounts {
     io: AtomicUsize,
     timers: AtomicUsize,

@@ -3,21 +3,24 @@
 //!
 //! A *role* is a slot of `Shared::remotes` (LIFO slot, ring, parker, counters); a *thread*
 //! runs one role at a time. There are `workers + max_spare_threads` slots, of which
-//! `workers` are `ACTIVE`; the rest are `FREE` or `RETAKEN`.
+//! `workers` are `ACTIVE`; the rest are `FREE`, `RESERVED`, `RETAKEN` or `LEAVING`.
 //!
 //! When the poller's sysmon sees a role whose current poll has lasted longer than
-//! `retake_after`, it (holding the pretend-running token):
-//! 1. marks the role `RETAKEN` (CAS from `ACTIVE`), and backs off if the poll ended
-//!    meanwhile;
-//! 2. reserves a `FREE` slot and counts its future thread in `workers` under the scheduler
-//!    lock (count first, DESIGN.md invariant 3);
-//! 3. moves the stuck role's LIFO slot and ring into the new slot, with the thief-side
+//! `retake_after`, it:
+//! 1. reserves a `FREE` slot for the replacement (none: no retake);
+//! 2. marks the stuck role `RETAKEN` (CAS from `ACTIVE`), and backs off (CAS back to
+//!    `ACTIVE`) if the poll ended meanwhile and its thread has not claimed the give-up;
+//! 3. takes the pretend-running token and counts the replacement's thread in `workers`
+//!    under the scheduler lock (count first, DESIGN.md invariant 3);
+//! 4. moves the stuck role's LIFO slot and ring into the new slot, with the thief-side
 //!    operations (the stuck thread still owns its ring and may push to it);
-//! 4. hands the new slot to a waiting spare thread, or starts one.
+//! 5. marks the new slot `ACTIVE` and hands it to a waiting spare thread, or starts one.
 //!
-//! The stuck thread, when its poll returns, sees `RETAKEN` at the top of its loop: it moves
-//! whatever it queued meanwhile to the injector, frees the slot, uncounts itself (running
-//! the deadlock check) and waits as a spare for a future retake, exiting after the keep-alive.
+//! The stuck thread, when its poll returns, claims `RETAKEN → LEAVING` at the top of its
+//! loop: it moves whatever it queued meanwhile to the injector, frees the slot, uncounts
+//! itself (running the deadlock check) and waits as a spare for a future retake, exiting
+//! after the keep-alive. Its CAS and sysmon's back-off CAS decide the race with the poll
+//! ending: either the role stays with its thread, or it is replaced — never lost.
 //! While it is stuck its wakes go to the injector (`Shared::schedule_task` checks the role),
 //! and sysmon sweeps anything that raced into its queues.
 //!
@@ -26,7 +29,6 @@
 //! running (it may still wake tasks), so a retake never makes a deadlock reportable.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -36,17 +38,28 @@ use super::worker::{RoleEnd, Worker};
 use super::Shared;
 use crate::deadlock;
 
+/// No thread runs the role; sysmon may reserve it.
 pub(crate) const FREE: u8 = 0;
+/// A thread runs the role.
 pub(crate) const ACTIVE: u8 = 1;
+/// Sysmon retook it; its thread is (or was just) stuck in a poll.
 pub(crate) const RETAKEN: u8 = 2;
+/// Its thread claimed the give-up and is handing back its queues.
+pub(crate) const LEAVING: u8 = 3;
+/// Sysmon reserved it for a spare, before moving work in.
+pub(crate) const RESERVED: u8 = 4;
 
-/// A role's state. Written by the poller (`ACTIVE → RETAKEN`, `FREE → ACTIVE`) and by the
-/// thread giving the role up (`RETAKEN → FREE`).
-pub(crate) struct Role(AtomicU8);
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+/// A role's state. Transitions: sysmon `FREE → RESERVED → ACTIVE` (or back to `FREE`),
+/// `ACTIVE → RETAKEN`, and the back-off `RETAKEN → ACTIVE`; the role's thread
+/// `RETAKEN → LEAVING → FREE`. The two CASes out of `RETAKEN` decide who owns the outcome.
+pub(crate) struct Role(crate::loom::atomic::AtomicU8);
 
 impl Role {
     pub(crate) fn new(state: u8) -> Role {
-        Role(AtomicU8::new(state))
+        Role(crate::loom::atomic::AtomicU8::new(state))
     }
 
     pub(crate) fn load(&self) -> u8 {
@@ -57,6 +70,25 @@ impl Role {
 
     fn transition(&self, from: u8, to: u8) -> bool {
         self.0.compare_exchange(from, to, AcqRel, Acquire).is_ok()
+    }
+
+    pub(crate) fn store(&self, state: u8) {
+        self.0.store(state, Release);
+    }
+
+    /// Sysmon's side of the race with the poll ending: marks the role `RETAKEN`, then backs
+    /// off if `poll_ended()` and the thread has not claimed the give-up. True: the role
+    /// must be replaced.
+    pub(crate) fn claim_retake(&self, poll_ended: impl FnOnce() -> bool) -> bool {
+        if !self.transition(ACTIVE, RETAKEN) {
+            return false;
+        }
+        !(poll_ended() && self.transition(RETAKEN, ACTIVE))
+    }
+
+    /// The role's thread's side: true if it must give the role up (it now is `LEAVING`).
+    pub(crate) fn claim_give_up(&self) -> bool {
+        self.load() == RETAKEN && self.transition(RETAKEN, LEAVING)
     }
 }
 
@@ -194,35 +226,38 @@ pub(crate) fn start_thread(shared: &Arc<Shared>, slot: usize) -> std::io::Result
 
 /// Sysmon: retakes role `stuck` if its poll with sequence number `seq` is still running.
 /// Returns whether a retake happened.
+///
+/// The spare slot is reserved *before* the stuck role is marked: once the stuck thread has
+/// seen `RETAKEN` and claimed `LEAVING`, the role must be replaced, so there must be a
+/// slot to replace it with. The race with the poll ending is settled by CAS: the stuck
+/// thread claims `RETAKEN → LEAVING`, we try `RETAKEN → ACTIVE` to back off; exactly one
+/// wins (a loom-checked shape: `loom_retake_vs_return`).
 pub(crate) fn try_retake(shared: &Arc<Shared>, stuck: usize, seq: u64) -> bool {
     let remotes = &shared.remotes;
-    if !remotes[stuck].role.transition(ACTIVE, RETAKEN) {
-        return false;
-    }
-    if remotes[stuck].metrics.poll_seq.load(Relaxed) != seq
-        && remotes[stuck].role.transition(RETAKEN, ACTIVE)
-    {
-        // The poll ended meanwhile and its thread has not looked yet: no retake.
-        return false;
-    }
-    let Some(spare) = (0..remotes.len()).find(|&i| remotes[i].role.transition(FREE, ACTIVE)) else {
-        // Every spare slot is taken by other stuck roles: give this one back.
-        if remotes[stuck].role.transition(RETAKEN, ACTIVE) {
-            return false;
-        }
-        // Its thread gave it up already; nothing to hand over, and no slot to hand it to.
+    let Some(spare) = (0..remotes.len()).find(|&i| remotes[i].role.transition(FREE, RESERVED))
+    else {
+        // Every spare slot serves another stuck role (max_spare_threads reached).
         return false;
     };
+    let unreserve = || remotes[spare].role.store(FREE);
+    let poll_ended = || remotes[stuck].metrics.poll_seq.load(Relaxed) != seq;
+    if !remotes[stuck].role.claim_retake(poll_ended) {
+        // Not ACTIVE any more, or the poll ended and its thread keeps the role.
+        unreserve();
+        return false;
+    }
     // Count first (invariant 3): the token covers the tasks in transit, and the spare's
     // thread is counted running before it exists.
     shared.idle.take_token();
     shared.idle.lock().workers += 1;
     move_work(shared, stuck, spare);
+    // Release: the spare's thread (or anyone who sees ACTIVE) sees the moved queue.
+    remotes[spare].role.store(ACTIVE);
     let assigned = shared.spares.assign(shared, spare);
     if !assigned {
-        // No thread for it (cap reached or spawn failed): undo; its tasks go global.
+        // No thread for it (spawn failed): undo; its tasks go global.
         drain_slot_to_injector(shared, spare);
-        remotes[spare].role.0.store(FREE, Release);
+        unreserve();
         shared.idle.lock().workers -= 1;
     } else {
         shared.retakes.fetch_add(1, Relaxed);
@@ -230,6 +265,13 @@ pub(crate) fn try_retake(shared: &Arc<Shared>, stuck: usize, seq: u64) -> bool {
     release_token(shared);
     shared.notify_parked();
     assigned
+}
+
+/// The thread of role `slot`, at the top of its loop: whether sysmon retook the role. If
+/// so the thread claims the give-up (`RETAKEN → LEAVING`) and must call `give_up_role`;
+/// if sysmon backed off first, the role is still ours.
+pub(crate) fn was_retaken(shared: &Shared, slot: usize) -> bool {
+    shared.remotes[slot].role.claim_give_up()
 }
 
 /// Moves the stuck role's LIFO slot and ring into `to`, whose thread does not exist yet
@@ -276,9 +318,10 @@ pub(crate) fn sweep(shared: &Shared, slot: usize) {
 /// The thread of a retaken role, back from its poll: hand back what it queued, free the
 /// slot, and stop counting as a worker (which may make the runtime quiet: check).
 pub(crate) fn give_up_role(shared: &Shared, slot: usize) {
+    debug_assert_eq!(shared.remotes[slot].role.load(), LEAVING);
     drain_slot_to_injector(shared, slot);
     shared.notify_parked();
-    shared.remotes[slot].role.0.store(FREE, Release);
+    shared.remotes[slot].role.store(FREE);
     deadlock::after_transition(shared, |counts| shared.idle.thread_left(counts));
 }
 

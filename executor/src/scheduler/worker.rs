@@ -77,7 +77,7 @@ impl Worker {
             if shared.is_shutdown() {
                 break RoleEnd::Shutdown;
             }
-            if self.remote().role.load() == retake::RETAKEN {
+            if retake::was_retaken(&shared, self.index) {
                 break RoleEnd::Retaken;
             }
             if let Some(task) = self.next_task().or_else(|| self.steal()) {

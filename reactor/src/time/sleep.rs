@@ -3,7 +3,9 @@
 //! State: the deadline, the reactor handle (resolved at creation, else at first poll), and
 //! the key of this sleep's wheel entry once it had to wait. The entry belongs to this
 //! `Sleep` alone from insert until it is removed (on completion, reset-after-fire re-arms
-//! it in place, drop cancels it), so the key is valid for as long as it is held.
+//! it in place, drop cancels it), so the key is valid for as long as it is held. The key
+//! names the wheel shard the entry was armed in (`timers.rs`); the entry stays there even
+//! if the task moves to another worker.
 
 use std::fmt;
 use std::future::Future;
@@ -11,7 +13,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::timers::Polled;
+use super::timers::{Polled, TimerKey};
 use crate::coop;
 use crate::handle::Handle;
 
@@ -46,7 +48,7 @@ pub struct Sleep {
     deadline: Instant,
     handle: Option<Handle>,
     /// Key of this sleep's wheel entry, once it had to wait.
-    entry: Option<usize>,
+    entry: Option<TimerKey>,
 }
 
 impl Sleep {
