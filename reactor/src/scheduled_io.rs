@@ -505,7 +505,12 @@ mod tests {
         let counts = WaiterCounts::default();
         let (mut old, mut new, mut anonymous_first) = (None, None, None);
         let poll = |key: &mut Option<WaiterKey>| {
-            io.poll_ready(Direction::Write, Waker::noop(), Waiting::Keyed(key), &counts)
+            io.poll_ready(
+                Direction::Write,
+                Waker::noop(),
+                Waiting::Keyed(key),
+                &counts,
+            )
         };
         assert!(poll(&mut old).is_pending());
         let mut wakers = Vec::new();
@@ -524,9 +529,10 @@ mod tests {
         assert_eq!((counts.snapshot().io, io.entries(Direction::Write)), (0, 0));
         assert!(matches!(lock(&io.lists).write, WaiterList::Empty));
         // An anonymous entry inline, deduplicated, then a keyed one next to it.
+        let (_, waker) = crate::tests::counting_waker();
         for _ in 0..2 {
             assert!(io
-                .poll_ready(Direction::Write, Waker::noop(), Waiting::Anonymous, &counts)
+                .poll_ready(Direction::Write, &waker, Waiting::Anonymous, &counts)
                 .is_pending());
         }
         assert!(poll(&mut anonymous_first).is_pending());

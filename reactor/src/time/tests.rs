@@ -204,3 +204,48 @@ fn sleep_without_runtime_panics_with_a_clear_message() {
          or #[runnel::main]"
     );
 }
+
+/// Timers armed on several threads land in different shards (`timers.rs`); the driver
+/// sees the earliest of them, fires every due one, and a sleep moved to another thread
+/// still cancels its own entry with its count.
+#[test]
+fn timers_armed_on_many_threads_fire_and_cancel_across_shards() {
+    let (mut driver, handle) = Driver::new().unwrap();
+    let start = Instant::now();
+    let offsets_ms = [40u64, 10, 30, 20, 3_600_000];
+    let sleeps: Vec<Sleep> = std::thread::scope(|scope| {
+        let threads: Vec<_> = offsets_ms
+            .iter()
+            .map(|&ms| {
+                let handle = handle.clone();
+                scope.spawn(move || {
+                    let _guard = handle.enter();
+                    let mut s = sleep_until(start + Duration::from_millis(ms));
+                    assert!(poll(&mut s, Waker::noop()).is_pending());
+                    s
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(handle.waiters().timers, offsets_ms.len());
+    let next = driver.next_timer_deadline().unwrap();
+    assert!(
+        next <= start + Duration::from_millis(10) + TICK,
+        "the earliest, on any shard"
+    );
+    let mut wakers = Vec::new();
+    let d = driver.drain(
+        start + Duration::from_millis(10) - Duration::from_micros(1),
+        &mut wakers,
+    );
+    assert_eq!(d.timers(), 0, "none is due yet");
+    handle.release(d);
+    let d = driver.drain(start + Duration::from_millis(40) + TICK, &mut wakers);
+    assert_eq!(d.timers(), 4, "every due timer, whichever shard holds it");
+    handle.release(d);
+    assert_eq!(handle.waiters().timers, 1);
+    drop(sleeps); // the far one is cancelled from this thread
+    assert_eq!(handle.waiters(), Waiters::default());
+    assert!(driver.next_timer_deadline().is_none());
+}

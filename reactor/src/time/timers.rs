@@ -11,9 +11,11 @@
 //! common case: a `timeout` around an operation) takes only that worker's lock, uncontended;
 //! a stolen task reaches back into the old worker's shard, which is correct and just
 //! contends like before. Only the driver visits every shard (`fire`, `has_expired`,
-//! `next_deadline`, `prepare_park`): a few uncontended locks per park and drain.
+//! `next_deadline`, `prepare_park`): a few uncontended locks per park and drain. Each shard
+//! sits on its own cache lines, and makes its wheel on its first arm (see `State::wheel`).
+//! Measured (BENCHMARKS.md, slow regime): `timer_timeouts` 88 → 26 ms.
 //!
-//! Why this and not the other designs measured against the same profile:
+//! Why this and not the other designs the profile suggested (reasoned, not built):
 //! - cancel by marking an entry (one atomic store, the wheel drops it lazily) needs the mark
 //!   to be shared between the `Sleep` and the wheel without the lock: an `Arc` per timer (an
 //!   allocation per arm) or `unsafe`, and arming still takes the one lock;
@@ -106,16 +108,34 @@ impl TimerKey {
 #[derive(Debug)]
 pub(crate) struct Timers {
     base: Instant,
-    /// `shard_count()` wheels (a power of two); see the module header.
-    shards: Box<[Mutex<State>]>,
+    /// `shard_count()` shards (a power of two); see the module header.
+    shards: Box<[Shard]>,
     /// Tick the poller wakes at on its own, or 0 while it is awake (module header).
     sleeping_until: AtomicU64,
 }
 
+/// One shard: its lock on its own cache lines (two, for x86's adjacent-line prefetcher),
+/// or two workers' uncontended locks would still bounce one line between them.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<State>);
+
 #[derive(Debug, Default)]
 struct State {
-    wheel: Wheel,
+    /// Made by the first arm into this shard: a wheel is ~6 KiB, and building every shard's
+    /// eagerly cost ~2 µs per `Driver::new` (3.4 → 5.6 µs) for runtimes that may never arm
+    /// a timer, or arm from one thread only.
+    wheel: Option<Box<Wheel>>,
     shutdown: bool,
+}
+
+impl State {
+    /// The wheel of a shard that holds the entry being operated on (it was armed here).
+    fn entry_wheel(wheel: &mut Option<Box<Wheel>>) -> &mut Wheel {
+        wheel
+            .as_deref_mut()
+            .expect("a shard holding an entry has a wheel")
+    }
 }
 
 /// The runtime shut down: no timer can be armed any more.
@@ -143,9 +163,7 @@ impl Timers {
     pub(crate) fn new(base: Instant) -> Timers {
         Timers {
             base,
-            shards: (0..shard_count())
-                .map(|_| Mutex::new(State::default()))
-                .collect(),
+            shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             sleeping_until: AtomicU64::new(0),
         }
     }
@@ -159,12 +177,13 @@ impl Timers {
     ) -> Result<Armed, ShutDown> {
         let when = self.tick_ceil(deadline);
         let shard = thread_hint() & (self.shards.len() - 1);
-        let mut state = lock(&self.shards[shard]);
+        let mut state = lock(&self.shards[shard].0);
         if state.shutdown {
             return Err(ShutDown);
         }
         counts.add_timers(1);
-        let entry = state.wheel.insert(when, waker.clone());
+        let wheel = state.wheel.get_or_insert_with(Box::default);
+        let entry = wheel.insert(when, waker.clone());
         let unpark = self.must_unpark(when);
         Ok(Armed {
             key: TimerKey::new(shard, entry),
@@ -181,24 +200,26 @@ impl Timers {
         counts: &WaiterCounts,
     ) -> Polled {
         let (mut state, entry) = self.lock_entry(key);
-        let (old_waker, result) = match state.wheel.state(entry) {
+        let State { wheel, shutdown } = &mut *state;
+        let wheel = State::entry_wheel(wheel);
+        let (old_waker, result) = match wheel.state(entry) {
             EntryState::Armed => (
-                state.wheel.set_waker(entry, waker),
+                wheel.set_waker(entry, waker),
                 Polled::Waiting { unpark: false },
             ),
-            EntryState::Fired if state.shutdown => (None, Polled::ShutDown),
+            EntryState::Fired if *shutdown => (None, Polled::ShutDown),
             // The driver fires only due entries, but the clamp of far deadlines (wheel.rs)
             // and `reset` can leave a fired entry whose deadline is still ahead: re-arm it.
             EntryState::Fired if Instant::now() < deadline => {
                 let when = self.tick_ceil(deadline);
-                let (old, newly_armed) = state.wheel.rearm(entry, when, waker);
+                let (old, newly_armed) = wheel.rearm(entry, when, waker);
                 if newly_armed {
                     counts.add_timers(1);
                 }
                 let unpark = self.must_unpark(when);
                 (old, Polled::Waiting { unpark })
             }
-            EntryState::Fired => (state.wheel.remove(entry), Polled::Elapsed),
+            EntryState::Fired => (wheel.remove(entry), Polled::Elapsed),
         };
         drop(state);
         drop(old_waker); // outside the lock: it may be a task's last reference
@@ -209,14 +230,15 @@ impl Timers {
     pub(crate) fn reset(&self, key: TimerKey, deadline: Instant) -> bool {
         let when = self.tick_ceil(deadline);
         let (mut state, entry) = self.lock_entry(key);
-        state.wheel.reschedule(entry, when);
-        state.wheel.state(entry) == EntryState::Armed && self.must_unpark(when)
+        let wheel = State::entry_wheel(&mut state.wheel);
+        wheel.reschedule(entry, when);
+        wheel.state(entry) == EntryState::Armed && self.must_unpark(when)
     }
 
     /// Frees entry `key`, releasing its waiter count if it was armed.
     pub(crate) fn cancel(&self, key: TimerKey, counts: &WaiterCounts) {
         let (mut state, entry) = self.lock_entry(key);
-        let waker = state.wheel.remove(entry);
+        let waker = State::entry_wheel(&mut state.wheel).remove(entry);
         drop(state);
         if waker.is_some() {
             counts.sub_timers(1);
@@ -227,10 +249,11 @@ impl Timers {
     /// Driver, before blocking: caps `timeout` by the next timer and publishes the wake tick.
     pub(crate) fn prepare_park(&self, now: Instant, timeout: Option<Duration>) -> Option<Duration> {
         // Every shard stays locked until the mark is stored (module header).
-        let states: Vec<MutexGuard<'_, State>> = self.shards.iter().map(lock).collect();
+        let states: Vec<MutexGuard<'_, State>> =
+            self.shards.iter().map(|shard| lock(&shard.0)).collect();
         let until_timer = states
             .iter()
-            .filter_map(|state| state.wheel.next_expiration())
+            .filter_map(|state| state.wheel.as_ref()?.next_expiration())
             .min()
             .map(|tick| self.instant_of(tick).saturating_duration_since(now));
         let timeout = match (timeout, until_timer) {
@@ -258,7 +281,10 @@ impl Timers {
         let now = self.tick_floor(now);
         self.shards
             .iter()
-            .map(|shard| lock(shard).wheel.advance(now, wakers))
+            .map(|shard| match &mut lock(&shard.0).wheel {
+                Some(wheel) => wheel.advance(now, wakers),
+                None => 0,
+            })
             .sum()
     }
 
@@ -266,9 +292,10 @@ impl Timers {
     pub(crate) fn has_expired(&self, now: Instant) -> bool {
         let now = self.tick_floor(now);
         self.shards.iter().any(|shard| {
-            lock(shard)
+            lock(&shard.0)
                 .wheel
-                .next_expiration()
+                .as_ref()
+                .and_then(|wheel| wheel.next_expiration())
                 .is_some_and(|tick| tick <= now)
         })
     }
@@ -278,7 +305,7 @@ impl Timers {
         let next = self
             .shards
             .iter()
-            .filter_map(|shard| lock(shard).wheel.next_expiration())
+            .filter_map(|shard| lock(&shard.0).wheel.as_ref()?.next_expiration())
             .min();
         next.map(|tick| self.instant_of(tick))
     }
@@ -288,9 +315,12 @@ impl Timers {
         self.shards
             .iter()
             .map(|shard| {
-                let mut state = lock(shard);
+                let mut state = lock(&shard.0);
                 state.shutdown = true;
-                state.wheel.fire_all(wakers)
+                state
+                    .wheel
+                    .as_mut()
+                    .map_or(0, |wheel| wheel.fire_all(wakers))
             })
             .sum()
     }
@@ -300,13 +330,13 @@ impl Timers {
     pub(crate) fn capacity(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| lock(shard).wheel.capacity())
+            .map(|shard| lock(&shard.0).wheel.as_ref().map_or(0, |w| w.capacity()))
             .sum()
     }
 
     /// Locks the shard of `key`; returns the guard and the entry's key in that wheel.
     fn lock_entry(&self, key: TimerKey) -> (MutexGuard<'_, State>, usize) {
-        (lock(&self.shards[key.shard()]), key.entry())
+        (lock(&self.shards[key.shard()].0), key.entry())
     }
 
     /// Call with the entry's shard locked.
