@@ -6,7 +6,8 @@
 //!
 //! Invariants:
 //! - A task's `links` are read and written only under the lock of shard `id % shards`.
-//! - `linked` is true exactly while the list holds the task's reference.
+//! - A task is linked (the list holds its reference) exactly when it has a `prev` or is
+//!   its shard's `head`: no separate flag, so the header stays 8 bytes smaller.
 //! - Once `closed` is set (under every shard lock), no task is linked again: `bind`
 //!   shuts the task down instead, so nothing spawned during shutdown outlives it.
 
@@ -21,7 +22,6 @@ use super::{Notified, Schedule, Task};
 pub(crate) struct Links {
     prev: Option<NonNull<Header>>,
     next: Option<NonNull<Header>>,
-    linked: bool,
 }
 
 struct Shard {
@@ -78,7 +78,6 @@ impl<S: Schedule> OwnedTasks<S> {
             let l = unsafe { &mut *l };
             l.prev = None;
             l.next = old_head;
-            l.linked = true;
         });
         if let Some(h) = old_head {
             // SAFETY: h is linked in this shard and we hold its lock.
@@ -95,7 +94,8 @@ impl<S: Schedule> OwnedTasks<S> {
         let ptr = task.header_ptr();
         let mut shard = self.shard(task.header());
         // SAFETY: shard lock held; the caller holds a reference to the task.
-        if !links(ptr).with(|l| unsafe { (*l).linked }) {
+        let has_prev = links(ptr).with(|l| unsafe { (*l).prev.is_some() });
+        if !has_prev && shard.head != Some(ptr) {
             return None;
         }
         Self::unlink(&mut shard, ptr);
@@ -107,7 +107,6 @@ impl<S: Schedule> OwnedTasks<S> {
         // SAFETY: the caller holds the shard lock and ptr is linked in this shard.
         let (prev, next) = links(ptr).with_mut(|l| unsafe {
             let l = &mut *l;
-            l.linked = false;
             (l.prev.take(), l.next.take())
         });
         match prev {
