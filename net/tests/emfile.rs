@@ -5,6 +5,8 @@
 //! so it runs in a child process: the test re-executes its own binary, filtered to itself,
 //! with `RUNNEL_EMFILE_CHILD` set.
 
+// The reactor's test driver, shared rather than copied.
+#[path = "../../reactor/tests/common/mod.rs"]
 mod common;
 
 use std::io;

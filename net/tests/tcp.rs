@@ -1,5 +1,7 @@
 //! TCP scenarios on the reactor (poller stand-in thread + `futures::executor::block_on`).
 
+// The reactor's test driver, shared rather than copied.
+#[path = "../../reactor/tests/common/mod.rs"]
 mod common;
 
 use std::future::Future;

@@ -1,5 +1,7 @@
 //! UDP scenarios on the reactor.
 
+// The reactor's test driver, shared rather than copied.
+#[path = "../../reactor/tests/common/mod.rs"]
 mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr};

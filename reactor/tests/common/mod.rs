@@ -1,5 +1,6 @@
-//! Test support: a stand-in for the executor's poller thread, so the reactor can be tested
-//! with `futures::executor::block_on` before (and independently of) the executor.
+//! Test support: a stand-in for the executor's poller thread, so the reactor (and `net`,
+//! which includes this file) can be tested with `futures::executor::block_on`,
+//! independently of the executor.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -56,6 +57,19 @@ impl BackgroundDriver {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _guard = self.handle.enter();
         futures::executor::block_on(future)
+    }
+
+    /// Runs `future` on a new thread (a second "task" on another worker).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || {
+            let _guard = handle.enter();
+            futures::executor::block_on(future)
+        })
     }
 }
 
