@@ -57,6 +57,11 @@ use std::ptr::NonNull;
 use raw::RawTask;
 
 /// The scheduler a task belongs to: where its wakes submit it, and the list that owns it.
+///
+/// The task module calls `schedule`/`yield_now` on the scheduler stored in the task's own
+/// cell, and always holds a reference to the task of its own until the call returns, so an
+/// implementation may go on using `self` after the `Notified` it queued has been run and
+/// released by another thread.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// Submits a task that was woken (or spawned, or yielded) to a run queue.
     fn schedule(&self, task: Notified<Self>);

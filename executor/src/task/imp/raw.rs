@@ -171,7 +171,11 @@ impl RawTask {
     /// Handles the state transition of a wake that consumed a waker's reference.
     pub(super) fn wake_by_val(self) {
         match self.header().state.transition_to_notified_by_val() {
-            Wake::Submit => self.schedule(),
+            Wake::Submit => {
+                // The transition kept the waker's reference alive for the submit.
+                self.schedule();
+                self.drop_reference();
+            }
             Wake::Dealloc => self.dealloc(),
             Wake::DoNothing => {}
         }
@@ -219,6 +223,10 @@ unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     let cell = unsafe { cell::<F, S>(ptr) };
     // SAFETY: the caller accounted for the reference this Notified now owns.
     let notified = unsafe { Notified::<S>::from_raw(ptr) };
+    // `cell.scheduler` lives in the task's own allocation, and the Notified may be run to
+    // completion by another worker before `schedule` returns: every caller holds a
+    // reference of its own across this call (a waker, the JoinHandle, or the one
+    // `Wake::Submit` took for `wake_by_val`), so the cell outlives the borrow.
     cell.scheduler.schedule(notified);
 }
 
@@ -260,7 +268,10 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     ToIdle::Resubmit => {
                         // SAFETY: the poll's Notified reference is reused for the resubmit.
                         let task = unsafe { Notified::from_raw(ptr) };
-                        cell.scheduler.yield_now(task)
+                        cell.scheduler.yield_now(task);
+                        // The transition took this reference so that `cell` stayed alive
+                        // while the scheduler (borrowed from it) queued the task.
+                        RawTask(ptr).drop_reference();
                     }
                     ToIdle::Cancel => cancel_and_complete::<F, S>(ptr),
                 },

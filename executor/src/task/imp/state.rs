@@ -98,7 +98,9 @@ pub(crate) enum ToRunning {
 pub(crate) enum ToIdle {
     /// The task waits for a wake; drop the `Notified` reference the poll consumed.
     Idle,
-    /// It was woken during the poll: resubmit it, reusing the poll's reference.
+    /// It was woken during the poll: resubmit it, reusing the poll's reference. One more
+    /// reference was taken for the caller, which drops it after the submit returned (the
+    /// scheduler is borrowed from the task's own cell; see `Wake::Submit`).
     Resubmit,
     /// It was aborted during the poll: cancel it now.
     Cancel,
@@ -108,7 +110,11 @@ pub(crate) enum ToIdle {
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
-    /// Submit a `Notified` to the scheduler (its reference is accounted for).
+    /// Submit a `Notified` to the scheduler (its reference is accounted for). The caller
+    /// also holds a reference of its own until the submit returns: the scheduler handle is
+    /// borrowed from the task's cell, and once the `Notified` is in a queue another worker
+    /// may run the task to completion; the caller's reference keeps the cell (and so the
+    /// scheduler) alive until the submit is done. `by_val` took an extra one for this.
     Submit,
     /// Nothing to schedule (already queued, running or complete).
     DoNothing,
@@ -172,8 +178,9 @@ impl State {
             }
             let next = s.0 & !RUNNING;
             if s.is_notified() {
-                // Woken during the poll; the poll's reference becomes the new Notified's.
-                (Some(next), ToIdle::Resubmit)
+                // Woken during the poll; the poll's reference becomes the new Notified's,
+                // plus one the caller holds until the submit returned (see `Wake::Submit`).
+                (Some(next + REF_ONE), ToIdle::Resubmit)
             } else {
                 (Some(next), ToIdle::Idle)
             }
@@ -210,8 +217,9 @@ impl State {
                 };
                 (Some(s.0 - REF_ONE), action)
             } else {
-                // The waker's reference becomes the Notified's.
-                (Some(s.0 | NOTIFIED), Wake::Submit)
+                // The waker's reference becomes the Notified's, and one more keeps the
+                // cell alive while we submit (see `Wake::Submit`).
+                (Some((s.0 | NOTIFIED) + REF_ONE), Wake::Submit)
             }
         })
     }

@@ -49,10 +49,22 @@ struct TestScheduler {
     queue: Mutex<VecDeque<Notified<Arc<TestScheduler>>>>,
     owned: OwnedTasks<Arc<TestScheduler>>,
     yields: AtomicUsize,
+    /// Run a scheduled task at once, inside `schedule`, instead of queueing it: the most
+    /// hostile scheduler for the task's own lifetime (the task may complete and be released
+    /// before `schedule` returns, and `schedule` then still reads `self`, which lives in the
+    /// task's cell).
+    run_inline: AtomicBool,
+    inline_runs: AtomicUsize,
 }
 
 impl Schedule for Arc<TestScheduler> {
     fn schedule(&self, task: Notified<Self>) {
+        if self.run_inline.load(SeqCst) {
+            task.run();
+            // Touches `self` after the task may have completed (the bug this guards).
+            self.inline_runs.fetch_add(1, SeqCst);
+            return;
+        }
         self.queue.lock().unwrap().push_back(task);
     }
 
@@ -72,6 +84,8 @@ impl TestScheduler {
             queue: Mutex::new(VecDeque::new()),
             owned: OwnedTasks::new(4),
             yields: AtomicUsize::new(0),
+            run_inline: AtomicBool::new(false),
+            inline_runs: AtomicUsize::new(0),
         })
     }
 

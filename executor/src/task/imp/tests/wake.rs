@@ -179,3 +179,46 @@ fn completion_on_another_thread_wakes_the_joiner() {
         sched.finish();
     }
 }
+
+/// The scheduler is borrowed from the task's own cell when a waker submits the task: a
+/// scheduler that runs the task to completion inside `schedule` (as another worker may,
+/// between the queue push and the end of `schedule`) must still be able to use `self`
+/// afterwards. Under Miri this failed as a use-after-free before `Wake::Submit` kept a
+/// reference for the caller (by value and by reference, from outside and from a yield).
+#[test]
+fn scheduler_outlives_a_task_that_completes_inside_schedule() {
+    for step in [Step::WakeByRef, Step::WakeByVal] {
+        // A wake from outside the task, with the JoinHandle gone: the waker's reference
+        // and the owned list's are the last ones.
+        let sched = TestScheduler::new();
+        let probe = Probe::new();
+        drop(sched.spawn(probe.future([Step::Park, Step::Ready])));
+        sched.run_all();
+        let waker = probe.take_waker().unwrap();
+        sched.run_inline.store(true, SeqCst);
+        match step {
+            Step::WakeByVal => waker.wake(),
+            _ => {
+                waker.wake_by_ref();
+                drop(waker);
+            }
+        }
+        assert_eq!(sched.inline_runs.load(SeqCst), 1);
+        assert_eq!(
+            probe.counts.polls(),
+            2,
+            "the wake ran the task to completion"
+        );
+
+        // A task that wakes itself during its poll (a yield): the resubmit runs it again,
+        // to completion, before `yield_now` returns.
+        let probe = Probe::new();
+        sched.run_inline.store(false, SeqCst);
+        drop(sched.spawn(probe.future([step, Step::Ready])));
+        sched.run_inline.store(true, SeqCst);
+        assert!(sched.run_one());
+        assert_eq!(probe.counts.polls(), 2);
+        assert_eq!(sched.inline_runs.load(SeqCst), 2);
+        sched.finish();
+    }
+}
