@@ -205,8 +205,8 @@ fn main() {
     let runnel_rate = report("runnel", &args, run);
     let m = rt.metrics();
     println!(
-        "runnel: injected wakeups {}, polls {}, steals {}, parks {}, deadlock checks {}, deadlock reports {}",
-        m.injected_wakeups, m.polls, m.steals, m.parks, m.deadlock_checks, m.deadlock_reports
+        "runnel: reactor wakeups {} ({} drains by the poller under the token), polls {}, steals {}, parks {}, deadlock checks {}, deadlock reports {}",
+        m.reactor_wakeups, m.token_drains, m.polls, m.steals, m.parks, m.deadlock_checks, m.deadlock_reports
     );
     assert_eq!(m.deadlock_reports, 0, "false deadlock report");
     drop(rt);

@@ -29,8 +29,8 @@
 //! ```
 
 pub use runnel_executor::{
-    spawn, spawn_blocking, Builder, EnterGuard, Handle, JoinError, JoinHandle, OnDeadlock, Runtime,
-    RuntimeMetrics, TryCurrentError, DEADLOCK_MESSAGE,
+    spawn, spawn_blocking, AbortHandle, Builder, EnterGuard, Handle, JoinError, JoinHandle,
+    MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TryCurrentError, DEADLOCK_MESSAGE,
 };
 
 /// Runs an `async fn main` on a new runnel runtime.
@@ -71,7 +71,9 @@ pub use runnel_macros::test;
 
 pub mod task {
     //! Tasks: spawning, joining, yielding.
-    pub use runnel_executor::task::{spawn, spawn_blocking, yield_now, Id, JoinError, JoinHandle};
+    pub use runnel_executor::task::{
+        spawn, spawn_blocking, yield_now, AbortHandle, Id, JoinError, JoinHandle,
+    };
 }
 
 pub mod time {

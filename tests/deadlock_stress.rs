@@ -5,6 +5,8 @@
 //! workers with `OnDeadlock::Panic`: a single false report fails the test (block_on
 //! panics), and in debug builds an inconsistent count aborts it.
 
+mod support;
+
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -124,31 +126,55 @@ fn no_false_reports_on_four_workers() {
 /// spawn races with the deadlock check the idle workers run. The check must treat a task
 /// that appears in a run queue mid-check as progress (it was spawned), not as the
 /// "inconsistent counts" runtime bug (which aborts debug builds).
+///
+/// For the check to scan the tasks at all, every counted holder must be lent to a
+/// `block_on`: the main thread sits in `block_on`, and the spawner borrows the runtime
+/// (`&Runtime`, which the detector does not count: the README's stated limit). Acted out
+/// in a child process, which the spawner ends.
 #[test]
 fn foreign_spawns_while_every_task_is_stuck() {
+    const NAME: &str = "foreign_spawns_while_every_task_is_stuck";
     const SPAWNS: usize = if cfg!(debug_assertions) {
         5_000
     } else {
         20_000
     };
-    let rt = runnel::Builder::new()
-        .worker_threads(2)
-        .on_deadlock(runnel::OnDeadlock::Ignore)
-        .build()
-        .unwrap();
-    // Stuck for good: every check between the spawns walks all of them (a long scan, so a
-    // spawn often lands in the middle of it).
-    let stuck: Vec<_> = (0..2_000)
-        .map(|_| rt.spawn(std::future::pending::<()>()))
-        .collect();
-    for i in 0..SPAWNS {
-        let h = rt.spawn(async move { i });
-        // Await it with a foreign executor: no block_on registers with the runtime.
-        assert_eq!(futures::executor::block_on(h).unwrap(), i);
+    if support::is_child(NAME) {
+        let rt = runnel::Builder::new()
+            .worker_threads(2)
+            .on_deadlock(runnel::OnDeadlock::Ignore)
+            .build()
+            .unwrap();
+        let rt = &rt;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                ready_rx.recv().unwrap();
+                for i in 0..SPAWNS {
+                    let h = rt.spawn(async move { i });
+                    // Awaited with a foreign executor: no block_on registers for it.
+                    assert_eq!(futures::executor::block_on(h).unwrap(), i);
+                }
+                support::wait_until("the stuck tasks are reported", || {
+                    rt.metrics().deadlock_reports >= 1
+                });
+                println!("all {SPAWNS} spawns ran");
+                std::process::exit(0);
+            });
+            rt.block_on(async move {
+                // Stuck for good, with JoinHandles inside the runtime: every check between
+                // the spawns walks all of them (a long scan, so a spawn often lands in the
+                // middle of it).
+                let stuck: Vec<_> = (0..2_000)
+                    .map(|_| runnel::spawn(std::future::pending::<()>()))
+                    .collect();
+                ready_tx.send(()).unwrap();
+                std::future::pending::<()>().await;
+                drop(stuck);
+            });
+        });
     }
-    assert!(
-        rt.metrics().deadlock_reports >= 1,
-        "the stuck task was noticed"
-    );
-    drop(stuck);
+    let child = support::run_child(NAME);
+    assert_eq!(child.code, Some(0), "{child:?}");
+    assert!(child.stdout.contains("spawns ran"), "{child:?}");
 }

@@ -74,9 +74,11 @@ fn echo_stress(workers: usize, conns: usize, msgs: usize) -> RuntimeMetrics {
         metrics.deadlock_reports, 0,
         "a false deadlock was reported: {metrics:?}"
     );
+    // Every echo waits on socket readiness: the wakes must have come out of the reactor.
+    // (The token window itself is exercised deterministically in tests/token.rs.)
     assert!(
-        metrics.injected_wakeups > 0,
-        "the poller injected no wakeups, so the token window was not exercised: {metrics:?}"
+        metrics.reactor_wakeups >= 2 * conns as u64,
+        "too few wakers came out of the reactor: {metrics:?}"
     );
     metrics
 }
@@ -93,7 +95,7 @@ fn wide_64_conns_1000_msgs() {
 
 #[test]
 fn one_worker_16_conns() {
-    // A single worker: every I/O wake must go through the poller and the injector.
+    // A single worker: it polls the reactor itself when idle, the poller when it is busy.
     echo_stress(1, 16, 1_000);
 }
 

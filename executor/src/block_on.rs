@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::scheduler::idle::{Check, Counts};
+use crate::scheduler::idle::Counts;
 use crate::scheduler::park::Parker;
 use crate::scheduler::Shared;
 use crate::task::WaitRecord;
@@ -107,13 +107,16 @@ impl Signal {
         true
     }
 
-    /// Whether this `block_on` could still be woken: it is awake, a wake is pending, or a
-    /// waker of it exists outside the runtime's own holders.
-    pub(crate) fn may_wake(self: &Arc<Self>) -> bool {
+    /// A wake arrived that the caller has not consumed yet (it is about to run).
+    pub(crate) fn wake_pending(&self) -> bool {
+        self.notified.load(SeqCst)
+    }
+
+    /// Wakers of this `block_on` alive beyond the runtime's own holders (its `Context`'s,
+    /// the ones in `JoinHandle` slots): held by someone the runtime cannot see.
+    pub(crate) fn held_outside(self: &Arc<Self>) -> usize {
         let holds = self.wait.holds.load(SeqCst);
-        !self.parked.load(SeqCst)
-            || self.notified.load(SeqCst)
-            || Arc::strong_count(self) > OWN_REFS + holds
+        Arc::strong_count(self).saturating_sub(OWN_REFS + holds)
     }
 
     /// Deadlock with `OnDeadlock::Panic`: hand the report to the sleeper. Under the lock;
@@ -132,7 +135,7 @@ impl Signal {
 #[track_caller]
 pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
     let location = Location::caller();
-    let _guard = context::enter_block_on(shared);
+    let (_guard, on_blocking_thread) = context::enter_block_on(shared);
     let _reactor = shared.reactor.enter();
     let signal = Arc::new(Signal {
         shared: shared.clone(),
@@ -143,7 +146,7 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         deadlock: Mutex::new(None),
         parker: Parker::new(),
     });
-    let _registration = Registration::new(&signal);
+    let _registration = Registration::new(&signal, on_blocking_thread);
     let waker = signal_waker(&signal);
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
@@ -170,17 +173,14 @@ fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) -> Result<(), S
         if signal.notified.swap(false, SeqCst) {
             return Ok(());
         }
-        let report = {
+        let (_, report) = {
             let mut counts = shared.idle.lock();
             signal.parked.store(true, SeqCst);
             if signal.notified.load(SeqCst) {
                 signal.parked.store(false, SeqCst);
                 continue;
             }
-            match counts.block_on_idle() {
-                Check::Run => deadlock::check(shared, &mut counts),
-                Check::Skip => None,
-            }
+            deadlock::check_after(shared, &mut counts, Counts::block_on_idle)
         };
         if let Some(report) = report {
             report.deliver(shared);
@@ -197,31 +197,38 @@ fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) -> Result<(), S
     }
 }
 
-/// Counts the caller as a worker while it is inside `block_on`.
+/// Counts the caller as a worker while it is inside `block_on`. A blocking-pool job that
+/// calls `block_on` (the pattern the nesting panic recommends) stops counting as a running
+/// job meanwhile: it is a `block_on` caller, asleep or awake like any other, so a deadlock
+/// it waits on is reported instead of hidden behind "a blocking job runs".
 struct Registration {
     signal: Arc<Signal>,
+    on_blocking_thread: bool,
 }
 
 impl Registration {
-    fn new(signal: &Arc<Signal>) -> Registration {
-        let mut counts = signal.shared.idle.lock();
-        counts.workers += 1;
-        counts.block_ons.push(signal.clone());
+    fn new(signal: &Arc<Signal>, on_blocking_thread: bool) -> Registration {
+        let shared = &signal.shared;
+        // Raises `workers` before (or with) lowering `blocking`: never quiet, but routed
+        // through the one transition path all the same.
+        deadlock::after_transition(shared, |counts| {
+            counts.block_on_enter(signal.clone(), on_blocking_thread)
+        });
         Registration {
             signal: signal.clone(),
+            on_blocking_thread,
         }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut counts = self.signal.shared.idle.lock();
-        counts.workers -= 1;
-        if self.signal.parked.swap(false, SeqCst) {
-            // Unwinding out of a delivered deadlock already un-idled us; anything else
-            // leaving while parked is a bug, but keep the counts right regardless.
-            counts.idle -= 1;
-        }
-        counts.block_ons.retain(|s| !Arc::ptr_eq(s, &self.signal));
+        let signal = &self.signal;
+        // Unwinding out of a delivered deadlock already un-idled us; anything else leaving
+        // while parked is a bug, but keep the counts right regardless.
+        let was_parked = signal.parked.swap(false, SeqCst);
+        deadlock::after_transition(&signal.shared, |counts| {
+            counts.block_on_leave(signal, self.on_blocking_thread, was_parked)
+        });
     }
 }

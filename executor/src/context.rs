@@ -1,8 +1,12 @@
-//! Thread-local runtime context: which runtime `spawn` goes to, and whether this thread is
-//! one of a runtime's workers (so a wake can use its local queue).
+//! Thread-local runtime context: which runtime `spawn` goes to, what kind of runtime thread
+//! this is (so a wake can use its local queue, `block_on` can refuse to nest, and the
+//! deadlock detector knows whether a new `JoinHandle` starts inside or outside the runtime).
 //!
-//! Invariant: `WORKER` is set only on a worker thread, for the runtime that thread works
+//! Invariants: `WORKER` is set only on a worker thread, for the runtime that thread works
 //! for, for as long as its loop runs; `Shared` outlives it (the worker holds an `Arc`).
+//! `CURRENT` holds an uncounted `Arc<Shared>`: only a user-visible [`Handle`] counts as a
+//! possible source of new work (see `Shared::outside_handles`), and the runtime's own
+//! threads are not one.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -10,63 +14,82 @@ use std::sync::Arc;
 use crate::runtime::Handle;
 use crate::scheduler::Shared;
 
+/// What this thread is to the runtime it is in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ThreadKind {
+    /// A thread of the program (or one that only entered a runtime with `Handle::enter`).
+    Outside,
+    /// One of the runtime's worker threads.
+    Worker,
+    /// A thread inside `block_on`.
+    BlockOn,
+    /// A blocking-pool thread.
+    Blocking,
+}
+
 thread_local! {
-    static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     static WORKER: Cell<(*const Shared, usize)> = const { Cell::new((std::ptr::null(), 0)) };
-    /// Set on worker threads and inside `block_on`: blocking here would stall the runtime.
-    static IN_RUNTIME: Cell<bool> = const { Cell::new(false) };
+    /// The kind of runtime thread this is, and for which runtime (`Shared::id`; ids start
+    /// at 1).
+    static KIND: Cell<(ThreadKind, u64)> = const { Cell::new((ThreadKind::Outside, 0)) };
 }
 
 /// Restores the previous thread-local state when dropped.
 pub(crate) struct ContextGuard {
-    handle: Option<Handle>,
+    current: Option<Arc<Shared>>,
     worker: (*const Shared, usize),
-    in_runtime: bool,
+    kind: (ThreadKind, u64),
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        HANDLE.with(|h| *h.borrow_mut() = self.handle.take());
+        CURRENT.with(|c| *c.borrow_mut() = self.current.take());
         WORKER.with(|w| w.set(self.worker));
-        IN_RUNTIME.with(|r| r.set(self.in_runtime));
+        KIND.with(|k| k.set(self.kind));
     }
 }
 
-fn enter(handle: Handle, worker: (*const Shared, usize), in_runtime: bool) -> ContextGuard {
+fn enter(
+    shared: &Arc<Shared>,
+    worker: (*const Shared, usize),
+    kind: (ThreadKind, u64),
+) -> ContextGuard {
     ContextGuard {
-        handle: HANDLE.with(|h| h.borrow_mut().replace(handle)),
+        current: CURRENT.with(|c| c.borrow_mut().replace(shared.clone())),
         worker: WORKER.with(|w| w.replace(worker)),
-        in_runtime: IN_RUNTIME.with(|r| r.replace(in_runtime)),
+        kind: KIND.with(|k| k.replace(kind)),
     }
 }
 
-/// Makes `handle` current (for `spawn`, `Handle::current`) without making this thread a
-/// runtime thread.
-pub(crate) fn enter_handle(handle: Handle) -> ContextGuard {
-    let in_runtime = IN_RUNTIME.with(Cell::get);
-    enter(handle, (std::ptr::null(), 0), in_runtime)
+/// Makes `shared` current (for `spawn`, `Handle::current`) without changing what kind of
+/// thread this is. The caller (an `EnterGuard`) holds a counted `Handle` meanwhile.
+pub(crate) fn enter_handle(shared: &Arc<Shared>) -> ContextGuard {
+    let worker = WORKER.with(Cell::get);
+    let kind = KIND.with(Cell::get);
+    enter(shared, worker, kind)
 }
 
 pub(crate) fn enter_worker(shared: &Arc<Shared>, index: usize) -> ContextGuard {
-    enter(
-        Handle::from_shared(shared.clone()),
-        (Arc::as_ptr(shared), index),
-        true,
-    )
+    let ptr = Arc::as_ptr(shared);
+    enter(shared, (ptr, index), (ThreadKind::Worker, shared.id))
 }
 
 pub(crate) fn enter_blocking(shared: &Arc<Shared>) -> ContextGuard {
     enter(
-        Handle::from_shared(shared.clone()),
+        shared,
         (std::ptr::null(), 0),
-        false,
+        (ThreadKind::Blocking, shared.id),
     )
 }
 
-/// Enters `block_on`, panicking if this thread already drives a runtime.
+/// Enters `block_on`, panicking if this thread already drives a runtime. Returns the
+/// guard and whether this is a blocking-pool thread of `shared` (whose job then waits in
+/// `block_on`, see `block_on::Registration`).
 #[track_caller]
-pub(crate) fn enter_block_on(shared: &Arc<Shared>) -> ContextGuard {
-    if IN_RUNTIME.with(Cell::get) {
+pub(crate) fn enter_block_on(shared: &Arc<Shared>) -> (ContextGuard, bool) {
+    let (kind, of) = KIND.with(Cell::get);
+    if matches!(kind, ThreadKind::Worker | ThreadKind::BlockOn) {
         panic!(
             "Runtime::block_on called from a thread that is already running a runnel runtime \
              (a worker thread, or inside another block_on). Blocking here would stall the \
@@ -75,11 +98,13 @@ pub(crate) fn enter_block_on(shared: &Arc<Shared>) -> ContextGuard {
              Handle::block_on from there."
         );
     }
-    enter(
-        Handle::from_shared(shared.clone()),
+    let on_own_blocking_thread = kind == ThreadKind::Blocking && of == shared.id;
+    let guard = enter(
+        shared,
         (std::ptr::null(), 0),
-        true,
-    )
+        (ThreadKind::BlockOn, shared.id),
+    );
+    (guard, on_own_blocking_thread)
 }
 
 /// The worker index if this thread is a worker of `shared`.
@@ -88,6 +113,24 @@ pub(crate) fn current_worker(shared: &Shared) -> Option<usize> {
     std::ptr::eq(ptr, shared).then_some(index)
 }
 
+/// Whether this thread is one of `shared`'s own (a worker, a blocking-pool thread, or
+/// inside its `block_on`): a `JoinHandle` made here starts out held inside the runtime.
+pub(crate) fn is_runtime_thread(shared: &Shared) -> bool {
+    is_runtime_thread_of(shared.id)
+}
+
+/// As `is_runtime_thread`, by runtime id (`Shared::id`, `Origin::owner`).
+pub(crate) fn is_runtime_thread_of(runtime: u64) -> bool {
+    let (kind, of) = KIND.with(Cell::get);
+    kind != ThreadKind::Outside && of == runtime
+}
+
+/// Runs `f` with the current runtime, without making a (counted) `Handle`.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_ref()))
+}
+
+/// A new counted `Handle` to the current runtime.
 pub(crate) fn try_current() -> Option<Handle> {
-    HANDLE.with(|h| h.borrow().clone())
+    with_current(|shared| shared.map(|s| Handle::new(s.clone())))
 }

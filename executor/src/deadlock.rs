@@ -32,10 +32,35 @@ const LISTED: usize = 10;
 /// The first line of every deadlock report, as in Go.
 pub const DEADLOCK_MESSAGE: &str = "all tasks are asleep - deadlock!";
 
+/// What a report says about one waiting task.
 struct Waiter {
     id: u64,
     location: String,
-    waiting_on: Option<u64>,
+    known: Known,
+}
+
+/// What is known about who could wake a waiting task (or `block_on` caller).
+struct Known {
+    /// The task whose join it awaits (its waker sits in that task's `JoinHandle` slot).
+    join_of: Option<u64>,
+    /// References held outside the runtime's own holders (wakers, `AbortHandle`s).
+    refs_outside: usize,
+    /// Its `JoinHandle` is on a thread outside the runtime.
+    join_outside: bool,
+}
+
+impl Waiter {
+    fn of(header: &Header) -> Waiter {
+        Waiter {
+            id: header.id().as_u64(),
+            location: header.origin.location.to_string(),
+            known: Known {
+                join_of: join_of(&header.wait),
+                refs_outside: refs_outside(header),
+                join_outside: header.is_join_held_outside(),
+            },
+        }
+    }
 }
 
 /// A deadlock found under the lock, to deliver after it is released.
@@ -45,36 +70,75 @@ pub(crate) struct Report {
     unpark: Vec<Arc<crate::block_on::Signal>>,
 }
 
+/// What the check concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// A thread runs a task or holds the token, or the check is off: nothing to conclude.
+    Running,
+    /// Nothing runs, but the runtime waits for something it knows will come or may come:
+    /// I/O, a timer, a blocking job, a `block_on` wake in flight, a queued task.
+    Waiting,
+    /// Only holders the runtime cannot see (a waker held elsewhere, a `Handle` outside a
+    /// `block_on` call, a `JoinHandle` or `AbortHandle` outside) could still wake a task:
+    /// not provably a deadlock. After `stall_report_after` of this, a stall report.
+    Maybe,
+    /// A deadlock: reported now (the `Report` is returned) or already.
+    Deadlock,
+}
+
 /// Applies a counting transition under the scheduler lock; if it made the runtime quiet,
 /// runs the check there (invariant 2), and delivers a report after releasing the lock
-/// (invariant 6). Every path that raises `idle`, releases the token or ends a job goes
-/// through here.
-pub(crate) fn after_transition(shared: &Shared, transition: impl FnOnce(&mut Counts) -> Check) {
-    let report = {
+/// (invariant 6). Every counting transition goes through here (or through
+/// `check_after`, for the `block_on` caller's own park).
+pub(crate) fn after_transition(
+    shared: &Shared,
+    transition: impl FnOnce(&mut Counts) -> Check,
+) -> Verdict {
+    let (verdict, report) = {
         let mut counts = shared.idle.lock();
-        match transition(&mut counts) {
-            Check::Run => check(shared, &mut counts),
-            Check::Skip => None,
-        }
+        check_after(shared, &mut counts, transition)
     };
     if let Some(report) = report {
         report.deliver(shared);
+    }
+    verdict
+}
+
+/// As `after_transition`, for a caller that holds the lock itself and delivers the report
+/// after releasing it.
+pub(crate) fn check_after(
+    shared: &Shared,
+    counts: &mut Counts,
+    transition: impl FnOnce(&mut Counts) -> Check,
+) -> (Verdict, Option<Report>) {
+    match transition(counts) {
+        Check::Run => check(shared, counts),
+        Check::Skip => (Verdict::Running, None),
     }
 }
 
 /// Runs the check. Must be called with the scheduler lock held, by the thread whose
 /// transition returned `Check::Run`.
-pub(crate) fn check(shared: &Shared, counts: &mut Counts) -> Option<Report> {
-    if counts.running() != 0 || counts.blocking != 0 || !shared.config.deadlock_check {
-        return None;
+fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
+    if counts.running() != 0 || !shared.config.deadlock_check {
+        return (Verdict::Running, None);
+    }
+    if counts.blocking != 0 {
+        return (Verdict::Waiting, None);
     }
     shared.deadlock_checks.fetch_add(1, Relaxed);
     let waiters = shared.reactor.waiters();
     if waiters.io != 0 || waiters.timers != 0 {
-        return None;
+        return (Verdict::Waiting, None);
     }
-    if counts.block_ons.iter().any(|s| s.may_wake()) {
-        return None;
+    if counts.block_ons.iter().any(|s| s.wake_pending()) {
+        return (Verdict::Waiting, None);
+    }
+    // Read before the tasks (SeqCst, pairs with `Handle::drop`): a holder that spawned and
+    // then dropped its handle is seen either here or by the task it spawned.
+    if handles_outside(shared, counts) > 0 || counts.block_ons.iter().any(|s| s.held_outside() > 0)
+    {
+        return (Verdict::Maybe, None);
     }
     let mut stuck = Vec::new();
     let mut inconsistent = None;
@@ -86,19 +150,19 @@ pub(crate) fn check(shared: &Shared, counts: &mut Counts) -> Option<Report> {
         if may_wake(header) {
             return false;
         }
-        stuck.push(Waiter {
-            id: header.id().as_u64(),
-            location: header.origin.location.to_string(),
-            waiting_on: waiting_on(header),
-        });
+        stuck.push(Waiter::of(header));
         true
     });
     if let Some(id) = inconsistent {
         inconsistent_counts(counts, &format!("task {id} is RUNNING"));
-        return None;
+        return (Verdict::Running, None);
     }
-    if !all_stuck || (stuck.is_empty() && counts.block_ons.is_empty()) {
-        return None;
+    if !all_stuck {
+        return (Verdict::Maybe, None);
+    }
+    if stuck.is_empty() && counts.block_ons.is_empty() {
+        // Nothing waits at all: an idle runtime, not a deadlock.
+        return (Verdict::Waiting, None);
     }
     if shared.has_queued_work() {
         // A thread outside the runtime may have spawned during the scan: `bind` links the
@@ -108,16 +172,16 @@ pub(crate) fn check(shared: &Shared, counts: &mut Counts) -> Option<Report> {
         // invariant 5.
         let still_stuck = |header: &Header| !header.is_running() && !may_wake(header);
         if !shared.owned.for_each_while(still_stuck) {
-            return None;
+            return (Verdict::Waiting, None);
         }
         inconsistent_counts(counts, "a run queue holds a task");
-        return None;
+        return (Verdict::Running, None);
     }
     // Only polls prove progress: a worker woken for nothing (the poller nudging a sleeper
     // into the reactor) must not make the same deadlock reportable twice.
     let polls = shared.total_polls();
     if counts.reported_at_polls == Some(polls) {
-        return None;
+        return (Verdict::Deadlock, None);
     }
     counts.reported_at_polls = Some(polls);
     shared.deadlock_reports.fetch_add(1, Relaxed);
@@ -130,20 +194,36 @@ pub(crate) fn check(shared: &Shared, counts: &mut Counts) -> Option<Report> {
             }
         }
     }
-    Some(Report { text, unpark })
+    (Verdict::Deadlock, Some(Report { text, unpark }))
+}
+
+/// `Handle`s (the `Runtime`'s own included) alive beyond the ones lent to `block_on`
+/// calls: each may spawn from a thread the runtime cannot see. Under the lock.
+fn handles_outside(shared: &Shared, counts: &Counts) -> usize {
+    shared
+        .outside_handles
+        .load(SeqCst)
+        .saturating_sub(counts.block_ons.len())
 }
 
 /// A task may still be woken if something other than the runtime's own holders keeps a
-/// reference to it (see the module docs, condition 5).
+/// reference to it, or its `JoinHandle` is outside the runtime (see the module docs,
+/// condition 5).
 fn may_wake(header: &Header) -> bool {
+    refs_outside(header) > 0 || header.is_join_held_outside()
+}
+
+/// References to the task beyond the owned list's, its `JoinHandle`'s and the wakers held
+/// in `JoinHandle` slots of this runtime: wakers (or `AbortHandle`s) held elsewhere.
+fn refs_outside(header: &Header) -> usize {
     let refs = header.ref_count();
     let holds = header.wait.holds.load(SeqCst);
     let own = 1 + usize::from(header.is_join_interested()) + holds;
-    refs > own
+    refs.saturating_sub(own)
 }
 
-fn waiting_on(header: &Header) -> Option<u64> {
-    (header.wait.holds.load(Relaxed) > 0).then(|| header.wait.waiting_on.load(Relaxed))
+fn join_of(wait: &crate::task::WaitRecord) -> Option<u64> {
+    (wait.holds.load(Relaxed) > 0).then(|| wait.waiting_on.load(Relaxed))
 }
 
 /// Invariant 5 of DESIGN.md: a runnable or running task while nobody runs is a runtime
@@ -180,7 +260,12 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
             "\nblock_on (called at {}) waits on: ",
             signal.location
         );
-        describe(&mut text, waiting_on_signal(signal));
+        let known = Known {
+            join_of: join_of(&signal.wait),
+            refs_outside: signal.held_outside(),
+            join_outside: false,
+        };
+        describe(&mut text, &known);
     }
     let total = stuck.len();
     for waiter in stuck.iter().take(LISTED) {
@@ -189,7 +274,7 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
             "\ntask {} (spawned at {}) waits on: ",
             waiter.id, waiter.location
         );
-        describe(&mut text, waiter.waiting_on);
+        describe(&mut text, &waiter.known);
     }
     if total > LISTED {
         let _ = write!(text, "\n... and {} more tasks", total - LISTED);
@@ -197,16 +282,23 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
     text
 }
 
-fn waiting_on_signal(signal: &crate::block_on::Signal) -> Option<u64> {
-    (signal.wait.holds.load(Relaxed) > 0).then(|| signal.wait.waiting_on.load(Relaxed))
-}
-
-fn describe(text: &mut String, waiting_on: Option<u64>) {
-    match waiting_on {
-        Some(id) => {
-            let _ = write!(text, "join of task {id}");
-        }
-        None => text.push_str("nothing (no waker of it is held anywhere)"),
+fn describe(text: &mut String, known: &Known) {
+    let mut parts = Vec::new();
+    if let Some(id) = known.join_of {
+        parts.push(format!("join of task {id}"));
+    }
+    match known.refs_outside {
+        0 => {}
+        1 => parts.push("a waker held outside the runtime (1 reference)".to_owned()),
+        n => parts.push(format!("wakers held outside the runtime ({n} references)")),
+    }
+    if known.join_outside {
+        parts.push("its JoinHandle, held outside the runtime (it may abort the task)".to_owned());
+    }
+    if parts.is_empty() {
+        text.push_str("nothing (no waker of it is held anywhere)");
+    } else {
+        text.push_str(&parts.join("; "));
     }
 }
 
@@ -226,27 +318,55 @@ impl Report {
     }
 }
 
-/// The stall report: the runtime has been quiet for `quiet` while tasks wait on wakers
-/// held outside the runtime, so no deadlock can be proven. Lists who waits on what.
+/// The stall report: for `quiet`, nothing has run and the check found only holders it
+/// cannot see (`Verdict::Maybe`): no I/O waiter, no armed timer, no blocking job. Names
+/// those holders and every waiting task with what is known about it.
 pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Option<String> {
+    let counts = shared.idle.lock();
+    // Same order as the check: handles first, then the tasks.
+    let handles = handles_outside(shared, &counts);
     let mut waiting = Vec::new();
     shared.owned.for_each_while(|header| {
-        waiting.push(Waiter {
-            id: header.id().as_u64(),
-            location: header.origin.location.to_string(),
-            waiting_on: waiting_on(header),
-        });
+        waiting.push(Waiter::of(header));
         true
     });
-    let counts = shared.idle.lock();
     if waiting.is_empty() && counts.block_ons.is_empty() {
         return None;
     }
+    let held: usize = waiting.iter().filter(|w| w.known.refs_outside > 0).count()
+        + counts
+            .block_ons
+            .iter()
+            .filter(|s| s.held_outside() > 0)
+            .count();
+    let joins = waiting.iter().filter(|w| w.known.join_outside).count();
+    let mut holders = Vec::new();
+    if handles > 0 {
+        holders.push(format!(
+            "{handles} runtime Handle(s) alive outside a block_on call (they may spawn)"
+        ));
+    }
+    if held > 0 {
+        holders.push(format!(
+            "wakers of {held} task(s) held outside the runtime (a foreign thread or channel)"
+        ));
+    }
+    if joins > 0 {
+        holders.push(format!(
+            "{joins} JoinHandle(s) on threads outside the runtime (they may abort)"
+        ));
+    }
     let mut text = format!(
-        "stall report: no task has run for {:.1} s; {} task(s) wait on wakers held outside the runtime \
-         (a foreign thread or channel), so this is not provably a deadlock:\n",
+        "stall report: no task has run for {:.1} s, and nothing waits on I/O, a timer or a \
+         blocking job. {} task(s) wait; only holders outside the runtime could wake them, \
+         so this is not provably a deadlock. Holders: {}.\n",
         quiet.as_secs_f64(),
-        waiting.len()
+        waiting.len(),
+        if holders.is_empty() {
+            "none left (the next check reports the deadlock)".to_owned()
+        } else {
+            holders.join("; ")
+        }
     );
     text.push_str(render_waiters(&counts, waiting).trim_start_matches('\n'));
     Some(text)

@@ -41,7 +41,7 @@ pub mod task {
     //! ```
     mod imp;
     pub(crate) use imp::*;
-    pub use imp::{Id, JoinError, JoinHandle};
+    pub use imp::{AbortHandle, Id, JoinError, JoinHandle};
 
     pub use crate::runtime::{spawn, spawn_blocking};
     pub use crate::yield_now::yield_now;
@@ -50,6 +50,7 @@ pub mod task {
 pub use deadlock::DEADLOCK_MESSAGE;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{
-    spawn, spawn_blocking, Builder, EnterGuard, Handle, OnDeadlock, Runtime, TryCurrentError,
+    spawn, spawn_blocking, Builder, EnterGuard, Handle, MetricsReader, OnDeadlock, Runtime,
+    TryCurrentError,
 };
-pub use task::{JoinError, JoinHandle};
+pub use task::{AbortHandle, JoinError, JoinHandle};

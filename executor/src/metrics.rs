@@ -68,8 +68,12 @@ pub struct RuntimeMetrics {
     pub idle: usize,
     /// Tasks alive (spawned, not yet completed).
     pub live_tasks: usize,
-    /// Wakers the poller thread took out of the reactor and woke.
-    pub injected_wakeups: u64,
+    /// Wakers taken out of the reactor (I/O readiness, expired timers) and woken, by a
+    /// worker or by the poller thread.
+    pub reactor_wakeups: u64,
+    /// Times the poller thread took wakers out of the reactor itself (every worker busy),
+    /// holding the pretend-running token so the deadlock check cannot run meanwhile.
+    pub token_drains: u64,
     /// Task polls.
     pub polls: u64,
     /// Successful steals.

@@ -19,10 +19,13 @@
 //!   `scheduler/retake.rs`), and name the task on stderr after 1 s;
 //! - while nothing runs, re-run the deadlock check (a waker dropped by a foreign thread
 //!   can turn "maybe" into a deadlock without any thread going idle);
-//! - after `stall_report_after` of continuous quiet, print one stall report.
+//! - after `stall_report_after` during which no poll ran (`block_on`'s included) and every
+//!   check found only holders the runtime cannot see (`Verdict::Maybe`: no I/O waiter, no
+//!   armed timer, no blocking job), print one stall report.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard, TryLockError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,11 @@ const UNATTENDED_AFTER: Duration = Duration::from_millis(1);
 /// Takes every ready waker out of the reactor, wakes it, and only then releases the
 /// reactor's waiter counts. The caller must be counted running (a worker that is not
 /// idle, or this thread holding the token).
+///
+/// A waker is user code (any `Waker` can be registered on a runnel socket): one that
+/// panics must not unwind through here, or the driver's lock would be poisoned with the
+/// waiter counts never released and the rest of the wakers lost. Each wake is caught, the
+/// panic is named on stderr, and draining goes on.
 pub(crate) fn drain_ready(
     shared: &Shared,
     driver: &mut Driver,
@@ -52,15 +60,32 @@ pub(crate) fn drain_ready(
 ) {
     let drained = driver.drain(now, wakers);
     shared
-        .injected_wakeups
+        .reactor_wakeups
         .fetch_add(wakers.len() as u64, Relaxed);
     for waker in wakers.drain(..) {
         // On a worker the task lands in its own queues; elsewhere in the injector, and
         // notify_parked claims a sleeper (counted running under the lock).
-        waker.wake();
+        if std::panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+            eprintln!(
+                "runnel: a waker panicked when the reactor woke it (a custom Waker's wake or \
+                 drop); the panic was contained and the reactor keeps running. Fix the Waker \
+                 implementation: wake must not panic."
+            );
+        }
     }
     // Invariant 4: the waiter counts drop only now that the tasks are queued.
     shared.reactor.release(drained);
+}
+
+/// Takes the driver if nobody holds it. The driver's state stays consistent across a
+/// panic (nothing unwinds while it is half-updated; wakes are caught in `drain_ready`), so
+/// a poisoned lock is taken like a free one rather than read as "busy" forever.
+pub(crate) fn try_lock_driver(shared: &Shared) -> Option<MutexGuard<'_, Driver>> {
+    match shared.driver.try_lock() {
+        Ok(driver) => Some(driver),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 pub(crate) fn run(shared: Arc<Shared>) {
@@ -87,7 +112,7 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) ->
     if now.saturating_duration_since(shared.epoch) < polled_at + UNATTENDED_AFTER {
         return false;
     }
-    let Ok(mut driver) = shared.driver.try_lock() else {
+    let Some(mut driver) = try_lock_driver(shared) else {
         return false;
     };
     if let Err(err) = driver.park(Some(Duration::ZERO)) {
@@ -103,6 +128,7 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) ->
     }
     // Count first: from here until release_token, a worker going idle sees running > 0.
     shared.idle.take_token();
+    shared.token_drains.fetch_add(1, Relaxed);
     drain_ready(shared, &mut driver, now, wakers);
     drop(driver);
     deadlock::after_transition(shared, |counts| shared.idle.release_token(counts));
@@ -171,14 +197,30 @@ impl Sysmon {
                 report_blocking(remote, stuck_for);
             }
         }
+        // Progress is any poll, `block_on`'s included.
+        let polls = polls + shared.block_on_polls.load(Relaxed);
         if polls != self.last_polls || in_poll {
             self.last_polls = polls;
             self.quiet_since = None;
             self.stall_reported = false;
             return;
         }
+        // Quiet: re-run the check (a waker dropped by a foreign thread can turn "maybe"
+        // into a deadlock without any thread going idle). Only `Maybe` — nothing but holders
+        // the runtime cannot see — is a stall; anything the runtime itself waits for (I/O,
+        // a timer, a blocking job) restarts the clock.
+        match recheck_deadlock(shared) {
+            deadlock::Verdict::Maybe => {}
+            // A thread is counted running without polling (a worker nudged awake, the
+            // token in transit): no conclusion, keep the clock as it is.
+            deadlock::Verdict::Running => return,
+            deadlock::Verdict::Waiting | deadlock::Verdict::Deadlock => {
+                self.quiet_since = None;
+                self.stall_reported = false;
+                return;
+            }
+        }
         let quiet_since = *self.quiet_since.get_or_insert(now);
-        recheck_deadlock(shared);
         if let Some(after) = shared.config.stall_report_after {
             if !self.stall_reported && now - quiet_since >= after {
                 self.stall_reported = true;
@@ -206,6 +248,6 @@ fn report_blocking(remote: &crate::scheduler::Remote, stuck_for: Duration) {
     );
 }
 
-fn recheck_deadlock(shared: &Shared) {
-    deadlock::after_transition(shared, |counts| counts.check_if_quiet());
+fn recheck_deadlock(shared: &Shared) -> deadlock::Verdict {
+    deadlock::after_transition(shared, |counts| counts.check_if_quiet())
 }

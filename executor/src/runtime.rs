@@ -8,7 +8,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -248,7 +248,9 @@ impl Builder {
             blocking: BlockingPool::new(self.max_blocking_threads, self.thread_keep_alive),
             config: self.config.clone(),
             shutdown: AtomicBool::new(false),
-            injected_wakeups: AtomicU64::new(0),
+            outside_handles: AtomicUsize::new(0),
+            reactor_wakeups: AtomicU64::new(0),
+            token_drains: AtomicU64::new(0),
             deadlock_checks: AtomicU64::new(0),
             deadlock_reports: AtomicU64::new(0),
             stalls: AtomicU64::new(0),
@@ -258,9 +260,7 @@ impl Builder {
             spares: retake::SparePool::new(workers + spares, self.thread_keep_alive),
         });
         let mut runtime = Runtime {
-            handle: Handle {
-                shared: shared.clone(),
-            },
+            handle: Handle::new(shared.clone()),
             poller: None,
         };
         for slot in 0..workers {
@@ -425,9 +425,35 @@ impl Drop for Runtime {
 }
 
 /// A cloneable reference to a runtime, usable from any thread.
-#[derive(Clone)]
+///
+/// A live `Handle` can spawn new work at any time, so while one exists outside a
+/// `block_on` call the deadlock detector does not report (see the README's rule): give a
+/// thread that needs the runtime its own clone, and drop clones you no longer need.
+///
+/// ```
+/// let rt = runnel_executor::Runtime::new().unwrap();
+/// let handle = rt.handle().clone();
+/// let answer = std::thread::spawn(move || handle.block_on(async { 6 * 7 }))
+///     .join()
+///     .unwrap();
+/// assert_eq!(answer, 42);
+/// ```
 pub struct Handle {
     pub(crate) shared: Arc<Shared>,
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        Handle::new(self.shared.clone())
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SeqCst: pairs with the detector's read (see `Shared::outside_handles`): whatever
+        // this holder spawned before dropping it is linked by the time the drop is seen.
+        self.shared.outside_handles.fetch_sub(1, SeqCst);
+    }
 }
 
 impl fmt::Debug for Handle {
@@ -455,10 +481,14 @@ impl std::error::Error for TryCurrentError {}
 pub struct EnterGuard {
     _context: context::ContextGuard,
     _reactor: runnel_reactor::EnterGuard,
+    /// A thread inside `enter` may spawn: it holds a counted handle meanwhile.
+    _handle: Handle,
 }
 
 impl Handle {
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+    /// A user-visible handle: counted in `Shared::outside_handles` until dropped.
+    pub(crate) fn new(shared: Arc<Shared>) -> Handle {
+        shared.outside_handles.fetch_add(1, SeqCst);
         Handle { shared }
     }
 
@@ -486,8 +516,9 @@ impl Handle {
     /// Makes this runtime current on this thread until the guard drops.
     pub fn enter(&self) -> EnterGuard {
         EnterGuard {
-            _context: context::enter_handle(self.clone()),
+            _context: context::enter_handle(&self.shared),
             _reactor: self.shared.reactor.enter(),
+            _handle: self.clone(),
         }
     }
 
@@ -504,16 +535,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let origin = Origin {
-            id: task::Id::next(),
-            location: Location::caller(),
-            owner: self.shared.id,
-        };
-        let (task, notified, join) = task::new_task(future, self.shared.clone(), origin);
-        if let Some(notified) = self.shared.owned.bind(task, notified) {
-            self.shared.schedule_task(notified, false);
-        }
-        join
+        spawn_on(&self.shared, future, Location::caller())
     }
 
     /// See [`spawn_blocking`](crate::spawn_blocking).
@@ -528,28 +550,70 @@ impl Handle {
 
     /// A snapshot of the runtime's counters.
     pub fn metrics(&self) -> RuntimeMetrics {
-        let shared = &self.shared;
-        let mut m = RuntimeMetrics {
-            workers: shared.idle.num_workers(),
-            live_tasks: shared.owned.len(),
-            injected_wakeups: shared.injected_wakeups.load(Relaxed),
-            deadlock_checks: shared.deadlock_checks.load(Relaxed),
-            deadlock_reports: shared.deadlock_reports.load(Relaxed),
-            stalls: shared.stalls.load(Relaxed),
-            stall_reports: shared.stall_reports.load(Relaxed),
-            retakes: shared.retakes.load(Relaxed),
-            worker_threads: shared.spares.threads(),
-            blocking_threads: shared.blocking.threads(),
-            ..RuntimeMetrics::default()
-        };
-        for remote in shared.remotes.iter() {
-            m.polls += remote.metrics.polls();
-            m.steals += remote.metrics.steals();
-            m.parks += remote.metrics.parks();
-        }
-        m.idle = shared.idle.lock().idle_workers();
-        m
+        metrics_of(&self.shared)
     }
+
+    /// A reader of this runtime's counters for a monitoring thread. Unlike a `Handle` it
+    /// cannot spawn, so holding one does not keep the deadlock detector from reporting.
+    ///
+    /// ```
+    /// let rt = runnel_executor::Runtime::new().unwrap();
+    /// let reader = rt.handle().metrics_reader();
+    /// let exporter = std::thread::spawn(move || reader.snapshot().workers);
+    /// assert!(exporter.join().unwrap() >= 1);
+    /// ```
+    pub fn metrics_reader(&self) -> MetricsReader {
+        MetricsReader {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Reads a runtime's counters from any thread; made by [`Handle::metrics_reader`]. It keeps
+/// the runtime's shared state alive but cannot spawn or wake anything, so the deadlock
+/// detector ignores it (a `Handle` held outside `block_on` means "maybe").
+#[derive(Clone)]
+pub struct MetricsReader {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for MetricsReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsReader")
+            .field("runtime", &self.shared.id)
+            .finish()
+    }
+}
+
+impl MetricsReader {
+    /// A snapshot of the runtime's counters.
+    pub fn snapshot(&self) -> RuntimeMetrics {
+        metrics_of(&self.shared)
+    }
+}
+
+fn metrics_of(shared: &Shared) -> RuntimeMetrics {
+    let mut m = RuntimeMetrics {
+        workers: shared.idle.num_workers(),
+        live_tasks: shared.owned.len(),
+        reactor_wakeups: shared.reactor_wakeups.load(Relaxed),
+        token_drains: shared.token_drains.load(Relaxed),
+        deadlock_checks: shared.deadlock_checks.load(Relaxed),
+        deadlock_reports: shared.deadlock_reports.load(Relaxed),
+        stalls: shared.stalls.load(Relaxed),
+        stall_reports: shared.stall_reports.load(Relaxed),
+        retakes: shared.retakes.load(Relaxed),
+        worker_threads: shared.spares.threads(),
+        blocking_threads: shared.blocking.threads(),
+        ..RuntimeMetrics::default()
+    };
+    for remote in shared.remotes.iter() {
+        m.polls += remote.metrics.polls();
+        m.steals += remote.metrics.steals();
+        m.parks += remote.metrics.parks();
+    }
+    m.idle = shared.idle.lock().idle_workers();
+    m
 }
 
 /// Spawns a task on the current runtime and returns its [`JoinHandle`].
@@ -577,14 +641,43 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match context::try_current() {
-        Some(handle) => handle.spawn(future),
+    let location = Location::caller();
+    context::with_current(|shared| {
+        match shared {
+        Some(shared) => spawn_on(shared, future, location),
         None => panic!(
             "runnel::spawn called outside a runnel runtime: there is no runtime to run the task on. \
              Call it from code running inside Runtime::block_on, a spawned task, or a \
              #[runnel::main] / #[runnel::test] function (or enter a runtime with Runtime::enter)"
         ),
     }
+    })
+}
+
+/// Spawns `future` on runtime `shared`. A `JoinHandle` made on a thread outside the
+/// runtime is marked so: such a holder may abort the task at any time (deadlock rule).
+fn spawn_on<F>(
+    shared: &Arc<Shared>,
+    future: F,
+    location: &'static Location<'static>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let origin = Origin {
+        id: task::Id::next(),
+        location,
+        owner: shared.id,
+    };
+    let (task, notified, join) = task::new_task(future, shared.clone(), origin);
+    if !context::is_runtime_thread(shared) {
+        join.note_held_outside(true);
+    }
+    if let Some(notified) = shared.owned.bind(task, notified) {
+        shared.schedule_task(notified, false);
+    }
+    join
 }
 
 /// Runs blocking code (file I/O, CPU-heavy work, a synchronous library) on the blocking
@@ -608,12 +701,12 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    match context::try_current() {
-        Some(handle) => handle.spawn_blocking(f),
+    context::with_current(|shared| match shared {
+        Some(shared) => blocking::spawn_blocking(shared, f),
         None => panic!(
             "runnel::spawn_blocking called outside a runnel runtime: call it from code running \
              inside Runtime::block_on, a spawned task, or a #[runnel::main] / #[runnel::test] \
              function (or enter a runtime with Runtime::enter)"
         ),
-    }
+    })
 }

@@ -169,3 +169,66 @@ pub fn runtime(workers: usize) -> runnel::Runtime {
         .build()
         .unwrap()
 }
+
+/// The environment variable that tells a test binary it runs as a child (its value is the
+/// name of the test to act out).
+pub const CHILD_ENV: &str = "RUNNEL_TEST_CHILD";
+
+/// Whether this process is the child acting out test `name` (see [`run_child`]).
+pub fn is_child(name: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
+}
+
+/// What a child process did.
+#[derive(Debug)]
+pub struct ChildOutput {
+    /// `None`: killed after [`PATIENCE`] (it hung).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs test `name` of this test binary again in a child process, with [`CHILD_ENV`] set
+/// so the test acts out its scenario instead of supervising it. A child still running
+/// after [`PATIENCE`] is killed (`code: None`): a hang fails the test instead of the suite.
+pub fn run_child(name: &str) -> ChildOutput {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    ChildOutput {
+        code,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}

@@ -96,6 +96,36 @@ impl Counts {
     pub(crate) fn block_on_claimed(&mut self) {
         self.idle -= 1;
     }
+
+    /// A thread enters `block_on`: it counts as a worker (running) until it parks. A
+    /// blocking-pool job entering it stops counting as a running job meanwhile.
+    pub(crate) fn block_on_enter(&mut self, signal: Arc<Signal>, from_blocking_job: bool) -> Check {
+        self.workers += 1;
+        if from_blocking_job {
+            self.blocking -= 1;
+        }
+        self.block_ons.push(signal);
+        self.check_if_quiet()
+    }
+
+    /// A thread leaves `block_on` (its future completed, or it unwinds). `was_parked`: it
+    /// was still counted idle (only possible while unwinding).
+    pub(crate) fn block_on_leave(
+        &mut self,
+        signal: &Arc<Signal>,
+        from_blocking_job: bool,
+        was_parked: bool,
+    ) -> Check {
+        self.workers -= 1;
+        if was_parked {
+            self.idle -= 1;
+        }
+        if from_blocking_job {
+            self.blocking += 1;
+        }
+        self.block_ons.retain(|s| !Arc::ptr_eq(s, signal));
+        self.check_if_quiet()
+    }
 }
 
 impl Idle {

@@ -21,7 +21,7 @@ pub(crate) mod retake;
 pub(crate) mod worker;
 
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
 use crate::blocking::BlockingPool;
@@ -54,8 +54,15 @@ pub(crate) struct Shared {
     pub(crate) blocking: BlockingPool,
     pub(crate) config: Config,
     pub(crate) shutdown: AtomicBool,
-    /// Wakes the poller moved out of the reactor (for metrics and the stress test).
-    pub(crate) injected_wakeups: AtomicU64,
+    /// Live `Handle`s, the `Runtime`'s own included: each may spawn at any time from a
+    /// thread the runtime cannot see, so the detector reports only while every one is lent
+    /// to a `block_on` call (its caller cannot use it). The runtime's own threads hold
+    /// uncounted `Arc<Shared>`s instead.
+    pub(crate) outside_handles: AtomicUsize,
+    /// Wakers taken out of the reactor and woken, by anyone (metrics).
+    pub(crate) reactor_wakeups: AtomicU64,
+    /// Times the poller thread took wakers out while holding the pretend-running token.
+    pub(crate) token_drains: AtomicU64,
     pub(crate) deadlock_checks: AtomicU64,
     pub(crate) deadlock_reports: AtomicU64,
     pub(crate) stalls: AtomicU64,

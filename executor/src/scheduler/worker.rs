@@ -21,7 +21,7 @@ use super::local_queue::Steal;
 use super::{retake, Shared};
 use crate::context;
 use crate::deadlock;
-use crate::poller::drain_ready;
+use crate::poller::{drain_ready, try_lock_driver};
 use crate::task::Notified;
 
 /// Go checks the global run queue every 61st schedule: a prime, so it does not fall into
@@ -165,7 +165,7 @@ impl Worker {
             return;
         }
         let shared = self.shared.clone();
-        let Ok(mut driver) = shared.driver.try_lock() else {
+        let Some(mut driver) = try_lock_driver(&shared) else {
             return;
         };
         if driver.park(Some(Duration::ZERO)).is_ok() {
@@ -259,7 +259,7 @@ impl Worker {
         let shared = self.shared.clone();
         let remote = &shared.remotes[self.index];
         loop {
-            let Ok(mut driver) = shared.driver.try_lock() else {
+            let Some(mut driver) = try_lock_driver(&shared) else {
                 remote.parker.park();
                 // Whoever claimed us counted us searching (Idle::claim_sleeper, claim_all).
                 self.searching = true;

@@ -45,6 +45,12 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// Records whether this handle is on a thread outside the task's runtime (it may then
+    /// abort the task at any time: the deadlock detector must count it).
+    pub(crate) fn note_held_outside(&self, outside: bool) {
+        self.raw.header().state.set_join_held_outside(outside);
+    }
+
     /// Asks the task to stop. It is cancelled before its next poll (at once if idle): its
     /// future is dropped on a worker, and awaiting this handle gives a `JoinError` for
     /// which `is_cancelled()` is true — unless the task completed first.
@@ -65,9 +71,76 @@ impl<T> JoinHandle<T> {
         self.raw.header().state.load().is_complete()
     }
 
+    /// A handle that can abort the task (and nothing else), to give to another thread or
+    /// task. While one exists the deadlock detector counts the task as possibly woken
+    /// (an abort is a wake), wherever the `AbortHandle` is.
+    ///
+    /// ```
+    /// # runnel_executor::Runtime::new().unwrap().block_on(async {
+    /// let handle = runnel_executor::spawn(std::future::pending::<()>());
+    /// let abort = handle.abort_handle();
+    /// std::thread::spawn(move || abort.abort()).join().unwrap();
+    /// assert!(handle.await.unwrap_err().is_cancelled());
+    /// # });
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.raw.header().state.ref_inc();
+        AbortHandle { raw: self.raw }
+    }
+
     /// The task's id.
     pub fn id(&self) -> Id {
         self.raw.header().id()
+    }
+}
+
+/// An owned permission to abort a task, made by [`JoinHandle::abort_handle`]. Cloneable
+/// and `Send`; dropping it does nothing to the task.
+pub struct AbortHandle {
+    raw: RawTask,
+}
+
+// SAFETY: an `AbortHandle` only reaches the task through atomic state transitions (abort,
+// is_finished, the reference count); it never touches the future or the output.
+unsafe impl Send for AbortHandle {}
+// SAFETY: as for `Send`: every method takes `&self` and is an atomic operation.
+unsafe impl Sync for AbortHandle {}
+
+impl AbortHandle {
+    /// Asks the task to stop, as [`JoinHandle::abort`].
+    pub fn abort(&self) {
+        self.raw.remote_abort();
+    }
+
+    /// Whether the task has completed (with output, panic or cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.raw.header().state.load().is_complete()
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.raw.header().id()
+    }
+}
+
+impl Clone for AbortHandle {
+    fn clone(&self) -> AbortHandle {
+        self.raw.header().state.ref_inc();
+        AbortHandle { raw: self.raw }
+    }
+}
+
+impl Drop for AbortHandle {
+    fn drop(&mut self) {
+        self.raw.drop_reference();
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("id", &self.id())
+            .finish()
     }
 }
 
@@ -79,6 +152,10 @@ impl<T> Future for JoinHandle<T> {
         if runnel_reactor::coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
+        // Where the handle is awaited is where it lives now: inside the runtime (a task,
+        // `block_on`) it can only abort the task by running, outside it may at any time.
+        let header = self.raw.header();
+        self.note_held_outside(!crate::context::is_runtime_thread_of(header.origin.owner));
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: 1. out has the output type of this task's future (JoinHandle<T> is only
         // made by new_task with T = F::Output); 2. we hold the JoinHandle reference.

@@ -44,7 +44,7 @@ mod waker;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
-pub use join::{JoinError, JoinHandle};
+pub use join::{AbortHandle, JoinError, JoinHandle};
 pub(crate) use list::OwnedTasks;
 pub(crate) use raw::{Header, WaitRecord};
 

@@ -58,6 +58,11 @@ impl Header {
     pub(crate) fn is_running(&self) -> bool {
         self.state.load().is_running()
     }
+
+    /// Whether a `JoinHandle` of the task was made or last polled outside the runtime.
+    pub(crate) fn is_join_held_outside(&self) -> bool {
+        self.state.load().is_join_held_outside()
+    }
 }
 
 pub(super) struct Vtable {

@@ -11,7 +11,8 @@
 //! | 3 | `CANCELLED` | abort or shutdown asked for the task to stop at its next poll |
 //! | 4 | `JOIN_INTEREST` | a `JoinHandle` exists and will read the output |
 //! | 5 | `JOIN_WAKER` | the join waker slot holds a waker owned by the task side |
-//! | 6.. | refcount | one per `Task`, `Notified`, `JoinHandle` and `Waker` |
+//! | 6 | `JOIN_OUTSIDE` | the `JoinHandle` was made or last polled on a thread outside the runtime (it may abort the task: the deadlock detector counts it as a possible wake) |
+//! | 7.. | refcount | one per `Task`, `Notified`, `JoinHandle` and `Waker` |
 //!
 //! `NOTIFIED` is what keeps a task from being queued twice: only the transition that
 //! sets it while the task is idle submits a `Notified`. A wake while `RUNNING` only sets
@@ -31,7 +32,8 @@ const NOTIFIED: usize = 1 << 2;
 const CANCELLED: usize = 1 << 3;
 const JOIN_INTEREST: usize = 1 << 4;
 const JOIN_WAKER: usize = 1 << 5;
-const REF_SHIFT: u32 = 6;
+const JOIN_OUTSIDE: usize = 1 << 6;
+const REF_SHIFT: u32 = 7;
 const REF_ONE: usize = 1 << REF_SHIFT;
 
 /// A new task is referenced by its `Task` (the owned list), its first `Notified` and its
@@ -58,6 +60,11 @@ impl Snapshot {
     pub(crate) fn is_join_interested(self) -> bool {
         self.0 & JOIN_INTEREST != 0
     }
+    /// A `JoinHandle` exists and was last seen on a thread outside the runtime.
+    pub(crate) fn is_join_held_outside(self) -> bool {
+        self.is_join_interested() && self.0 & JOIN_OUTSIDE != 0
+    }
+
     pub(crate) fn is_join_waker_set(self) -> bool {
         self.0 & JOIN_WAKER != 0
     }
@@ -303,6 +310,21 @@ impl State {
                 (Some(s.0 & !JOIN_WAKER), Ok(Snapshot(s.0 & !JOIN_WAKER)))
             }
         })
+    }
+
+    /// Records where the `JoinHandle` is (see `JOIN_OUTSIDE`). Only the `JoinHandle`
+    /// calls this; a no-op when nothing changes, so polling in place costs one load.
+    pub(crate) fn set_join_held_outside(&self, outside: bool) {
+        if (self.load().0 & JOIN_OUTSIDE != 0) == outside {
+            return;
+        }
+        // SeqCst: the deadlock check reads it after the handle counts (see
+        // `Shared::outside_handles`); a mark made before a handle drop must be seen then.
+        if outside {
+            self.0.fetch_or(JOIN_OUTSIDE, SeqCst);
+        } else {
+            self.0.fetch_and(!JOIN_OUTSIDE, SeqCst);
+        }
     }
 
     pub(crate) fn ref_inc(&self) {
