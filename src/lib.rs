@@ -82,6 +82,7 @@ pub mod time {
 }
 
 pub mod net {
-    //! TCP and UDP sockets.
+    //! TCP and UDP sockets, and [`lookup_host`], which resolves host names on the blocking
+    //! pool so that no worker blocks on DNS.
     pub use runnel_net::*;
 }

@@ -7,7 +7,7 @@
 //! | `tcp::split`, `tcp::split_owned` | borrowed and owned halves of a stream |
 //! | `tcp::socket` | [`TcpSocket`]: the socket2 builder for options set before bind/connect |
 //! | `udp` | [`UdpSocket`] |
-//! | `addr` | address resolution shared by all of them |
+//! | `addr` | [`ToSocketAddrs`], [`lookup_host`]: address resolution shared by all of them |
 //!
 //! Every socket is registered with the reactor of the runtime current when it is created
 //! (sockets accepted by a listener join the listener's reactor) and deregistered on drop.
@@ -24,13 +24,15 @@
 //! no state, so their waker stays until the socket's next event in that direction or its
 //! drop.
 //!
-//! Addresses: `impl ToSocketAddrs` is `std`'s; resolving a host name blocks the calling
-//! thread (IP literals never do).
+//! Addresses: every address argument is an `impl` [`ToSocketAddrs`] (tokio's set of types).
+//! IP addresses and literals are used at once; a host name is resolved by [`lookup_host`]
+//! on the runtime's blocking pool, so no worker thread ever blocks on DNS.
 
 mod addr;
 mod tcp;
 mod udp;
 
+pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::listener::{Incoming, TcpListener};
 pub use tcp::socket::TcpSocket;
 pub use tcp::split::{ReadHalf, WriteHalf};

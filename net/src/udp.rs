@@ -7,11 +7,13 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::{Context, Poll};
 
 use mio::Interest;
 use runnel_reactor::PollEvented;
+
+use crate::ToSocketAddrs;
 
 /// A UDP socket.
 ///
@@ -29,9 +31,11 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds to `addr`, trying each address it resolves to in turn.
+    /// Binds to `addr`, trying each address it resolves to in turn. A host name is resolved
+    /// on the blocking pool (see [`lookup_host`](crate::lookup_host)).
     ///
-    /// Cancel safety: it completes on its first poll; there is nothing to cancel.
+    /// Cancel safety: cancel-safe. With an IP address it completes on its first poll; with
+    /// a host name, dropping the future before the lookup finished binds nothing.
     ///
     /// # Panics
     ///
@@ -40,6 +44,7 @@ impl UdpSocket {
         crate::addr::try_each(addr, |addr| {
             UdpSocket::new(mio::net::UdpSocket::bind(addr)?)
         })
+        .await
     }
 
     fn new(io: mio::net::UdpSocket) -> io::Result<UdpSocket> {
@@ -64,11 +69,14 @@ impl UdpSocket {
     }
 
     /// Sets the default destination of [`send`](UdpSocket::send) and the only source
-    /// [`recv`](UdpSocket::recv) accepts, trying each resolved address in turn.
+    /// [`recv`](UdpSocket::recv) accepts, trying each resolved address in turn. A host name
+    /// is resolved on the blocking pool (see [`lookup_host`](crate::lookup_host)).
     ///
-    /// Cancel safety: it completes on its first poll; there is nothing to cancel.
+    /// Cancel safety: cancel-safe. With an IP address it completes on its first poll; with
+    /// a host name, dropping the future before the lookup finished leaves the socket as it
+    /// was.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        crate::addr::try_each(addr, |addr| self.io.connect(addr))
+        crate::addr::try_each(addr, |addr| self.io.connect(addr)).await
     }
 
     /// Sends `buf` to the connected peer.
@@ -101,9 +109,14 @@ impl UdpSocket {
 
     /// Sends `buf` to `target` (its first resolved address).
     ///
+    /// A `SocketAddr` or IP literal is used as it is. A host name is resolved on every call,
+    /// on the blocking pool (see [`lookup_host`](crate::lookup_host)), as tokio does: to
+    /// send many datagrams to a named peer, resolve it once and pass the `SocketAddr`.
+    ///
     /// Cancel safety: cancel-safe.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = crate::addr::resolve_one(target)?;
+        let target = crate::addr::resolve(target).await?.next();
+        let target = target.expect("resolve returns at least one address");
         self.io
             .registration()
             .write_io(|| self.io.send_to(buf, target))

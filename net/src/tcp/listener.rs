@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -15,6 +15,7 @@ use mio::Interest;
 use runnel_reactor::PollEvented;
 
 use super::stream::TcpStream;
+use crate::ToSocketAddrs;
 
 /// A TCP socket listening for connections.
 ///
@@ -33,9 +34,11 @@ pub struct TcpListener {
 impl TcpListener {
     /// Binds to `addr` (IPv4 or IPv6), trying each address it resolves to in turn; returns
     /// the last error if none works. Sets `SO_REUSEADDR` (on Unix) and a backlog of 1024, as
-    /// mio does; use [`TcpSocket`](crate::TcpSocket) for other options.
+    /// mio does; use [`TcpSocket`](crate::TcpSocket) for other options. A host name is
+    /// resolved on the blocking pool (see [`lookup_host`](crate::lookup_host)).
     ///
-    /// Cancel safety: it completes on its first poll; there is nothing to cancel.
+    /// Cancel safety: cancel-safe. With an IP address it completes on its first poll; with
+    /// a host name, dropping the future before the lookup finished binds nothing.
     ///
     /// # Panics
     ///
@@ -44,6 +47,7 @@ impl TcpListener {
         crate::addr::try_each(addr, |addr| {
             TcpListener::new(mio::net::TcpListener::bind(addr)?)
         })
+        .await
     }
 
     pub(crate) fn new(io: mio::net::TcpListener) -> io::Result<TcpListener> {

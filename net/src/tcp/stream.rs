@@ -11,7 +11,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -23,6 +23,7 @@ use socket2::SockRef;
 
 use super::split::{self, ReadHalf, WriteHalf};
 use super::split_owned::{self, OwnedReadHalf, OwnedWriteHalf};
+use crate::ToSocketAddrs;
 
 /// A TCP connection.
 ///
@@ -45,12 +46,13 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Connects to `addr`, trying each address it resolves to in turn (like
-    /// `std::net::TcpStream::connect`); returns the last error if none accepts.
+    /// `std::net::TcpStream::connect`); returns the last error if none accepts. A host name
+    /// is resolved on the blocking pool (see [`lookup_host`](crate::lookup_host)).
     ///
     /// Cancel safety: dropping the future abandons the attempt and closes its socket.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        for addr in crate::addr::resolve(addr)? {
+        for addr in crate::addr::resolve(addr).await? {
             let attempt = async {
                 let stream = TcpStream::new(mio::net::TcpStream::connect(addr)?)?;
                 stream.wait_connected().await?;
