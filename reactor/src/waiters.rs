@@ -16,8 +16,10 @@
 //! Over-counts, all in the safe direction: for a moment, drained wakers until release; and
 //! until the next event for its direction (or its registration's drop), a waker stored by
 //! the stateless `Registration::poll_*_ready` whose future stopped polling — the reactor
-//! cannot see that future go away (`scheduled_io.rs`). Waits through an `IoWaiter` (the
-//! async methods `net` uses) are exact: a dropped waiter takes its count with it.
+//! cannot see that future go away (`scheduled_io.rs`). That over-count is at most one per
+//! source and direction: the stateless pollers of a direction share one entry, the last
+//! poller's waker replacing the one before it. Waits through an `IoWaiter` (the async
+//! methods `net` uses) are exact: a dropped waiter takes its count with it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
