@@ -169,3 +169,63 @@ pub fn runtime(workers: usize) -> runnel::Runtime {
         .build()
         .unwrap()
 }
+
+/// Environment variable naming the test a child process of [`in_child_process`] runs.
+const CHILD_TEST: &str = "RUNNEL_TEST_CHILD";
+
+/// Runs `scenario` in a child process (this test binary again, filtered to `test_name`,
+/// which must be the calling test's name), so that a scenario whose failure mode is a hang
+/// fails the test instead of hanging the suite: the child is killed after [`PATIENCE`].
+/// In the child, it runs `scenario` directly. The child's output is printed by the parent.
+#[track_caller]
+pub fn in_child_process(test_name: &str, scenario: impl FnOnce()) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    if std::env::var_os(CHILD_TEST).is_some_and(|name| name == test_name) {
+        scenario();
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_TEST, test_name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes on threads: a child blocked on a full pipe would look hung.
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    // A bounded wait (like `wait_until`): `Child` offers no wait with a timeout.
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    println!("child stdout:\n{stdout}\nchild stderr:\n{stderr}");
+    let status = status
+        .unwrap_or_else(|| panic!("the child running {test_name} hung: killed after {PATIENCE:?}"));
+    assert!(
+        status.success(),
+        "the child running {test_name} failed: {status}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child did not run {test_name}"
+    );
+}
