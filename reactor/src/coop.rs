@@ -9,7 +9,7 @@
 //! Outside `with_budget` (a foreign executor, a future polled by hand) the budget is
 //! unconstrained: [`poll_proceed`] is always ready.
 //!
-//! Invariant: the budget is per thread and per poll. `with_budget` and [`unconstrained`]
+//! Invariant: the budget is per thread and per poll. `with_budget` and `unconstrained`
 //! restore the previous value when they return or unwind, so a nested poll (a `block_on`
 //! inside a task, a timeout's deadline check) cannot leak its budget into its caller's.
 //!
@@ -17,7 +17,7 @@
 //! let the inner future's spending starve that check: once the inner future has spent the
 //! last unit, every later leaf poll in the same task poll returns `Pending`, and a deadline
 //! checked through a leaf would never be seen while the inner future stays busy. Such a
-//! combinator makes its check under [`unconstrained`] when the inner future is what spent
+//! combinator makes its check under `unconstrained` when the inner future is what spent
 //! the budget (tokio's `Timeout` does the same).
 
 use std::cell::Cell;

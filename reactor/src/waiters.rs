@@ -9,8 +9,9 @@
 //! **down** when a task takes its waker back out (an `IoWaiter` that found readiness or was
 //! dropped), its registration or timer is dropped, or `Handle::shutdown` woke it. A waker
 //! that `Driver::drain` takes out stays counted until `Handle::release` (its `Drained`
-//! counts every waker it took), which the poller calls only after the woken tasks are in a
-//! run queue (DESIGN.md invariant 4, Go issue 61454). So the counts may over-count but
+//! counts every waker it took), which the driving thread (a worker or the poller) calls
+//! only after the woken tasks are in a run queue (ARCHITECTURE.md, "Idle accounting",
+//! invariant 4; Go issue 61454). So the counts may over-count but
 //! never under-count: a detector that reads 0 knows no task can be woken by the reactor.
 //!
 //! Over-counts, all in the safe direction: for a moment, drained wakers until release; and
