@@ -87,6 +87,9 @@ impl UdpSocket {
     }
 
     /// Polls to send `buf` to the connected peer.
+    ///
+    /// Stateless: of the tasks polling one direction this way, only the task of the most
+    /// recent call is woken (several tasks should use the async methods).
     pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.io
             .registration()
@@ -101,6 +104,9 @@ impl UdpSocket {
     }
 
     /// Polls to receive a datagram from the connected peer.
+    ///
+    /// Stateless: of the tasks polling one direction this way, only the task of the most
+    /// recent call is woken (several tasks should use the async methods).
     pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.io
             .registration()
@@ -124,6 +130,9 @@ impl UdpSocket {
     }
 
     /// Polls to send `buf` to `target`.
+    ///
+    /// Stateless: of the tasks polling one direction this way, only the task of the most
+    /// recent call is woken (several tasks should use the async methods).
     pub fn poll_send_to(
         &self,
         cx: &mut Context<'_>,
@@ -146,6 +155,9 @@ impl UdpSocket {
     }
 
     /// Polls to receive a datagram and its sender's address.
+    ///
+    /// Stateless: of the tasks polling one direction this way, only the task of the most
+    /// recent call is woken (several tasks should use the async methods).
     pub fn poll_recv_from(
         &self,
         cx: &mut Context<'_>,

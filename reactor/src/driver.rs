@@ -1,18 +1,26 @@
-//! `Driver`: the poller thread's side of the reactor. Owns the `mio::Poll`.
+//! `Driver`: the side of the reactor that waits for events. Owns the `mio::Poll`.
 //!
-//! The poller's loop, and why it is split in three calls:
+//! Not tied to one thread: the executor keeps the `Driver` behind a lock and whoever holds
+//! it drives (ARCHITECTURE.md, "Who polls the reactor"): an idle worker sleeps in `park`, a
+//! busy worker parks with a zero timeout every 61st tick, and the poller (sysmon) thread
+//! parks only when no worker has for 1 ms. `&mut self` keeps it to one thread at a time.
+//!
+//! The driving loop, and why it is split in three calls:
 //!
 //! ```text
 //! driver.park(timeout)?;               // block; events are only *stored*
-//! /* take the pretend-running token */ // DESIGN.md, "Idle accounting"
+//! /* be counted running: a worker un-idles itself, the poller takes its token */
 //! let drained = driver.drain(now, &mut wakers); // wakers leave the reactor only here
-//! /* wake them, make sure a worker runs them, give the token back */
+//! /* wake them, make sure a worker runs them (then the poller gives its token back) */
 //! handle.release(drained);             // only now do the waiter counts drop
 //! ```
 //!
-//! `park` must not move wakers out because the token has to be taken *before* work leaves a
-//! visible place (DESIGN.md invariant 3); `drain` does not drop the counts because they
-//! must stay up until the woken tasks are enqueued (invariant 4, Go issue 61454).
+//! `park` must not move wakers out because the driving thread has to be counted running
+//! *before* work leaves a place the deadlock detector can see (ARCHITECTURE.md, "Idle
+//! accounting", invariant 3: count first, publish second); `drain` does not drop the counts
+//! because they must stay up until the woken tasks are enqueued (invariant 4, Go issue
+//! 61454): a detector that saw neither the waiter nor the queued task would report a
+//! deadlock that is not one.
 //!
 //! Invariant: every event `park` received for a registration sits in `pending` until the
 //! next `drain`; nothing else consumes it.
@@ -32,8 +40,9 @@ use crate::waiters::Drained;
 /// beyond it stay in the kernel for the next park. Same order as mio's examples and tokio.
 const EVENTS_PER_POLL: usize = 1024;
 
-/// The poller thread's handle on the reactor: blocks for I/O and timers and hands out the
-/// wakers to run. Exactly one thread uses it.
+/// The driving side of the reactor: blocks for I/O and timers and hands out the wakers to
+/// run. One thread at a time uses it (`&mut self`); which thread is the executor's choice
+/// (module header).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -55,7 +64,8 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Creates a reactor: its driver (for the poller thread) and a handle (for everyone).
+    /// Creates a reactor: its driver (for whichever thread drives it) and a handle (for
+    /// everyone).
     pub fn new() -> io::Result<(Driver, Handle)> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
@@ -129,8 +139,8 @@ impl Driver {
     }
 
     /// When the earliest armed timer may be due, if any timer is armed. A lower bound:
-    /// for far deadlines it is the start of the wheel slot holding them (the poller wakes to
-    /// cascade them into finer slots), so sleeping until it is never late.
+    /// for far deadlines it is the start of the wheel slot holding them (the driving thread
+    /// wakes to cascade them into finer slots), so sleeping until it is never late.
     pub fn next_timer_deadline(&self) -> Option<Instant> {
         self.handle.inner.timers.next_deadline()
     }

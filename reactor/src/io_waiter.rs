@@ -2,7 +2,8 @@
 //!
 //! The stateless `Registration::poll_*_ready(cx)` cannot tell when the future that polled
 //! goes away, so its entry (and its waiter count) stays until the next event or the
-//! source's close. An `IoWaiter` lives inside the future instead, holds the key of its
+//! source's close, and there is one such entry per direction: a second stateless poller
+//! replaces the first. An `IoWaiter` lives inside the future instead, holds the key of its
 //! entry (`scheduled_io.rs`), and removes the entry when it finds readiness or is dropped.
 //! That keeps the io waiter count exact for a cancelled operation (a lost `select!`, an
 //! expired `timeout`), so the deadlock detector can still fire afterwards.

@@ -5,7 +5,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | `driver` | [`Driver`]: the `mio::Poll`, used by the poller thread only (park, drain) |
+//! | `driver` | [`Driver`]: the `mio::Poll` (park, drain), used by one thread at a time |
 //! | `handle` | [`Handle`]: shared state, the thread-local current handle, shutdown |
 //! | `waiters` | [`Waiters`], [`Drained`]: the counts the deadlock detector reads |
 //! | `sources` | the slab of registered sources, generation-checked tokens (`token`) |
@@ -15,8 +15,13 @@
 //! | [`time`] | timing wheel, [`time::sleep`], [`time::timeout`], [`time::interval`] |
 //! | [`coop`] | the cooperative budget leaf futures consume |
 //!
-//! The poller thread's loop and why it is three calls is in `driver.rs`; the waiter-count
-//! invariants the deadlock detector relies on are in `waiters.rs`.
+//! Who drives the reactor is the executor's choice (ARCHITECTURE.md, "Who polls the
+//! reactor"): an idle worker sleeps in the driver's poll (Go's netpoll shape), a busy worker
+//! polls it without blocking every 61st tick while anything waits on I/O or a timer, and the
+//! poller (sysmon) thread polls it only when no worker has for 1 ms. Whoever it is holds the
+//! `Driver` exclusively (`&mut`) for the park and the drain. The driving loop and why it is
+//! three calls is in `driver.rs`; the waiter-count invariants the deadlock detector relies
+//! on are in `waiters.rs`.
 
 pub mod coop;
 mod driver;

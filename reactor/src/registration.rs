@@ -8,10 +8,11 @@
 //!   detector from firing;
 //! - readiness is cleared only on `WouldBlock` (`clear_readiness`, `try_io`, `poll_*_io`).
 //!
-//! Two ways to wait, both allowing any number of waiting tasks per direction (each is woken
-//! by the next event): the stateless `poll_*_ready(cx)` / `poll_*_io(cx)`, whose entry stays
-//! until that event, and an [`IoWaiter`] (`read_waiter`, `read_io`, `readable`, …), owned by
-//! the waiting future, whose entry goes when the future does (see `scheduled_io.rs`).
+//! Two ways to wait (see `scheduled_io.rs`): the stateless `poll_*_ready(cx)` /
+//! `poll_*_io(cx)`, which share one anonymous entry per direction (the last poller's waker,
+//! kept until the next event for the direction), and an [`IoWaiter`] (`read_waiter`,
+//! `read_io`, `readable`, …), owned by the waiting future, whose entry goes when the future
+//! does; any number of `IoWaiter`s may wait in one direction, and each is woken.
 //!
 //! A registration does not own the OS source, so it cannot deregister it from mio on drop;
 //! closing the fd does that. `PollEvented` owns both and deregisters explicitly.
@@ -32,14 +33,17 @@ use crate::scheduled_io::{ScheduledIo, Waiting};
 
 /// A source registered with the reactor: readiness plus the tasks waiting on it.
 ///
-/// Any number of tasks may wait in each direction (reading, writing); an event wakes every
-/// task waiting in the directions it makes ready.
+/// Any number of tasks may wait in each direction (reading, writing) through the async
+/// methods or an [`IoWaiter`]; an event wakes every task waiting in the directions it makes
+/// ready.
 ///
 /// Prefer the async methods ([`read_io`](Registration::read_io),
 /// [`readable`](Registration::readable), …) or an [`IoWaiter`] where the caller is a
 /// future: a cancelled wait then withdraws its waker at once. The `poll_*` methods keep no
-/// state; a waker they stored stays (counted as a waiter) until the next event for its
-/// direction or this registration's drop, even if the future that polled is gone.
+/// state: each direction has one slot for them, holding the waker of the most recent
+/// stateless poll only (as tokio's `poll_read_ready`), which stays (counted as one waiter)
+/// until the next event for its direction or this registration's drop, even if the future
+/// that polled is gone.
 pub struct Registration {
     handle: Handle,
     pub(crate) shared: Arc<ScheduledIo>,
@@ -95,13 +99,18 @@ impl Registration {
     }
 
     /// Ready when the source may be read (or is read-closed, or has an error); otherwise
-    /// stores the task's waker, unless one that `will_wake` the same task is stored already.
-    /// Errors once the runtime shut down or after `deregister`. Consumes one unit of the
-    /// task's cooperative budget.
+    /// stores the task's waker in the read direction's one stateless slot, replacing the
+    /// waker an earlier `poll_read_ready` / `poll_read_io` left there: **only the waker of
+    /// the most recent call is woken**, so two tasks must not wait on one direction this
+    /// way (use [`read_io`](Registration::read_io) or [`read_waiter`] for that). Errors once
+    /// the runtime shut down or after `deregister`. Consumes one unit of the task's
+    /// cooperative budget.
     ///
     /// Stateless: the stored waker stays until the next read event or this registration's
-    /// drop, even if the caller stops polling (see [`read_waiter`](Registration::read_waiter)
-    /// for a wait that can be withdrawn).
+    /// drop, even if the caller stops polling (see [`read_waiter`] for a wait that can be
+    /// withdrawn).
+    ///
+    /// [`read_waiter`]: Registration::read_waiter
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
         self.poll_ready(Direction::Read, cx)
     }
@@ -188,6 +197,8 @@ impl Registration {
 
     /// Waits for read readiness and runs `f`, looping while `f` returns `WouldBlock`
     /// (clearing the readiness it had each time). `f` must be a non-blocking operation.
+    /// Waits like [`poll_read_ready`](Registration::poll_read_ready): only the most recent
+    /// stateless poller of the direction is woken.
     pub fn poll_read_io<R>(
         &self,
         cx: &mut Context<'_>,

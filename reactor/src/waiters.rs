@@ -9,15 +9,18 @@
 //! **down** when a task takes its waker back out (an `IoWaiter` that found readiness or was
 //! dropped), its registration or timer is dropped, or `Handle::shutdown` woke it. A waker
 //! that `Driver::drain` takes out stays counted until `Handle::release` (its `Drained`
-//! counts every waker it took), which the poller calls only after the woken tasks are in a
-//! run queue (DESIGN.md invariant 4, Go issue 61454). So the counts may over-count but
+//! counts every waker it took), which the driving thread (a worker or the poller) calls
+//! only after the woken tasks are in a run queue (ARCHITECTURE.md, "Idle accounting",
+//! invariant 4; Go issue 61454). So the counts may over-count but
 //! never under-count: a detector that reads 0 knows no task can be woken by the reactor.
 //!
 //! Over-counts, all in the safe direction: for a moment, drained wakers until release; and
 //! until the next event for its direction (or its registration's drop), a waker stored by
 //! the stateless `Registration::poll_*_ready` whose future stopped polling — the reactor
-//! cannot see that future go away (`scheduled_io.rs`). Waits through an `IoWaiter` (the
-//! async methods `net` uses) are exact: a dropped waiter takes its count with it.
+//! cannot see that future go away (`scheduled_io.rs`). That over-count is at most one per
+//! source and direction: the stateless pollers of a direction share one entry, the last
+//! poller's waker replacing the one before it. Waits through an `IoWaiter` (the async
+//! methods `net` uses) are exact: a dropped waiter takes its count with it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -201,19 +201,17 @@ pub fn run_child(name: &str) -> ChildOutput {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Read both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
+    // Read both pipes on threads: a child blocked on a full pipe would look hung.
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    // A bounded wait (like `wait_until`): `Child` offers no wait with a timeout.
     let deadline = Instant::now() + PATIENCE;
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -228,7 +226,32 @@ pub fn run_child(name: &str) -> ChildOutput {
     };
     ChildOutput {
         code,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
+}
+
+/// Runs `scenario` in a child process (see [`run_child`]; `test_name` must be the calling
+/// test's name), so that a scenario whose failure mode is a hang fails the test instead of
+/// hanging the suite. In the child, it runs `scenario` directly; the parent asserts the
+/// child passed and prints its output.
+#[track_caller]
+pub fn in_child_process(test_name: &str, scenario: impl FnOnce()) {
+    if is_child(test_name) {
+        scenario();
+        return;
+    }
+    let child = run_child(test_name);
+    println!(
+        "child stdout:\n{}\nchild stderr:\n{}",
+        child.stdout, child.stderr
+    );
+    let code = child
+        .code
+        .unwrap_or_else(|| panic!("the child running {test_name} hung: killed after {PATIENCE:?}"));
+    assert_eq!(code, 0, "the child running {test_name} failed");
+    assert!(
+        child.stdout.contains("1 passed"),
+        "the child did not run {test_name}"
+    );
 }

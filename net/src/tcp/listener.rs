@@ -103,7 +103,9 @@ impl TcpListener {
     }
 
     /// Polls for a connection (see [`accept`](TcpListener::accept)). Stateless: if the
-    /// caller stops polling, its waker stays stored until the listener's next event.
+    /// caller stops polling, its waker stays stored until the listener's next event. Only
+    /// the task of the most recent `poll_accept` is woken (several tasks accepting on one
+    /// listener should use [`accept`](TcpListener::accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let registration = self.io.registration();
         let (stream, addr) = ready!(registration.poll_read_io(cx, || self.io.accept()))?;

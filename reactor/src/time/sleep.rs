@@ -88,6 +88,9 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let handle = this.handle.get_or_insert_with(Handle::current);
+        // Budget before the clock, as tokio does: an elapsed sleep is "ready over and over"
+        // (`sleep(ZERO)` in a loop) and must make its task yield. A `Timeout` whose inner
+        // future spent the budget polls its delay unconstrained (`timeout.rs`).
         ready!(coop::poll_proceed(cx));
         if Instant::now() >= this.deadline {
             this.cancel();

@@ -169,6 +169,60 @@ fn timeout_passes_the_inner_output_through() {
     assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
 }
 
+/// Regression: an inner future that spends the whole cooperative budget on every poll
+/// (`sleep(ZERO)` in a loop: ready each time, one unit each) left the delay's own
+/// `poll_proceed` nothing, so the deadline was never looked at and the timeout never fired.
+/// One poll inside a task's budget must now report the passed deadline.
+#[test]
+fn timeout_fires_when_the_inner_future_spends_the_whole_budget() {
+    let (_driver, handle) = Driver::new().unwrap();
+    let _guard = handle.enter();
+    let (wakes, waker) = counting_waker();
+    let mut spins = 0usize;
+    let mut t = timeout_at(Instant::now(), async {
+        loop {
+            sleep(Duration::ZERO).await;
+            spins += 1;
+        }
+    });
+    let polled = crate::coop::with_budget(|| {
+        let polled = poll(&mut t, &waker);
+        assert!(
+            !crate::coop::has_budget_remaining(),
+            "the inner loop spent the budget"
+        );
+        polled
+    });
+    assert!(
+        matches!(polled, Poll::Ready(Err(_))),
+        "deadline passed, got {polled:?}"
+    );
+    drop(t);
+    assert_eq!(spins, crate::coop::BUDGET as usize);
+    // The inner loop's last sleep asked to be polled again (budget spent): harmless.
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    assert_eq!(handle.waiters(), Waiters::default());
+}
+
+/// The other half of the rule: when the inner future spends nothing (it is just pending),
+/// the delay spends a unit like any leaf, so a loop of elapsed timeouts still yields.
+#[test]
+fn elapsed_timeouts_around_a_pending_future_still_spend_the_budget() {
+    let (_driver, handle) = Driver::new().unwrap();
+    let _guard = handle.enter();
+    crate::coop::with_budget(|| {
+        for _ in 0..crate::coop::BUDGET {
+            let mut t = timeout(Duration::ZERO, std::future::pending::<()>());
+            assert!(poll(&mut t, Waker::noop()).is_ready());
+        }
+        let mut t = timeout(Duration::ZERO, std::future::pending::<()>());
+        assert!(
+            poll(&mut t, Waker::noop()).is_pending(),
+            "budget spent: the task must yield"
+        );
+    });
+}
+
 #[test]
 fn shutdown_wakes_timers_and_polling_after_it_panics() {
     let (_driver, handle) = Driver::new().unwrap();

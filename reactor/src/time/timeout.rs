@@ -1,5 +1,13 @@
 //! `Timeout`: a future raced against a `Sleep`.
 //!
+//! The deadline must be seen even when the inner future spends the whole cooperative
+//! budget on every poll (a read loop on a peer that always has data, `sleep(ZERO)` in a
+//! loop): `Sleep` spends a unit before looking at the clock, so after such an inner poll it
+//! would return `Pending` for ever and the timeout would never fire. So when the inner
+//! future is what spent the last unit, the delay is polled without the budget
+//! (`coop::unconstrained`); otherwise it spends one like any leaf, so a loop of timeouts
+//! whose inner futures spend nothing still yields.
+//!
 //! The inner future is boxed so `Timeout` can poll it through a plain `Pin<Box<F>>`: the
 //! reactor stays free of `unsafe` pin projection (one allocation per timeout, measured
 //! against nothing yet: revisit with the benchmarks).
@@ -12,6 +20,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::sleep::{sleep_until, Sleep};
+use crate::coop;
 
 /// Runs `future` for at most `duration`: `Ok(output)` if it completes first, else
 /// `Err(Elapsed)` (and the future is dropped when the `Timeout` is).
@@ -62,12 +71,19 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let had_budget = coop::has_budget_remaining();
         if let Poll::Ready(output) = self.future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        Pin::new(&mut self.delay)
-            .poll(cx)
-            .map(|()| Err(Elapsed(())))
+        let delay = Pin::new(&mut self.delay);
+        let elapsed = if had_budget && !coop::has_budget_remaining() {
+            // The inner future spent the last unit (module header): check the deadline
+            // anyway. If it has not passed, the inner future's leaf already woke the task.
+            coop::unconstrained(|| delay.poll(cx))
+        } else {
+            delay.poll(cx)
+        };
+        elapsed.map(|()| Err(Elapsed(())))
     }
 }
 

@@ -2,6 +2,9 @@
 //! mapping `Instant`s to millisecond ticks, and the mark that tells an arming thread whether
 //! to unpark the poller.
 //!
+//! "The poller" below is whichever thread is parked in (or about to park) the reactor's
+//! `Driver`: usually an idle worker, sometimes the poller (sysmon) thread (`driver.rs`).
+//!
 //! Sharding. With one mutex around one wheel, `timer_timeouts` (two workers arming and
 //! cancelling 100 000 timeouts) spent ~66 % of its samples in that lock or the two functions
 //! taking it (BENCHMARKS.md). Now there are `shard_count()` wheels, each behind its own

@@ -1,6 +1,6 @@
-//! Test support: a stand-in for the executor's poller thread, so the reactor (and `net`,
-//! which includes this file) can be tested with `futures::executor::block_on`,
-//! independently of the executor.
+//! Test support: a stand-in for the executor's threads that drive the reactor, so the
+//! reactor (and `net`, which includes this file) can be tested with
+//! `futures::executor::block_on`, independently of the executor.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use runnel_reactor::{Driver, Handle};
 
-/// A thread looping park → drain → wake → release, like the poller thread does.
+/// A thread looping park → drain → wake → release, like the executor's driving threads do.
 pub struct BackgroundDriver {
     handle: Handle,
     stop: Arc<AtomicBool>,
