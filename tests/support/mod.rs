@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::io::Read;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, Once};
@@ -168,4 +169,92 @@ pub fn runtime(workers: usize) -> runnel::Runtime {
         .worker_threads(workers)
         .build()
         .unwrap()
+}
+
+/// The environment variable that tells a child test (see [`run_child`]) it was started by
+/// its parent, so `cargo test -- --ignored` run by hand does not run its body in a shared
+/// test process (the children change process-wide state such as resource limits).
+pub const CHILD_ENV: &str = "RUNNEL_TEST_CHILD";
+
+/// Whether this process is the child started by [`run_child`] for `test`.
+pub fn is_child(test: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|v| v == test)
+}
+
+/// Runs the `#[ignore]`d test `test` of this test binary alone in a child process, killing
+/// it after `timeout` (its failure mode may be a hang). Returns whether it passed (false
+/// on a kill), with its stdout and stderr.
+pub fn run_child(test: &str, timeout: Duration) -> (bool, String) {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, test)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the child test process");
+    // Read both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut readers = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .map(|pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    })
+    .collect::<Vec<_>>();
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stderr = readers.pop().unwrap().join().unwrap();
+    let stdout = readers.pop().unwrap().join().unwrap();
+    let ran = stdout.contains("running 1 test");
+    assert!(
+        ran,
+        "the child did not run exactly `{test}`:\n{stdout}\n{stderr}"
+    );
+    let passed = status.is_some_and(|s| s.success());
+    let killed = if status.is_none() {
+        format!("(killed after {timeout:?})\n")
+    } else {
+        String::new()
+    };
+    (passed, format!("{killed}{stdout}\n{stderr}"))
+}
+
+/// Worker threads of this process whose name (`/proc/self/task/*/comm`, truncated by the
+/// kernel to 15 bytes) starts with `prefix`.
+pub fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end().starts_with(prefix))
+        .count()
 }
