@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use runnel::Builder;
 
+mod support;
+use support::{wait_until, PATIENCE};
+
 const BLOCK: Duration = Duration::from_secs(1);
 
 /// A spawns B (B lands in the worker's LIFO slot, the case tokio strands: tokio #4941),
@@ -170,5 +173,202 @@ fn retake_stress_every_task_runs_once() {
         });
         assert_eq!(runs.load(SeqCst), 400);
         assert_eq!(rt.metrics().deadlock_reports, 0);
+    }
+}
+
+/// Hardening issue, A: a retake whose replacement thread cannot be started must give the
+/// stuck role back to its thread. Before, the role stayed `RETAKEN`: when the blocking call
+/// returned its thread gave the role up, and with one worker nothing ran any more. Thread
+/// creation fails for real here (the address-space limit is lowered below what a thread
+/// stack needs), so this runs in a child process; its failure mode is a hang.
+#[test]
+fn failed_retake_keeps_the_stuck_role() {
+    let child = support::run_child(FAILED_RETAKE_CHILD);
+    let passed = child.code == Some(0);
+    let output = format!("{}{}", child.stdout, child.stderr);
+    assert!(passed, "the child failed:\n{output}");
+    assert!(
+        output.contains("could not retake worker 0")
+            && output.contains("a thread could not be started"),
+        "no line on stderr named the failed retake:\n{output}"
+    );
+    assert_eq!(
+        output.matches("could not retake worker").count(),
+        1,
+        "one line per blocked poll, however often sysmon retries:\n{output}"
+    );
+}
+
+const FAILED_RETAKE_CHILD: &str = "child_failed_retake_keeps_the_stuck_role";
+
+/// Lowers `RLIMIT_AS` to the current address-space size plus `margin` until dropped.
+struct AddressSpaceLimit(libc::rlimit);
+
+impl AddressSpaceLimit {
+    fn lower(margin: u64) -> AddressSpaceLimit {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let vm_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmSize:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmSize in /proc/self/status");
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `old` is a valid `rlimit` for getrlimit to fill in.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut old) }, 0);
+        let low = libc::rlimit {
+            rlim_cur: vm_kb * 1024 + margin,
+            rlim_max: old.rlim_max,
+        };
+        // SAFETY: a valid `rlimit`; lowering the soft limit only makes later mappings fail.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &low) }, 0);
+        AddressSpaceLimit(old)
+    }
+}
+
+impl Drop for AddressSpaceLimit {
+    fn drop(&mut self) {
+        // SAFETY: restores the soft limit read in `lower` (at most the hard limit).
+        unsafe { libc::setrlimit(libc::RLIMIT_AS, &self.0) };
+    }
+}
+
+#[test]
+#[ignore = "child process of failed_retake_keeps_the_stuck_role"]
+fn child_failed_retake_keeps_the_stuck_role() {
+    if !support::is_child(FAILED_RETAKE_CHILD) {
+        return;
+    }
+    const STACK: usize = 256 << 20;
+    let rt = Builder::new()
+        .worker_threads(1)
+        // A replacement thread needs 256 MiB of address space for its stack; the limit
+        // below leaves 16 MiB, enough for the small allocations meanwhile.
+        .thread_stack_size(STACK)
+        .build()
+        .unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (c_tx, c_rx) = mpsc::channel::<()>();
+    let limit = AddressSpaceLimit::lower(16 << 20);
+    assert!(
+        std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(|| {})
+            .is_err(),
+        "the lowered limit does not stop a thread from starting"
+    );
+    let blocker = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap(); // blocks the only worker
+    });
+    started_rx.recv_timeout(PATIENCE).unwrap();
+    wait_until("a retake failed", || rt.metrics().failed_retakes >= 1);
+    // The blocking call returns while no thread can be started: the worker must still
+    // have a role (its own, given back, or the replacement handed to it).
+    release_tx.send(()).unwrap();
+    rt.block_on(blocker).unwrap();
+    drop(limit);
+    let _c = rt.spawn(async move { c_tx.send(()).unwrap() });
+    assert!(
+        c_rx.recv_timeout(PATIENCE).is_ok(),
+        "a task spawned after the failed retake never ran: {:?}",
+        rt.metrics()
+    );
+}
+
+/// Hardening issue, B: a retake that fails (here: the only spare slot serves another
+/// blocked worker) is retried, so once the slot frees up the work queued behind the
+/// blocked worker runs while it is still blocked. Before, sysmon recorded the attempt and
+/// never retried that poll.
+#[test]
+fn failed_retake_is_retried_when_a_spare_slot_frees() {
+    let rt = Builder::new()
+        .worker_threads(1)
+        .max_spare_threads(1)
+        .build()
+        .unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<&str>();
+    let (a_release_tx, a_release_rx) = mpsc::channel::<()>();
+    let (b_release_tx, b_release_rx) = mpsc::channel::<()>();
+    let _a = rt.spawn({
+        let started_tx = started_tx.clone();
+        async move {
+            started_tx.send("A").unwrap();
+            a_release_rx.recv().unwrap();
+        }
+    });
+    assert_eq!(started_rx.recv_timeout(PATIENCE), Ok("A"));
+    wait_until("A's worker was retaken", || rt.metrics().retakes >= 1);
+    // B blocks the replacement thread; the only spare slot is A's (its thread is still
+    // stuck in A), so B's retake fails.
+    let b_blocked = Arc::new(AtomicBool::new(true));
+    let _b = rt.spawn({
+        let b_blocked = b_blocked.clone();
+        async move {
+            started_tx.send("B").unwrap();
+            b_release_rx.recv().unwrap();
+            b_blocked.store(false, SeqCst);
+        }
+    });
+    assert_eq!(started_rx.recv_timeout(PATIENCE), Ok("B"));
+    wait_until("B's retake failed", || rt.metrics().failed_retakes >= 1);
+    let (c_tx, c_rx) = mpsc::channel::<bool>();
+    let _c = rt.spawn(async move { c_tx.send(b_blocked.load(SeqCst)).unwrap() });
+    // A's slot frees up: its thread leaves it and waits as a spare.
+    a_release_tx.send(()).unwrap();
+    let c_ran = c_rx.recv_timeout(PATIENCE);
+    b_release_tx.send(()).unwrap();
+    assert_eq!(
+        c_ran,
+        Ok(true),
+        "the task queued behind B waited for B's blocking call to end: {:?}",
+        rt.metrics()
+    );
+}
+
+/// Hardening issue, C: dropping a runtime while sysmon retakes a blocked worker joins
+/// every worker thread (a retake in the shutdown window used to start a thread after
+/// shutdown had taken the handles to join). In a child process, so that the thread count
+/// read from /proc is this runtime's alone.
+#[test]
+fn drop_while_retaking_joins_every_worker_thread() {
+    let child = support::run_child(DROP_CHILD);
+    let passed = child.code == Some(0);
+    let output = format!("{}{}", child.stdout, child.stderr);
+    assert!(passed, "the child failed:\n{output}");
+}
+
+const DROP_CHILD: &str = "child_drop_while_retaking_joins_every_worker_thread";
+
+#[test]
+#[ignore = "child process of drop_while_retaking_joins_every_worker_thread"]
+fn child_drop_while_retaking_joins_every_worker_thread() {
+    if !support::is_child(DROP_CHILD) {
+        return;
+    }
+    for round in 0..100u64 {
+        let rt = Builder::new()
+            .worker_threads(1)
+            .thread_name("rt-drop")
+            // Zero: sysmon retakes any poll it sees running, so the wake-up the drop
+            // sends it finds one to retake while shutdown is joining the threads.
+            .retake_after(Some(Duration::ZERO))
+            .build()
+            .unwrap();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let _blocker = rt.spawn(async move {
+            started_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_micros(100 * (round % 10)));
+        });
+        started_rx.recv_timeout(PATIENCE).unwrap();
+        drop(rt);
+        assert_eq!(
+            support::threads_named("rt-drop-"),
+            0,
+            "round {round}: a thread of the dropped runtime is still alive"
+        );
     }
 }

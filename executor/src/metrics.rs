@@ -90,6 +90,10 @@ pub struct RuntimeMetrics {
     pub stall_reports: u64,
     /// Times sysmon retook a worker stuck in a long poll (see `Builder::retake_after`).
     pub retakes: u64,
+    /// Retake attempts that failed: no free spare slot (`max_spare_threads` all serving
+    /// other blocked workers) or no thread for it. Sysmon retries on its next tick, so one
+    /// blocked poll may count several times.
+    pub failed_retakes: u64,
     /// Worker threads alive, spares included (at rest: the worker count).
     pub worker_threads: usize,
     /// Blocking-pool threads alive.

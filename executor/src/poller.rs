@@ -187,9 +187,14 @@ impl Sysmon {
                 shared.stalls.fetch_add(1, Relaxed);
             }
             if let Some(after) = shared.config.retake_after {
-                if role == retake::ACTIVE && stuck_for >= after && self.retaken[slot] != seq {
+                // Only a retake that happened is recorded: a failed one (no spare slot or
+                // thread yet) is retried on each tick until one frees up.
+                if role == retake::ACTIVE
+                    && stuck_for >= after
+                    && self.retaken[slot] != seq
+                    && retake::try_retake(shared, slot, seq)
+                {
                     self.retaken[slot] = seq;
-                    retake::try_retake(shared, slot, seq);
                 }
             }
             if stuck_for >= BLOCKING_REPORT_AFTER && self.reported[slot] != seq {

@@ -603,6 +603,7 @@ fn metrics_of(shared: &Shared) -> RuntimeMetrics {
         stalls: shared.stalls.load(Relaxed),
         stall_reports: shared.stall_reports.load(Relaxed),
         retakes: shared.retakes.load(Relaxed),
+        failed_retakes: shared.spares.failed_retakes(),
         worker_threads: shared.spares.threads(),
         blocking_threads: shared.blocking.threads(),
         ..RuntimeMetrics::default()

@@ -190,12 +190,20 @@ pub struct ChildOutput {
 
 /// Runs test `name` of this test binary again in a child process, with [`CHILD_ENV`] set
 /// so the test acts out its scenario instead of supervising it. A child still running
-/// after [`PATIENCE`] is killed (`code: None`): a hang fails the test instead of the suite.
+/// after twice [`PATIENCE`] is killed (`code: None`): a hang fails the test instead of the
+/// suite.
 pub fn run_child(name: &str) -> ChildOutput {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        // `--include-ignored`: a child-only scenario may be an ignored test of its own.
+        .args([
+            name,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
         .env(CHILD_ENV, name)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -212,7 +220,7 @@ pub fn run_child(name: &str) -> ChildOutput {
     let stdout = collect(Box::new(child.stdout.take().unwrap()));
     let stderr = collect(Box::new(child.stderr.take().unwrap()));
     // A bounded wait (like `wait_until`): `Child` offers no wait with a timeout.
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + 2 * PATIENCE;
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status.code();
@@ -254,4 +262,14 @@ pub fn in_child_process(test_name: &str, scenario: impl FnOnce()) {
         child.stdout.contains("1 passed"),
         "the child did not run {test_name}"
     );
+}
+
+/// Worker threads of this process whose name (`/proc/self/task/*/comm`, truncated by the
+/// kernel to 15 bytes) starts with `prefix`.
+pub fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end().starts_with(prefix))
+        .count()
 }

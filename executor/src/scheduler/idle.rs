@@ -231,7 +231,15 @@ impl Idle {
         counts.check_if_quiet()
     }
 
-    /// A worker thread gave up its role (after a retake): it no longer counts.
+    /// A retake reserved a thread for the replacement role (counted before it runs, or
+    /// before a spare is told). An increase: it never makes the runtime quiet.
+    pub(crate) fn thread_reserved(&self, counts: &mut Counts) -> Check {
+        counts.workers += 1;
+        Check::Skip
+    }
+
+    /// A worker thread gave up its role (after a retake), or a retake that reserved one
+    /// was undone: it no longer counts.
     pub(crate) fn thread_left(&self, counts: &mut Counts) -> Check {
         counts.workers -= 1;
         counts.check_if_quiet()

@@ -5,13 +5,19 @@
 //! sysmon must have decided to replace it. (If sysmon decided to replace it and the thread
 //! has not looked yet, the role stays `RETAKEN` and the thread gives it up at its next look.)
 //!
+//! The hardening issue's models (below) add sysmon's undo when the replacement role finds
+//! no thread (`loom_retake_failed_assign`), and the leaving thread joining the spare pool
+//! before it frees its slot (`loom_retake_leaving_thread`). They drive the real `Role`,
+//! `SpareState` and `Idle`; the steps between are `try_retake` and `give_up_role`'s.
+//!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p runnel-executor --lib --release loom_retake`
 
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use loom::sync::Arc;
+use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-use super::{Role, ACTIVE, LEAVING, RETAKEN};
+use super::{Assign, Role, SpareState, ACTIVE, FREE, LEAVING, RESERVED, RETAKEN};
+use crate::scheduler::idle::Idle;
 
 /// Runs the race; `give_up` is the thread's side (the real one, or a broken variant).
 fn race(give_up: fn(&Role) -> bool) {
@@ -62,4 +68,146 @@ fn loom_retake_vs_return_without_the_cas_loses_the_role() {
         }
         retaken
     });
+}
+
+// ---------------------------------------------------------------------------------------
+// Hardening issue, A: the undo of a retake whose replacement found no thread.
+
+/// Sysmon retakes role 0 (its thread stuck, then returning) into slot 1, and `assign`
+/// finds no thread (a failed spawn). The worker thread ends its poll and, if it sees the
+/// give-up, does what `give_up_role` does: joins the pool, frees its slot, uncounts itself.
+/// `undo` is sysmon's failure path. Afterwards exactly one role must have a thread: the
+/// worker's own (`ACTIVE`, not given up) or the replacement, handed to the pool the worker
+/// joined; and `workers` must count exactly that one thread.
+fn failed_assign(undo: fn(&Role, &Mutex<SpareState>) -> bool) {
+    loom::model(move || {
+        let roles = Arc::new([Role::new(ACTIVE), Role::new(FREE)]);
+        let pool = Arc::new(Mutex::new(SpareState::new(2)));
+        let idle = Arc::new(Idle::new(1));
+        let ended = Arc::new(AtomicBool::new(false));
+        pool.lock().unwrap().threads = 1;
+        let worker = {
+            let (roles, pool, idle, ended) =
+                (roles.clone(), pool.clone(), idle.clone(), ended.clone());
+            thread::spawn(move || {
+                ended.store(true, SeqCst); // the blocked poll returns
+                if !roles[0].claim_give_up() {
+                    return false;
+                }
+                pool.lock().unwrap().enter();
+                roles[0].store(FREE);
+                let _ = idle.thread_left(&mut idle.lock());
+                true
+            })
+        };
+        // Sysmon (`try_retake`).
+        assert!(roles[1].transition(FREE, RESERVED));
+        if roles[0].claim_retake(|| ended.load(SeqCst)) {
+            let _ = idle.thread_reserved(&mut idle.lock());
+            roles[1].store(ACTIVE);
+            // No pool thread free yet, and the spawn fails.
+            let assign = pool.lock().unwrap().assign(1, 2);
+            if assign == Assign::Start && !undo(&roles[0], &pool) {
+                roles[1].store(FREE);
+                let _ = idle.thread_left(&mut idle.lock());
+            }
+        } else {
+            roles[1].store(FREE);
+        }
+        let gave_up = worker.join().unwrap();
+        let mut pool = pool.lock().unwrap();
+        let handed = pool.take();
+        let runs = if gave_up {
+            assert_eq!(
+                handed,
+                Some(1),
+                "the thread gave its role up and nobody replaced it"
+            );
+            assert_eq!(roles[1].load(), ACTIVE);
+            1
+        } else {
+            assert_eq!(handed, None);
+            // Its role, given back (or never taken).
+            assert_eq!(
+                roles[0].load(),
+                ACTIVE,
+                "role lost: left RETAKEN, its thread gives it up at its next look"
+            );
+            assert_eq!(roles[1].load(), FREE);
+            1
+        };
+        assert_eq!(
+            idle.lock().workers,
+            runs,
+            "workers counts a thread that runs no role"
+        );
+    });
+}
+
+/// Returns true if the replacement stays (handed to the leaving thread), false to undo it.
+fn shipped_undo(stuck: &Role, pool: &Mutex<SpareState>) -> bool {
+    if stuck.restore() {
+        false
+    } else {
+        pool.lock().unwrap().hand_to_leaving(1);
+        true
+    }
+}
+
+#[test]
+fn loom_retake_failed_assign() {
+    failed_assign(shipped_undo);
+}
+
+/// The undo this replaced: free the replacement and leave the stuck role `RETAKEN`, so the
+/// thread gives it up when its poll returns and nobody runs it.
+#[test]
+#[should_panic(expected = "role lost")]
+fn loom_retake_failed_assign_without_restore_loses_the_role() {
+    failed_assign(|_, _| false);
+}
+
+/// Also reachable without a failed spawn: thread A, back from its poll, leaves slot 0 while
+/// sysmon retakes thread B's stuck slot 1, with both threads alive and the cap at 2. If
+/// sysmon can reserve slot 0, `assign` must find A in the pool (A enters it before it
+/// publishes `FREE`), not report the cap.
+fn leaving_thread(enter_first: bool) {
+    loom::model(move || {
+        let roles = Arc::new([Role::new(LEAVING), Role::new(ACTIVE)]);
+        let pool = Arc::new(Mutex::new(SpareState::new(2)));
+        pool.lock().unwrap().threads = 2;
+        let leaving = {
+            let (roles, pool) = (roles.clone(), pool.clone());
+            thread::spawn(move || {
+                if enter_first {
+                    pool.lock().unwrap().enter();
+                }
+                roles[0].store(FREE);
+                if !enter_first {
+                    pool.lock().unwrap().enter();
+                }
+            })
+        };
+        if roles[0].transition(FREE, RESERVED) {
+            assert!(roles[1].claim_retake(|| false));
+            let assign = pool.lock().unwrap().assign(0, 2);
+            assert_eq!(
+                assign,
+                Assign::HandedOver,
+                "a free slot but no thread for it"
+            );
+        }
+        leaving.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_retake_leaving_thread() {
+    leaving_thread(true);
+}
+
+#[test]
+#[should_panic(expected = "a free slot but no thread for it")]
+fn loom_retake_leaving_thread_free_first_finds_the_cap() {
+    leaving_thread(false);
 }
