@@ -3,10 +3,14 @@
 //!
 //! - A multi-worker executor with tokio's API shape: [`Runtime`], [`Builder`],
 //!   [`spawn`], [`spawn_blocking`], [`JoinHandle`].
-//! - An epoll/kqueue reactor drained by a dedicated poller thread, with [`net`] sockets
-//!   and [`time`] utilities.
+//! - An epoll/kqueue reactor that an idle worker sleeps in (Go's netpoll shape; the
+//!   `sysmon` thread polls it only when every worker is busy), with [`net`] sockets and
+//!   [`time`] utilities.
 //! - Go's guarantee: when no task can ever make progress, `block_on` panics with
 //!   `all tasks are asleep - deadlock!` and the list of stuck tasks, instead of hanging.
+//!   Anything outside the runtime that may still spawn or wake (a [`Handle`] held outside
+//!   `block_on`, a waker held by a foreign thread, an [`AbortHandle`]) means "maybe": no
+//!   report, only a stall report after a quiet period. The README states the rule.
 //!
 //! ```
 //! let rt = runnel::Runtime::new().unwrap();

@@ -473,3 +473,27 @@ fn no_stall_report_before_the_default_quiet_period() {
     assert_eq!(rt.metrics().stall_reports, 0);
     assert_no_report(&rt);
 }
+
+/// `Handle::block_on` inside `spawn_blocking` (the pattern the nesting panic recommends),
+/// waiting on a stuck task: the blocking thread is a `block_on` caller, not a running job,
+/// so the deadlock is reported (it used to get only a stall report).
+#[test]
+fn block_on_inside_spawn_blocking_is_a_block_on_caller() {
+    let rt = runtime(2);
+    let report = deadlock_report(|| {
+        rt.block_on(async {
+            runnel::spawn_blocking(|| {
+                runnel::Handle::current()
+                    .block_on(async { runnel::spawn(std::future::pending::<()>()).await })
+            })
+            .await
+        })
+        .unwrap()
+        .unwrap();
+    });
+    assert_eq!(
+        report.matches("block_on (called at").count(),
+        2,
+        "both block_on callers are listed: {report}"
+    );
+}

@@ -4,7 +4,7 @@
 //! Jobs are ordinary tasks (one allocation, a `JoinHandle`, `abort` before start cancels)
 //! whose scheduler is the pool. Each job is counted in the scheduler's `blocking` count
 //! from submission until its joiner has been woken, so the deadlock detector never
-//! reports while a blocking job could still wake someone (DESIGN.md invariant 3: count
+//! reports while a blocking job could still wake someone (ARCHITECTURE.md invariant 3: count
 //! first, publish second; invariant 2: the end of a job runs the check).
 //!
 //! Pool state invariants (under `state`): `idle` counts threads waiting on the condvar

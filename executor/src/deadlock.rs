@@ -1,18 +1,27 @@
 //! The deadlock check (Go's `checkdead`) and the report it produces.
 //!
-//! A deadlock is reported only when all of these hold (DESIGN.md):
+//! A deadlock is reported only when all of these hold (ARCHITECTURE.md, "The rule"):
 //! 1. no thread runs a task and the poller does not hold its token (`running == 0`);
 //! 2. no blocking job runs;
 //! 3. the reactor has no I/O source with a waiting task and no armed timer;
 //! 4. no `block_on` caller is awake, has a wake pending, or has a waker held outside the
 //!    runtime's own holders;
-//! 5. no task has a reference beyond its owned-list entry, its `JoinHandle` and the wakers
+//! 5. every `Handle` (the `Runtime`'s own included) is lent to a `block_on` call: any other
+//!    may spawn from a thread the runtime cannot see;
+//! 6. no task has a reference beyond its owned-list entry, its `JoinHandle` and the wakers
 //!    held in `JoinHandle` slots of this runtime — any other reference is a waker someone
-//!    may still call (a foreign thread, a third-party channel) or a `Notified` in flight;
-//! 6. every run queue is empty (implied by 5; checked last as a consistency check).
+//!    may still call (a foreign thread, a third-party channel), an `AbortHandle`, or a
+//!    `Notified` in flight — and no task's `JoinHandle` was made or last polled on a thread
+//!    outside the runtime (it may abort the task);
+//! 7. every run queue is empty (implied by 6; checked last as a consistency check).
 //!
-//! Order matters: tasks are read before queues, so a foreign thread that pushes a task and
-//! then drops its waker is seen either by its reference or by the queue.
+//! Order matters: handles are read before tasks, and tasks before queues, so a foreign
+//! thread that spawns and then drops its handle, or pushes a task and then drops its
+//! waker, is seen by one of the reads.
+//!
+//! Anything short of a deadlock is a `Verdict`: `Waiting` when the runtime itself waits
+//! for something (I/O, a timer, a job), `Maybe` when only holders it cannot see remain —
+//! the only state in which sysmon's stall report may fire.
 //!
 //! The check runs under the scheduler lock; the report is built there, and delivered
 //! (printed, or handed to `block_on` callers to panic with) after the lock is released.
@@ -113,6 +122,8 @@ pub(crate) fn check_after(
 ) -> (Verdict, Option<Report>) {
     match transition(counts) {
         Check::Run => check(shared, counts),
+        // Not quiet: a thread runs, or a blocking job does (the runtime waits for it).
+        Check::Skip if counts.running() == 0 => (Verdict::Waiting, None),
         Check::Skip => (Verdict::Running, None),
     }
 }
@@ -123,10 +134,10 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
     if counts.running() != 0 || !shared.config.deadlock_check {
         return (Verdict::Running, None);
     }
+    shared.deadlock_checks.fetch_add(1, Relaxed);
     if counts.blocking != 0 {
         return (Verdict::Waiting, None);
     }
-    shared.deadlock_checks.fetch_add(1, Relaxed);
     let waiters = shared.reactor.waiters();
     if waiters.io != 0 || waiters.timers != 0 {
         return (Verdict::Waiting, None);
@@ -226,7 +237,7 @@ fn join_of(wait: &crate::task::WaitRecord) -> Option<u64> {
     (wait.holds.load(Relaxed) > 0).then(|| wait.waiting_on.load(Relaxed))
 }
 
-/// Invariant 5 of DESIGN.md: a runnable or running task while nobody runs is a runtime
+/// Invariant 5 of ARCHITECTURE.md: a runnable or running task while nobody runs is a runtime
 /// bug. Loud in debug builds and tests; in release we just do not report.
 fn inconsistent_counts(counts: &Counts, what: &str) {
     if cfg!(debug_assertions) {

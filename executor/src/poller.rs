@@ -7,7 +7,7 @@
 //! `GLOBAL_QUEUE_INTERVAL` ticks while anything waits on I/O or timers; and this thread
 //! polls it on its tick when nobody else holds it (every worker busy).
 //!
-//! **The rule** (DESIGN.md invariants 3–4): whoever takes wakers out is counted running
+//! **The rule** (ARCHITECTURE.md invariant 3–4): whoever takes wakers out is counted running
 //! first — a worker un-idles itself, this thread takes the pretend-running token — and the
 //! reactor's waiter counts drop only after every woken task is queued (`drain_ready`).
 //! Releasing the token runs the deadlock check.

@@ -1,6 +1,6 @@
 //! `Idle`: the scheduler lock and the counts the deadlock detector reads.
 //!
-//! This is runnel's `sched.lock` (Go's `proc.go`). The invariants, from DESIGN.md:
+//! This is runnel's `sched.lock` (Go's `proc.go`). The invariants (ARCHITECTURE.md, "Idle accounting and the deadlock detector"):
 //!
 //! 1. One lock guards `workers` (threads counted from the moment they are reserved),
 //!    `idle`, the poller's `token` and `blocking`; `running = workers - idle + token`

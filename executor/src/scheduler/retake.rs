@@ -11,7 +11,7 @@
 //! 2. marks the stuck role `RETAKEN` (CAS from `ACTIVE`), and backs off (CAS back to
 //!    `ACTIVE`) if the poll ended meanwhile and its thread has not claimed the give-up;
 //! 3. takes the pretend-running token and counts the replacement's thread in `workers`
-//!    under the scheduler lock (count first, DESIGN.md invariant 3);
+//!    under the scheduler lock (count first, ARCHITECTURE.md invariant 3);
 //! 4. moves the stuck role's LIFO slot and ring into the new slot, with the thief-side
 //!    operations (the stuck thread still owns its ring and may push to it);
 //! 5. marks the new slot `ACTIVE` and hands it to a waiting spare thread, or starts one.
@@ -242,7 +242,15 @@ impl SparePool {
 
     /// With the pool locked, so `shutdown` either sees this handle or stops us first.
     fn spawn(state: &mut SpareState, shared: &Arc<Shared>, slot: usize) -> std::io::Result<()> {
-        state.handles.retain(|h| !h.is_finished());
+        // Reap threads that have exited (joining a finished thread does not block): a
+        // dropped handle would detach a thread that may still be tearing down.
+        let (finished, alive) = std::mem::take(&mut state.handles)
+            .into_iter()
+            .partition::<Vec<_>, _>(|h| h.is_finished());
+        state.handles = alive;
+        for handle in finished {
+            let _ = handle.join();
+        }
         let thread_shared = shared.clone();
         let handle = shared
             .config

@@ -1,7 +1,7 @@
 //! The worker loop: find a task, run it, repeat; steal when out of work; park when there
 //! is nothing to steal.
 //!
-//! Order in `next_task` (DESIGN.md "Threads"): every `GLOBAL_QUEUE_INTERVAL`th tick the
+//! Order in `next_task` (ARCHITECTURE.md, "Queues and where a task goes"): every `GLOBAL_QUEUE_INTERVAL`th tick the
 //! injector first (so injected wakes cannot starve behind a busy local queue), then the
 //! LIFO slot (at most `MAX_LIFO_POLLS` times in a row), the local queue, the injector;
 //! then `steal`; then `park`.

@@ -370,7 +370,7 @@ fn child_idle_notify_before_publish() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Model 4: the token protocol (DESIGN.md invariants 1-4). One task T waits on I/O (the
+// Model 4: the token protocol (ARCHITECTURE.md invariant 1-4). One task T waits on I/O (the
 // reactor holds its waker: waiter count 1) and its event is ready. One worker, which just
 // polled T, finds nothing and goes idle, running the deadlock check when it is the last to
 // do so; the poller drains the event: takes the token, moves the waker out, wakes T (the
@@ -523,7 +523,7 @@ fn loom_no_token_invariant_4_alone_suffices() {
 
 /// In the shipped protocol the check can see `running == 0` with the woken task queued:
 /// the worker counts itself idle before its re-check, and the wake saw no sleeper to claim.
-/// Not a bug (the re-check finds the task), but it means DESIGN.md invariant 5 ("a task seen
+/// Not a bug (the re-check finds the task), but it means ARCHITECTURE.md invariant 5 ("a task seen
 /// runnable while running = 0 is a runtime bug") holds only after `deadlock::check`'s
 /// reference test, which returns first for a queued task; a queue test placed before it
 /// would abort a healthy runtime.
