@@ -21,7 +21,7 @@ use crate::scheduler::idle::Counts;
 use crate::scheduler::park::Parker;
 use crate::scheduler::Shared;
 use crate::task::WaitRecord;
-use crate::{context, deadlock};
+use crate::{context, detector};
 
 pub(crate) struct Signal {
     shared: Arc<Shared>,
@@ -180,7 +180,7 @@ fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) -> Result<(), S
                 signal.parked.store(false, SeqCst);
                 continue;
             }
-            deadlock::check_after(shared, &mut counts, Counts::block_on_idle)
+            detector::check_after(shared, &mut counts, Counts::block_on_idle)
         };
         if let Some(report) = report {
             report.deliver(shared);
@@ -211,7 +211,7 @@ impl Registration {
         let shared = &signal.shared;
         // Raises `workers` before (or with) lowering `blocking`: never quiet, but routed
         // through the one transition path all the same.
-        deadlock::after_transition(shared, |counts| {
+        detector::after_transition(shared, |counts| {
             counts.block_on_enter(signal.clone(), on_blocking_thread)
         });
         Registration {
@@ -227,7 +227,7 @@ impl Drop for Registration {
         // Unwinding out of a delivered deadlock already un-idled us; anything else leaving
         // while parked is a bug, but keep the counts right regardless.
         let was_parked = signal.parked.swap(false, SeqCst);
-        deadlock::after_transition(&signal.shared, |counts| {
+        detector::after_transition(&signal.shared, |counts| {
             counts.block_on_leave(signal, self.on_blocking_thread, was_parked)
         });
     }

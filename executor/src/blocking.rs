@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::scheduler::Shared;
 use crate::task::{self, JoinHandle, Notified, Origin, Schedule, Task};
-use crate::{context, deadlock};
+use crate::{context, detector};
 
 /// The scheduler of blocking jobs: they are run once by a pool thread, never woken.
 pub(crate) struct BlockingSchedule;
@@ -210,5 +210,5 @@ fn run_thread(shared: Arc<Shared>) {
 
 /// A job ran (its joiner is woken) or was cancelled: uncount it, then run the check.
 fn job_finished(shared: &Shared) {
-    deadlock::after_transition(shared, |counts| shared.idle.blocking_end(counts));
+    detector::after_transition(shared, detector::Counts::blocking_end);
 }

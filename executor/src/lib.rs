@@ -8,7 +8,7 @@
 //! | `task` | the task allocation, its state word, `JoinHandle`, the owned-task list |
 //! | `scheduler` | run queues, workers, the scheduler lock and idle accounting |
 //! | `poller` | the poller thread: reactor draining under the token, sysmon duties |
-//! | `deadlock` | the deadlock check and the stall report |
+//! | `detector` | the deadlock detector: its counts, the check, the deadlock and stall reports |
 //! | `block_on` | driving a future on the caller's thread |
 //! | `blocking` | the `spawn_blocking` pool |
 //! | `runtime` | `Builder`, `Runtime`, `Handle`, `spawn`, `spawn_blocking` |
@@ -21,7 +21,7 @@
 mod block_on;
 mod blocking;
 mod context;
-mod deadlock;
+mod detector;
 mod loom;
 mod metrics;
 mod poller;
@@ -47,7 +47,7 @@ pub mod task {
     pub use crate::yield_now::yield_now;
 }
 
-pub use deadlock::DEADLOCK_MESSAGE;
+pub use detector::DEADLOCK_MESSAGE;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{
     spawn, spawn_blocking, Builder, EnterGuard, Handle, MetricsReader, OnDeadlock, Runtime,

@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 
 use runnel_reactor::Driver;
 
-use crate::deadlock;
+use crate::detector;
 use crate::runtime::{BLOCKING_REPORT_AFTER, STALL_AFTER};
+use crate::scheduler::role::RoleState;
 use crate::scheduler::{retake, Shared};
 
 const MIN_TICK: Duration = Duration::from_micros(20);
@@ -131,7 +132,7 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) ->
     shared.token_drains.fetch_add(1, Relaxed);
     drain_ready(shared, &mut driver, now, wakers);
     drop(driver);
-    deadlock::after_transition(shared, |counts| shared.idle.release_token(counts));
+    detector::after_transition(shared, detector::Counts::release_token);
     true
 }
 
@@ -167,7 +168,7 @@ impl Sysmon {
         for (slot, remote) in shared.remotes.iter().enumerate() {
             polls += remote.metrics.polls();
             let role = remote.role.load();
-            if role == retake::RETAKEN {
+            if role == RoleState::Retaken {
                 retake::sweep(shared, slot);
             }
             let seq = remote.metrics.poll_seq.load(Relaxed);
@@ -189,7 +190,7 @@ impl Sysmon {
             if let Some(after) = shared.config.retake_after {
                 // Only a retake that happened is recorded: a failed one (no spare slot or
                 // thread yet) is retried on each tick until one frees up.
-                if role == retake::ACTIVE
+                if role == RoleState::Active
                     && stuck_for >= after
                     && self.retaken[slot] != seq
                     && retake::try_retake(shared, slot, seq)
@@ -215,11 +216,11 @@ impl Sysmon {
         // the runtime cannot see — is a stall; anything the runtime itself waits for (I/O,
         // a timer, a blocking job) restarts the clock.
         match recheck_deadlock(shared) {
-            deadlock::Verdict::Maybe => {}
+            detector::Verdict::Maybe => {}
             // A thread is counted running without polling (a worker nudged awake, the
             // token in transit): no conclusion, keep the clock as it is.
-            deadlock::Verdict::Running => return,
-            deadlock::Verdict::Waiting | deadlock::Verdict::Deadlock => {
+            detector::Verdict::Running => return,
+            detector::Verdict::Waiting | detector::Verdict::Deadlock => {
                 self.quiet_since = None;
                 self.stall_reported = false;
                 return;
@@ -229,7 +230,7 @@ impl Sysmon {
         if let Some(after) = shared.config.stall_report_after {
             if !self.stall_reported && now - quiet_since >= after {
                 self.stall_reported = true;
-                if let Some(report) = deadlock::stall_report(shared, now - quiet_since) {
+                if let Some(report) = detector::stall_report(shared, now - quiet_since) {
                     shared.stall_reports.fetch_add(1, Relaxed);
                     eprintln!("runnel: {report}");
                 }
@@ -253,6 +254,6 @@ fn report_blocking(remote: &crate::scheduler::Remote, stuck_for: Duration) {
     );
 }
 
-fn recheck_deadlock(shared: &Shared) -> deadlock::Verdict {
-    deadlock::after_transition(shared, |counts| counts.check_if_quiet())
+fn recheck_deadlock(shared: &Shared) -> detector::Verdict {
+    detector::after_transition(shared, |counts| counts.check_if_quiet())
 }

@@ -17,7 +17,8 @@ use crate::blocking::{self, BlockingPool};
 use crate::metrics::RuntimeMetrics;
 use crate::scheduler::idle::Idle;
 use crate::scheduler::injector::Injector;
-use crate::scheduler::{retake, Remote, Shared};
+use crate::scheduler::role::RoleState;
+use crate::scheduler::{threads, Remote, Shared};
 use crate::task::{self, JoinHandle, Origin, OwnedTasks};
 use crate::{block_on, context, poller};
 
@@ -231,9 +232,9 @@ impl Builder {
                     Remote::new(
                         &reactor,
                         if i < workers {
-                            retake::ACTIVE
+                            RoleState::Active
                         } else {
-                            retake::FREE
+                            RoleState::Free
                         },
                     )
                 })
@@ -257,7 +258,7 @@ impl Builder {
             stall_reports: AtomicU64::new(0),
             retakes: AtomicU64::new(0),
             block_on_polls: AtomicU64::new(0),
-            spares: retake::SparePool::new(workers + spares, self.thread_keep_alive),
+            spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
         });
         let mut runtime = Runtime {
             handle: Handle::new(shared.clone()),
@@ -265,7 +266,7 @@ impl Builder {
         };
         for slot in 0..workers {
             // On error, dropping `runtime` shuts down the threads already started.
-            retake::start_thread(&shared, slot)?;
+            threads::start_thread(&shared, slot)?;
         }
         let poller_shared = shared.clone();
         runtime.poller = Some(

@@ -18,6 +18,8 @@ pub(crate) mod injector;
 pub(crate) mod local_queue;
 pub(crate) mod park;
 pub(crate) mod retake;
+pub(crate) mod role;
+pub(crate) mod threads;
 pub(crate) mod worker;
 
 use std::ptr::{self, NonNull};
@@ -33,6 +35,7 @@ use idle::Idle;
 use injector::Injector;
 use local_queue::LocalQueue;
 use park::Parker;
+use role::RoleState;
 
 /// Everything the workers, the poller, the blocking pool and every task share.
 pub(crate) struct Shared {
@@ -71,7 +74,7 @@ pub(crate) struct Shared {
     /// Polls of `block_on` futures (progress, for the report de-duplication).
     pub(crate) block_on_polls: AtomicU64,
     /// Worker threads, with a role or waiting for one (see `retake`).
-    pub(crate) spares: retake::SparePool,
+    pub(crate) spares: threads::SparePool,
 }
 
 /// The part of a worker other threads touch: its queue (to steal), its LIFO slot, its
@@ -86,20 +89,20 @@ pub(crate) struct Remote {
     pub(crate) parker: Parker,
     pub(crate) metrics: WorkerMetrics,
     /// Whether a thread runs this role (`retake::{FREE, ACTIVE, RETAKEN}`).
-    pub(crate) role: retake::Role,
+    pub(crate) role: role::Role,
     /// The task being polled (for the report of a task blocking its worker).
     pub(crate) current_task: AtomicU64,
     pub(crate) current_location: AtomicPtr<std::panic::Location<'static>>,
 }
 
 impl Remote {
-    pub(crate) fn new(reactor: &runnel_reactor::Handle, role: u8) -> Remote {
+    pub(crate) fn new(reactor: &runnel_reactor::Handle, role: RoleState) -> Remote {
         Remote {
             queue: LocalQueue::new(),
             lifo: AtomicPtr::new(ptr::null_mut()),
             parker: Parker::with_reactor(reactor.clone()),
             metrics: WorkerMetrics::default(),
-            role: retake::Role::new(role),
+            role: role::Role::new(role),
             current_task: AtomicU64::new(0),
             current_location: AtomicPtr::new(ptr::null_mut()),
         }
@@ -149,7 +152,7 @@ impl Shared {
         // A retaken role's queues are being emptied by others; its stuck thread's wakes go
         // to the injector instead.
         let local = context::current_worker(self)
-            .filter(|&index| self.remotes[index].role.load() == retake::ACTIVE);
+            .filter(|&index| self.remotes[index].role.load() == RoleState::Active);
         match local {
             Some(index) => {
                 let remote = &self.remotes[index];

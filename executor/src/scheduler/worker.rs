@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::local_queue::Steal;
 use super::{retake, Shared};
 use crate::context;
-use crate::deadlock;
+use crate::detector;
 use crate::poller::{drain_ready, try_lock_driver};
 use crate::task::Notified;
 
@@ -237,7 +237,7 @@ impl Worker {
             self.searching = false;
             shared.idle.stop_searching()
         };
-        deadlock::after_transition(&shared, |counts| {
+        detector::after_transition(&shared, |counts| {
             shared.idle.worker_idle(counts, self.index)
         });
         // Pairs with notify_parked's fence: a task pushed before it saw us idle is seen here.

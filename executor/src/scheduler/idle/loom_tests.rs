@@ -16,7 +16,7 @@
 //! false "deadlock". A lost wakeup leaves a thread parked forever, which loom reports as a
 //! deadlock of the model itself.
 //!
-//! The model's deadlock check (`Model::check`) keeps the parts of `deadlock::check` that
+//! The model's deadlock check (`Model::check`) keeps the parts of `detector::check` that
 //! this protocol is about: `running == 0` under the lock, then the waiter count, then the
 //! run queues, in that order. It leaves out the test of tasks' reference counts (a waker in
 //! flight holds one), so the model shows what the counts, the token and the waiter count
@@ -43,7 +43,7 @@ use crate::scheduler::park::Parker;
 enum Verdict {
     /// Somebody runs (or the poller holds the token), or the reactor may still wake a task.
     Busy,
-    /// Nobody runs, but a task is queued: a worker's re-check will find it. `deadlock::check`
+    /// Nobody runs, but a task is queued: a worker's re-check will find it. `detector::check`
     /// returns before its queue test here because the queued task's `Notified` is an extra
     /// reference; the model records that this state is reachable (see
     /// `loom_token_quiet_with_queued_task_is_reachable`).
@@ -56,7 +56,7 @@ enum Verdict {
 /// The order in which the check reads the reactor and the queues.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Reads {
-    /// `deadlock::check`'s order: the waiter count (Acquire), then the queues. With the
+    /// `detector::check`'s order: the waiter count (Acquire), then the queues. With the
     /// waker's side (enqueue, then release the count) this pairs like a seqlock.
     WaitersFirst,
     /// The reverse, to show what the token buys: the check no longer depends on it.
@@ -92,7 +92,7 @@ struct Model {
     local: AtomicUsize,
     /// The reactor's I/O waiter count.
     waiters: AtomicUsize,
-    /// Wakers held by threads outside the runtime (model 4d). `deadlock::check` sees them
+    /// Wakers held by threads outside the runtime (model 4d). `detector::check` sees them
     /// as task references beyond the runtime's own (its condition 5); a wake turns the
     /// waker's reference into the queued `Notified`'s, so the count drops after the push.
     foreign: AtomicUsize,
@@ -124,9 +124,9 @@ impl Model {
         self.injector.load(SeqCst) != 0 || self.local.load(SeqCst) != 0
     }
 
-    /// `deadlock::check`, reduced (see the module docs). Called with the lock held.
+    /// `detector::check`, reduced (see the module docs). Called with the lock held.
     fn check(&self, counts: &Counts) -> Verdict {
-        if counts.running() != 0 || counts.blocking != 0 {
+        if counts.running() != 0 || counts.blocking() != 0 {
             return Verdict::Busy;
         }
         // Acquire, as `WaiterCounts::snapshot`: pairs with the Release decrement.
@@ -263,9 +263,9 @@ impl Model {
         let counts = self.idle.lock();
         assert_eq!(
             (
-                counts.idle,
+                counts.idle(),
                 counts.idle_workers(),
-                counts.token,
+                counts.token(),
                 self.idle.num_searching()
             ),
             (0, 0, 0, 0),
@@ -412,7 +412,7 @@ fn poller_drain(m: &Model, d: Defences) {
     }
     let mut counts = m.idle.lock();
     if d.token {
-        let check = m.idle.release_token(&mut counts);
+        let check = counts.release_token();
         m.on_check(check, &counts);
     } else {
         // Without a token, sysmon's `recheck_deadlock` is the poller's only check.
@@ -509,7 +509,7 @@ fn loom_no_token_queues_first_finds_false_deadlock() {
     });
 }
 
-/// No token, but invariant 4 and `deadlock::check`'s read order (waiters, then queues):
+/// No token, but invariant 4 and `detector::check`'s read order (waiters, then queues):
 /// the waiter count alone covers the drain window in this model. Kept as a test because it
 /// is a fact the design leans on: the token is the defence that does not depend on the
 /// check's read order (previous test) or on every drain path releasing late.
@@ -524,7 +524,7 @@ fn loom_no_token_invariant_4_alone_suffices() {
 /// In the shipped protocol the check can see `running == 0` with the woken task queued:
 /// the worker counts itself idle before its re-check, and the wake saw no sleeper to claim.
 /// Not a bug (the re-check finds the task), but it means ARCHITECTURE.md invariant 5 ("a task seen
-/// runnable while running = 0 is a runtime bug") holds only after `deadlock::check`'s
+/// runnable while running = 0 is a runtime bug") holds only after `detector::check`'s
 /// reference test, which returns first for a queued task; a queue test placed before it
 /// would abort a healthy runtime.
 #[test]
@@ -639,14 +639,14 @@ fn reserved_worker_model(reserve_before_start: bool) -> StdArc<Findings> {
         let m = Arc::new(Model::new(2, 0, Reads::WaitersFirst, &findings));
         if reserve_before_start {
             // `try_retake`: count the spare's thread before starting it.
-            m.idle.lock().workers += 1;
+            let _ = m.idle.lock().thread_reserved();
         }
         let spare = {
             let m = m.clone();
             thread::spawn(move || {
                 if !reserve_before_start {
                     // Broken: the thread counts itself once it runs.
-                    m.idle.lock().workers += 1;
+                    let _ = m.idle.lock().thread_reserved();
                 }
                 // Runs the task it was started for.
                 m.ran.fetch_add(1, SeqCst);
@@ -657,7 +657,7 @@ fn reserved_worker_model(reserve_before_start: bool) -> StdArc<Findings> {
             thread::spawn(move || {
                 // `give_up_role`, after handing its queue over.
                 let mut counts = m.idle.lock();
-                let check = m.idle.thread_left(&mut counts);
+                let check = counts.thread_left();
                 m.on_check(check, &counts);
             })
         };
@@ -689,7 +689,7 @@ fn loom_unreserved_worker_finds_false_deadlock() {
 // Model 4d: the driver sleeper claimed while it drains. Worker 0 is the only worker and
 // sleeps in the driver (`Parker::park_in_driver`); the driver returns with task T2's event
 // ready. At the same time a foreign thread holding T1's waker wakes it (injector +
-// `notify_parked`; the model's check counts that waker as `deadlock::check` counts an
+// `notify_parked`; the model's check counts that waker as `detector::check` counts an
 // outside reference, else T1 would look stuck until the wake), which
 // may claim the sleeper before, while or after it un-idles itself to drain. Whatever the
 // interleaving: the worker is counted running exactly once (no underflow of `idle`, no

@@ -16,13 +16,14 @@ use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-use super::{Assign, Role, SpareState, ACTIVE, FREE, LEAVING, RESERVED, RETAKEN};
 use crate::scheduler::idle::Idle;
+use crate::scheduler::role::{Role, RoleState};
+use crate::scheduler::threads::{Assign, SpareState};
 
 /// Runs the race; `give_up` is the thread's side (the real one, or a broken variant).
 fn race(give_up: fn(&Role) -> bool) {
     loom::model(move || {
-        let role = Arc::new(Role::new(ACTIVE));
+        let role = Arc::new(Role::new(RoleState::Active));
         let ended = Arc::new(AtomicBool::new(false));
         let worker = {
             let (role, ended) = (role.clone(), ended.clone());
@@ -38,11 +39,15 @@ fn race(give_up: fn(&Role) -> bool) {
             "the thread gave its role up and nobody replaced it"
         );
         match (replaced, gave_up) {
-            (true, true) => assert_eq!(role.load(), LEAVING),
-            (false, false) => assert_eq!(role.load(), ACTIVE, "the role stays with its thread"),
+            (true, true) => assert_eq!(role.load(), RoleState::Leaving),
+            (false, false) => assert_eq!(
+                role.load(),
+                RoleState::Active,
+                "the role stays with its thread"
+            ),
             (true, false) => {
                 // The thread looked before the mark; its next look gives the role up.
-                assert_eq!(role.load(), RETAKEN);
+                assert_eq!(role.load(), RoleState::Retaken);
                 assert!(give_up(&role));
             }
             (false, true) => unreachable!(),
@@ -62,9 +67,9 @@ fn loom_retake_vs_return() {
 #[should_panic(expected = "nobody replaced it")]
 fn loom_retake_vs_return_without_the_cas_loses_the_role() {
     race(|role| {
-        let retaken = role.load() == RETAKEN;
+        let retaken = role.load() == RoleState::Retaken;
         if retaken {
-            role.store(LEAVING);
+            role.store(RoleState::Leaving);
         }
         retaken
     });
@@ -81,7 +86,7 @@ fn loom_retake_vs_return_without_the_cas_loses_the_role() {
 /// joined; and `workers` must count exactly that one thread.
 fn failed_assign(undo: fn(&Role, &Mutex<SpareState>) -> bool) {
     loom::model(move || {
-        let roles = Arc::new([Role::new(ACTIVE), Role::new(FREE)]);
+        let roles = Arc::new([Role::new(RoleState::Active), Role::new(RoleState::Free)]);
         let pool = Arc::new(Mutex::new(SpareState::new(2)));
         let idle = Arc::new(Idle::new(1));
         let ended = Arc::new(AtomicBool::new(false));
@@ -95,24 +100,24 @@ fn failed_assign(undo: fn(&Role, &Mutex<SpareState>) -> bool) {
                     return false;
                 }
                 pool.lock().unwrap().enter();
-                roles[0].store(FREE);
-                let _ = idle.thread_left(&mut idle.lock());
+                roles[0].store(RoleState::Free);
+                let _ = idle.lock().thread_left();
                 true
             })
         };
         // Sysmon (`try_retake`).
-        assert!(roles[1].transition(FREE, RESERVED));
+        assert!(roles[1].transition(RoleState::Free, RoleState::Reserved));
         if roles[0].claim_retake(|| ended.load(SeqCst)) {
-            let _ = idle.thread_reserved(&mut idle.lock());
-            roles[1].store(ACTIVE);
+            let _ = idle.lock().thread_reserved();
+            roles[1].store(RoleState::Active);
             // No pool thread free yet, and the spawn fails.
             let assign = pool.lock().unwrap().assign(1, 2);
             if assign == Assign::Start && !undo(&roles[0], &pool) {
-                roles[1].store(FREE);
-                let _ = idle.thread_left(&mut idle.lock());
+                roles[1].store(RoleState::Free);
+                let _ = idle.lock().thread_left();
             }
         } else {
-            roles[1].store(FREE);
+            roles[1].store(RoleState::Free);
         }
         let gave_up = worker.join().unwrap();
         let mut pool = pool.lock().unwrap();
@@ -123,21 +128,21 @@ fn failed_assign(undo: fn(&Role, &Mutex<SpareState>) -> bool) {
                 Some(1),
                 "the thread gave its role up and nobody replaced it"
             );
-            assert_eq!(roles[1].load(), ACTIVE);
+            assert_eq!(roles[1].load(), RoleState::Active);
             1
         } else {
             assert_eq!(handed, None);
             // Its role, given back (or never taken).
             assert_eq!(
                 roles[0].load(),
-                ACTIVE,
-                "role lost: left RETAKEN, its thread gives it up at its next look"
+                RoleState::Active,
+                "role lost: left RoleState::Retaken, its thread gives it up at its next look"
             );
-            assert_eq!(roles[1].load(), FREE);
+            assert_eq!(roles[1].load(), RoleState::Free);
             1
         };
         assert_eq!(
-            idle.lock().workers,
+            idle.lock().workers(),
             runs,
             "workers counts a thread that runs no role"
         );
@@ -173,7 +178,7 @@ fn loom_retake_failed_assign_without_restore_loses_the_role() {
 /// publishes `FREE`), not report the cap.
 fn leaving_thread(enter_first: bool) {
     loom::model(move || {
-        let roles = Arc::new([Role::new(LEAVING), Role::new(ACTIVE)]);
+        let roles = Arc::new([Role::new(RoleState::Leaving), Role::new(RoleState::Active)]);
         let pool = Arc::new(Mutex::new(SpareState::new(2)));
         pool.lock().unwrap().threads = 2;
         let leaving = {
@@ -182,13 +187,13 @@ fn leaving_thread(enter_first: bool) {
                 if enter_first {
                     pool.lock().unwrap().enter();
                 }
-                roles[0].store(FREE);
+                roles[0].store(RoleState::Free);
                 if !enter_first {
                     pool.lock().unwrap().enter();
                 }
             })
         };
-        if roles[0].transition(FREE, RESERVED) {
+        if roles[0].transition(RoleState::Free, RoleState::Reserved) {
             assert!(roles[1].claim_retake(|| false));
             let assign = pool.lock().unwrap().assign(0, 2);
             assert_eq!(

@@ -1,4 +1,7 @@
-//! The deadlock check (Go's `checkdead`) and the report it produces.
+//! The deadlock detector, a leaf module: `counts` (what it knows about who runs, under the
+//! scheduler lock, changed only by named transitions), the check here (Go's `checkdead`),
+//! and `report` (the deadlock and stall reports). The rest of the executor reaches it
+//! through those transitions, `after_transition`/`check_after` and `stall_report`.
 //!
 //! A deadlock is reported only when all of these hold (ARCHITECTURE.md, "The rule"):
 //! 1. no thread runs a task and the poller does not hold its token (`running == 0`);
@@ -26,58 +29,19 @@
 //! The check runs under the scheduler lock; the report is built there, and delivered
 //! (printed, or handed to `block_on` callers to panic with) after the lock is released.
 
-use std::fmt::Write as _;
+mod counts;
+mod report;
+
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::Arc;
+
+pub(crate) use counts::{Check, Counts};
+pub use report::DEADLOCK_MESSAGE;
+pub(crate) use report::{stall_report, Report};
 
 use crate::runtime::OnDeadlock;
-use crate::scheduler::idle::{Check, Counts};
 use crate::scheduler::Shared;
 use crate::task::Header;
-
-/// How many waiting tasks a report lists before "and N more".
-const LISTED: usize = 10;
-
-/// The first line of every deadlock report, as in Go.
-pub const DEADLOCK_MESSAGE: &str = "all tasks are asleep - deadlock!";
-
-/// What a report says about one waiting task.
-struct Waiter {
-    id: u64,
-    location: String,
-    known: Known,
-}
-
-/// What is known about who could wake a waiting task (or `block_on` caller).
-struct Known {
-    /// The task whose join it awaits (its waker sits in that task's `JoinHandle` slot).
-    join_of: Option<u64>,
-    /// References held outside the runtime's own holders (wakers, `AbortHandle`s).
-    refs_outside: usize,
-    /// Its `JoinHandle` is on a thread outside the runtime.
-    join_outside: bool,
-}
-
-impl Waiter {
-    fn of(header: &Header) -> Waiter {
-        Waiter {
-            id: header.id().as_u64(),
-            location: header.origin.location.to_string(),
-            known: Known {
-                join_of: join_of(&header.wait),
-                refs_outside: refs_outside(header),
-                join_outside: header.is_join_held_outside(),
-            },
-        }
-    }
-}
-
-/// A deadlock found under the lock, to deliver after it is released.
-pub(crate) struct Report {
-    text: String,
-    /// `block_on` callers to unpark (they will panic with `text`).
-    unpark: Vec<Arc<crate::block_on::Signal>>,
-}
+use report::{render, Waiter};
 
 /// What the check concluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,19 +99,20 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
         return (Verdict::Running, None);
     }
     shared.deadlock_checks.fetch_add(1, Relaxed);
-    if counts.blocking != 0 {
+    if counts.blocking() != 0 {
         return (Verdict::Waiting, None);
     }
     let waiters = shared.reactor.waiters();
     if waiters.io != 0 || waiters.timers != 0 {
         return (Verdict::Waiting, None);
     }
-    if counts.block_ons.iter().any(|s| s.wake_pending()) {
+    if counts.block_ons().iter().any(|s| s.wake_pending()) {
         return (Verdict::Waiting, None);
     }
     // Read before the tasks (SeqCst, pairs with `Handle::drop`): a holder that spawned and
     // then dropped its handle is seen either here or by the task it spawned.
-    if handles_outside(shared, counts) > 0 || counts.block_ons.iter().any(|s| s.held_outside() > 0)
+    if handles_outside(shared, counts) > 0
+        || counts.block_ons().iter().any(|s| s.held_outside() > 0)
     {
         return (Verdict::Maybe, None);
     }
@@ -171,7 +136,7 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
     if !all_stuck {
         return (Verdict::Maybe, None);
     }
-    if stuck.is_empty() && counts.block_ons.is_empty() {
+    if stuck.is_empty() && counts.block_ons().is_empty() {
         // Nothing waits at all: an idle runtime, not a deadlock.
         return (Verdict::Waiting, None);
     }
@@ -190,16 +155,14 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
     }
     // Only polls prove progress: a worker woken for nothing (the poller nudging a sleeper
     // into the reactor) must not make the same deadlock reportable twice.
-    let polls = shared.total_polls();
-    if counts.reported_at_polls == Some(polls) {
+    if !counts.first_report_at(shared.total_polls()) {
         return (Verdict::Deadlock, None);
     }
-    counts.reported_at_polls = Some(polls);
     shared.deadlock_reports.fetch_add(1, Relaxed);
     let text = render(counts, stuck);
     let mut unpark = Vec::new();
     if shared.config.on_deadlock == OnDeadlock::Panic {
-        for signal in &counts.block_ons.clone() {
+        for signal in &counts.block_ons().to_vec() {
             if signal.deliver_deadlock(counts, &text) {
                 unpark.push(signal.clone());
             }
@@ -210,11 +173,11 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
 
 /// `Handle`s (the `Runtime`'s own included) alive beyond the ones lent to `block_on`
 /// calls: each may spawn from a thread the runtime cannot see. Under the lock.
-fn handles_outside(shared: &Shared, counts: &Counts) -> usize {
+pub(super) fn handles_outside(shared: &Shared, counts: &Counts) -> usize {
     shared
         .outside_handles
         .load(SeqCst)
-        .saturating_sub(counts.block_ons.len())
+        .saturating_sub(counts.block_ons().len())
 }
 
 /// A task may still be woken if something other than the runtime's own holders keeps a
@@ -226,25 +189,18 @@ fn may_wake(header: &Header) -> bool {
 
 /// References to the task beyond the owned list's, its `JoinHandle`'s and the wakers held
 /// in `JoinHandle` slots of this runtime: wakers (or `AbortHandle`s) held elsewhere.
-fn refs_outside(header: &Header) -> usize {
+pub(super) fn refs_outside(header: &Header) -> usize {
     let refs = header.ref_count();
     let holds = header.wait.holds.load(SeqCst);
     let own = 1 + usize::from(header.is_join_interested()) + holds;
     refs.saturating_sub(own)
 }
 
-fn join_of(wait: &crate::task::WaitRecord) -> Option<u64> {
-    (wait.holds.load(Relaxed) > 0).then(|| wait.waiting_on.load(Relaxed))
-}
-
 /// Invariant 5 of ARCHITECTURE.md: a runnable or running task while nobody runs is a runtime
 /// bug. Loud in debug builds and tests; in release we just do not report.
 fn inconsistent_counts(counts: &Counts, what: &str) {
     if cfg!(debug_assertions) {
-        let msg = format!(
-            "runnel: inconsistent counts: {what} while running = 0 (workers {}, idle {}, token {}, blocking {})",
-            counts.workers, counts.idle, counts.token, counts.blocking
-        );
+        let msg = format!("runnel: inconsistent counts: {what} while running = 0 ({counts:?})");
         // Straight to the stderr handle: `eprintln!` from a runtime thread may be captured
         // by the test harness, and the abort would swallow it.
         use std::io::Write as _;
@@ -253,132 +209,4 @@ fn inconsistent_counts(counts: &Counts, what: &str) {
         // behind a second one. Abort loudly instead so tests fail at the right spot.
         std::process::abort();
     }
-}
-
-fn render(counts: &Counts, stuck: Vec<Waiter>) -> String {
-    let mut text = String::from(DEADLOCK_MESSAGE);
-    text.push('\n');
-    text.push_str(&render_waiters(counts, stuck));
-    text
-}
-
-fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
-    stuck.sort_by_key(|w| w.id);
-    let mut text = String::new();
-    for signal in &counts.block_ons {
-        let _ = write!(
-            text,
-            "\nblock_on (called at {}) waits on: ",
-            signal.location
-        );
-        let known = Known {
-            join_of: join_of(&signal.wait),
-            refs_outside: signal.held_outside(),
-            join_outside: false,
-        };
-        describe(&mut text, &known);
-    }
-    let total = stuck.len();
-    for waiter in stuck.iter().take(LISTED) {
-        let _ = write!(
-            text,
-            "\ntask {} (spawned at {}) waits on: ",
-            waiter.id, waiter.location
-        );
-        describe(&mut text, &waiter.known);
-    }
-    if total > LISTED {
-        let _ = write!(text, "\n... and {} more tasks", total - LISTED);
-    }
-    text
-}
-
-fn describe(text: &mut String, known: &Known) {
-    let mut parts = Vec::new();
-    if let Some(id) = known.join_of {
-        parts.push(format!("join of task {id}"));
-    }
-    match known.refs_outside {
-        0 => {}
-        1 => parts.push("a waker held outside the runtime (1 reference)".to_owned()),
-        n => parts.push(format!("wakers held outside the runtime ({n} references)")),
-    }
-    if known.join_outside {
-        parts.push("its JoinHandle, held outside the runtime (it may abort the task)".to_owned());
-    }
-    if parts.is_empty() {
-        text.push_str("nothing (no waker of it is held anywhere)");
-    } else {
-        text.push_str(&parts.join("; "));
-    }
-}
-
-impl Report {
-    /// Acts on the report per `OnDeadlock`. Call without the scheduler lock.
-    pub(crate) fn deliver(self, shared: &Shared) {
-        match shared.config.on_deadlock {
-            OnDeadlock::Ignore => {}
-            OnDeadlock::Report => eprintln!("runnel: {}", self.text),
-            OnDeadlock::Panic if self.unpark.is_empty() => eprintln!("runnel: {}", self.text),
-            OnDeadlock::Panic => {
-                for signal in self.unpark {
-                    signal.unpark();
-                }
-            }
-        }
-    }
-}
-
-/// The stall report: for `quiet`, nothing has run and the check found only holders it
-/// cannot see (`Verdict::Maybe`): no I/O waiter, no armed timer, no blocking job. Names
-/// those holders and every waiting task with what is known about it.
-pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Option<String> {
-    let counts = shared.idle.lock();
-    // Same order as the check: handles first, then the tasks.
-    let handles = handles_outside(shared, &counts);
-    let mut waiting = Vec::new();
-    shared.owned.for_each_while(|header| {
-        waiting.push(Waiter::of(header));
-        true
-    });
-    if waiting.is_empty() && counts.block_ons.is_empty() {
-        return None;
-    }
-    let held: usize = waiting.iter().filter(|w| w.known.refs_outside > 0).count()
-        + counts
-            .block_ons
-            .iter()
-            .filter(|s| s.held_outside() > 0)
-            .count();
-    let joins = waiting.iter().filter(|w| w.known.join_outside).count();
-    let mut holders = Vec::new();
-    if handles > 0 {
-        holders.push(format!(
-            "{handles} runtime Handle(s) alive outside a block_on call (they may spawn)"
-        ));
-    }
-    if held > 0 {
-        holders.push(format!(
-            "wakers of {held} task(s) held outside the runtime (a foreign thread or channel)"
-        ));
-    }
-    if joins > 0 {
-        holders.push(format!(
-            "{joins} JoinHandle(s) on threads outside the runtime (they may abort)"
-        ));
-    }
-    let mut text = format!(
-        "stall report: no task has run for {:.1} s, and nothing waits on I/O, a timer or a \
-         blocking job. {} task(s) wait; only holders outside the runtime could wake them, \
-         so this is not provably a deadlock. Holders: {}.\n",
-        quiet.as_secs_f64(),
-        waiting.len(),
-        if holders.is_empty() {
-            "none left (the next check reports the deadlock)".to_owned()
-        } else {
-            holders.join("; ")
-        }
-    );
-    text.push_str(render_waiters(&counts, waiting).trim_start_matches('\n'));
-    Some(text)
 }

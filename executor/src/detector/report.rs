@@ -1,0 +1,188 @@
+//! What the detector says: the deadlock report (built under the scheduler lock, delivered
+//! after it is released) and the stall report, both naming every waiting task with what
+//! is known about who could wake it.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use super::{handles_outside, refs_outside, Counts};
+use crate::runtime::OnDeadlock;
+use crate::scheduler::Shared;
+use crate::task::Header;
+
+/// How many waiting tasks a report lists before "and N more".
+const LISTED: usize = 10;
+
+/// The first line of every deadlock report, as in Go.
+pub const DEADLOCK_MESSAGE: &str = "all tasks are asleep - deadlock!";
+
+/// What a report says about one waiting task.
+pub(super) struct Waiter {
+    id: u64,
+    location: String,
+    known: Known,
+}
+
+/// What is known about who could wake a waiting task (or `block_on` caller).
+struct Known {
+    /// The task whose join it awaits (its waker sits in that task's `JoinHandle` slot).
+    join_of: Option<u64>,
+    /// References held outside the runtime's own holders (wakers, `AbortHandle`s).
+    refs_outside: usize,
+    /// Its `JoinHandle` is on a thread outside the runtime.
+    join_outside: bool,
+}
+
+impl Waiter {
+    pub(super) fn of(header: &Header) -> Waiter {
+        Waiter {
+            id: header.id().as_u64(),
+            location: header.origin.location.to_string(),
+            known: Known {
+                join_of: join_of(&header.wait),
+                refs_outside: refs_outside(header),
+                join_outside: header.is_join_held_outside(),
+            },
+        }
+    }
+}
+
+/// A deadlock found under the lock, to deliver after it is released.
+pub(crate) struct Report {
+    pub(super) text: String,
+    /// `block_on` callers to unpark (they will panic with `text`).
+    pub(super) unpark: Vec<Arc<crate::block_on::Signal>>,
+}
+
+fn join_of(wait: &crate::task::WaitRecord) -> Option<u64> {
+    (wait.holds.load(Relaxed) > 0).then(|| wait.waiting_on.load(Relaxed))
+}
+
+pub(super) fn render(counts: &Counts, stuck: Vec<Waiter>) -> String {
+    let mut text = String::from(DEADLOCK_MESSAGE);
+    text.push('\n');
+    text.push_str(&render_waiters(counts, stuck));
+    text
+}
+
+fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
+    stuck.sort_by_key(|w| w.id);
+    let mut text = String::new();
+    for signal in counts.block_ons() {
+        let _ = write!(
+            text,
+            "\nblock_on (called at {}) waits on: ",
+            signal.location
+        );
+        let known = Known {
+            join_of: join_of(&signal.wait),
+            refs_outside: signal.held_outside(),
+            join_outside: false,
+        };
+        describe(&mut text, &known);
+    }
+    let total = stuck.len();
+    for waiter in stuck.iter().take(LISTED) {
+        let _ = write!(
+            text,
+            "\ntask {} (spawned at {}) waits on: ",
+            waiter.id, waiter.location
+        );
+        describe(&mut text, &waiter.known);
+    }
+    if total > LISTED {
+        let _ = write!(text, "\n... and {} more tasks", total - LISTED);
+    }
+    text
+}
+
+fn describe(text: &mut String, known: &Known) {
+    let mut parts = Vec::new();
+    if let Some(id) = known.join_of {
+        parts.push(format!("join of task {id}"));
+    }
+    match known.refs_outside {
+        0 => {}
+        1 => parts.push("a waker held outside the runtime (1 reference)".to_owned()),
+        n => parts.push(format!("wakers held outside the runtime ({n} references)")),
+    }
+    if known.join_outside {
+        parts.push("its JoinHandle, held outside the runtime (it may abort the task)".to_owned());
+    }
+    if parts.is_empty() {
+        text.push_str("nothing (no waker of it is held anywhere)");
+    } else {
+        text.push_str(&parts.join("; "));
+    }
+}
+
+impl Report {
+    /// Acts on the report per `OnDeadlock`. Call without the scheduler lock.
+    pub(crate) fn deliver(self, shared: &Shared) {
+        match shared.config.on_deadlock {
+            OnDeadlock::Ignore => {}
+            OnDeadlock::Report => eprintln!("runnel: {}", self.text),
+            OnDeadlock::Panic if self.unpark.is_empty() => eprintln!("runnel: {}", self.text),
+            OnDeadlock::Panic => {
+                for signal in self.unpark {
+                    signal.unpark();
+                }
+            }
+        }
+    }
+}
+
+/// The stall report: for `quiet`, nothing has run and the check found only holders it
+/// cannot see (`Verdict::Maybe`): no I/O waiter, no armed timer, no blocking job. Names
+/// those holders and every waiting task with what is known about it.
+pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Option<String> {
+    let counts = shared.idle.lock();
+    // Same order as the check: handles first, then the tasks.
+    let handles = handles_outside(shared, &counts);
+    let mut waiting = Vec::new();
+    shared.owned.for_each_while(|header| {
+        waiting.push(Waiter::of(header));
+        true
+    });
+    if waiting.is_empty() && counts.block_ons().is_empty() {
+        return None;
+    }
+    let held: usize = waiting.iter().filter(|w| w.known.refs_outside > 0).count()
+        + counts
+            .block_ons()
+            .iter()
+            .filter(|s| s.held_outside() > 0)
+            .count();
+    let joins = waiting.iter().filter(|w| w.known.join_outside).count();
+    let mut holders = Vec::new();
+    if handles > 0 {
+        holders.push(format!(
+            "{handles} runtime Handle(s) alive outside a block_on call (they may spawn)"
+        ));
+    }
+    if held > 0 {
+        holders.push(format!(
+            "wakers of {held} task(s) held outside the runtime (a foreign thread or channel)"
+        ));
+    }
+    if joins > 0 {
+        holders.push(format!(
+            "{joins} JoinHandle(s) on threads outside the runtime (they may abort)"
+        ));
+    }
+    let mut text = format!(
+        "stall report: no task has run for {:.1} s, and nothing waits on I/O, a timer or a \
+         blocking job. {} task(s) wait; only holders outside the runtime could wake them, \
+         so this is not provably a deadlock. Holders: {}.\n",
+        quiet.as_secs_f64(),
+        waiting.len(),
+        if holders.is_empty() {
+            "none left (the next check reports the deadlock)".to_owned()
+        } else {
+            holders.join("; ")
+        }
+    );
+    text.push_str(render_waiters(&counts, waiting).trim_start_matches('\n'));
+    Some(text)
+}
