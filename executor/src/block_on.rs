@@ -107,6 +107,11 @@ impl Signal {
         true
     }
 
+    /// The caller sleeps (its future returned `Pending` and no wake arrived yet).
+    pub(crate) fn is_parked(&self) -> bool {
+        self.parked.load(SeqCst)
+    }
+
     /// A wake arrived that the caller has not consumed yet (it is about to run).
     pub(crate) fn wake_pending(&self) -> bool {
         self.notified.load(SeqCst)
@@ -154,9 +159,11 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         shared
             .block_on_polls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Poll::Ready(output) =
+        let poll = {
+            let _wait = runnel_reactor::wait::enter(&signal.wait.reason);
             runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx))
-        {
+        };
+        if let Poll::Ready(output) = poll {
             return output;
         }
         if let Err(report) = sleep_until_woken(shared, &signal) {

@@ -51,6 +51,6 @@ pub use detector::DEADLOCK_MESSAGE;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{
     spawn, spawn_blocking, Builder, EnterGuard, Handle, MetricsReader, OnDeadlock, Runtime,
-    TryCurrentError,
+    TaskDump, TryCurrentError,
 };
 pub use task::{AbortHandle, JoinError, JoinHandle};

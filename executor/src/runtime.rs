@@ -554,6 +554,30 @@ impl Handle {
         metrics_of(&self.shared)
     }
 
+    /// A dump of every task of this runtime: its id, where it was spawned, and whether it
+    /// runs, is queued, or what it waits on (a socket's readiness, a timer, the join of
+    /// another task, a lock or channel of `runnel::sync`, a waker held outside the
+    /// runtime) — Go's goroutine dump. Cheap enough to call from a signal handler thread
+    /// or a debug endpoint of a live server.
+    ///
+    /// ```
+    /// let rt = runnel_executor::Runtime::new().unwrap();
+    /// let dump = rt.block_on(async {
+    ///     let sleeper = runnel_executor::spawn(async {
+    ///         std::future::pending::<()>().await;
+    ///     });
+    ///     runnel_executor::task::yield_now().await;
+    ///     let dump = runnel_executor::Handle::current().dump();
+    ///     sleeper.abort();
+    ///     dump
+    /// });
+    /// assert!(dump.to_string().contains("(spawned at"));
+    /// ```
+    pub fn dump(&self) -> TaskDump {
+        let (text, tasks) = crate::detector::dump(&self.shared);
+        TaskDump { text, tasks }
+    }
+
     /// A reader of this runtime's counters for a monitoring thread. Unlike a `Handle` it
     /// cannot spawn, so holding one does not keep the deadlock detector from reporting.
     ///
@@ -567,6 +591,27 @@ impl Handle {
         MetricsReader {
             shared: self.shared.clone(),
         }
+    }
+}
+
+/// A snapshot of a runtime's tasks and what each waits on, from [`Handle::dump`]. Its
+/// `Display` is one line per task.
+#[derive(Clone, Debug)]
+pub struct TaskDump {
+    text: String,
+    tasks: usize,
+}
+
+impl TaskDump {
+    /// How many tasks the dump lists.
+    pub fn tasks(&self) -> usize {
+        self.tasks
+    }
+}
+
+impl fmt::Display for TaskDump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 

@@ -71,12 +71,16 @@ impl<'a> IoWaiter<'a> {
     /// this waiter's waker. Consumes one unit of the task's cooperative budget.
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
         ready!(coop::poll_proceed(cx));
-        self.registration.shared.poll_ready(
+        let poll = self.registration.shared.poll_ready(
             self.direction,
             cx.waker(),
             Waiting::Keyed(&mut self.key),
             &self.registration.handle().inner.counts,
-        )
+        );
+        if poll.is_pending() {
+            self.registration.note_wait(self.direction);
+        }
+        poll
     }
 
     /// Waits for readiness and runs `f`, looping while `f` returns `WouldBlock` (clearing

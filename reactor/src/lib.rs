@@ -35,6 +35,7 @@ mod sources;
 mod sync;
 pub mod time;
 mod token;
+pub mod wait;
 mod waiters;
 
 pub use driver::Driver;

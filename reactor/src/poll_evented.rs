@@ -7,6 +7,7 @@
 use std::fmt;
 use std::io;
 use std::ops::Deref;
+use std::os::fd::AsRawFd;
 
 use mio::event::Source;
 use mio::Interest;
@@ -34,12 +35,12 @@ use crate::registration::Registration;
 /// assert!(a.registration().poll_read_io(&mut cx, || (&*a).read(&mut buf)).is_pending());
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct PollEvented<E: Source> {
+pub struct PollEvented<E: Source + AsRawFd> {
     io: Option<E>,
     registration: Registration,
 }
 
-impl<E: Source> PollEvented<E> {
+impl<E: Source + AsRawFd> PollEvented<E> {
     /// Registers `io` with the current reactor.
     ///
     /// # Panics
@@ -86,14 +87,14 @@ impl<E: Source> PollEvented<E> {
     }
 }
 
-impl<E: Source> Deref for PollEvented<E> {
+impl<E: Source + AsRawFd> Deref for PollEvented<E> {
     type Target = E;
     fn deref(&self) -> &E {
         self.get_ref()
     }
 }
 
-impl<E: Source> Drop for PollEvented<E> {
+impl<E: Source + AsRawFd> Drop for PollEvented<E> {
     fn drop(&mut self) {
         if let Some(mut io) = self.io.take() {
             // Nothing to report an error to; closing the fd below removes it from epoll anyway.
@@ -102,7 +103,7 @@ impl<E: Source> Drop for PollEvented<E> {
     }
 }
 
-impl<E: Source + fmt::Debug> fmt::Debug for PollEvented<E> {
+impl<E: Source + AsRawFd + fmt::Debug> fmt::Debug for PollEvented<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PollEvented")
             .field("io", &self.io)

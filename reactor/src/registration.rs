@@ -19,6 +19,7 @@
 
 use std::fmt;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 
@@ -30,6 +31,7 @@ use crate::handle::Handle;
 use crate::io_waiter::IoWaiter;
 use crate::readiness::{Closed, Direction, Observed, Ready, ReadyEvent};
 use crate::scheduled_io::{ScheduledIo, Waiting};
+use crate::wait::{self, WaitReason};
 
 /// A source registered with the reactor: readiness plus the tasks waiting on it.
 ///
@@ -48,6 +50,8 @@ pub struct Registration {
     handle: Handle,
     pub(crate) shared: Arc<ScheduledIo>,
     registered: bool,
+    /// The source's descriptor, named in wait reasons (fits the struct's padding).
+    fd: RawFd,
 }
 
 impl Registration {
@@ -57,7 +61,10 @@ impl Registration {
     ///
     /// When no runtime is entered on this thread (see [`Handle::current`]).
     #[track_caller]
-    pub fn new(source: &mut impl Source, interest: Interest) -> io::Result<Registration> {
+    pub fn new(
+        source: &mut (impl Source + AsRawFd),
+        interest: Interest,
+    ) -> io::Result<Registration> {
         Registration::with_handle(&Handle::current(), source, interest)
     }
 
@@ -66,9 +73,10 @@ impl Registration {
     /// Fails with "the runnel runtime has shut down" after [`Handle::shutdown`].
     pub fn with_handle(
         handle: &Handle,
-        source: &mut impl Source,
+        source: &mut (impl Source + AsRawFd),
         interest: Interest,
     ) -> io::Result<Registration> {
+        let fd = source.as_raw_fd();
         let shared = handle.inner.sources.insert()?;
         // Registered outside the slab lock: epoll_ctl is a syscall, and no event can
         // arrive for the token before this call anyway.
@@ -84,6 +92,7 @@ impl Registration {
             handle: handle.clone(),
             shared,
             registered: true,
+            fd,
         })
     }
 
@@ -126,12 +135,25 @@ impl Registration {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<ReadyEvent>> {
         ready!(coop::poll_proceed(cx));
-        self.shared.poll_ready(
+        let poll = self.shared.poll_ready(
             direction,
             cx.waker(),
             Waiting::Anonymous,
             &self.handle.inner.counts,
-        )
+        );
+        if poll.is_pending() {
+            self.note_wait(direction);
+        }
+        poll
+    }
+
+    /// Records what the polling task now waits on (see `wait`).
+    pub(crate) fn note_wait(&self, direction: Direction) {
+        let fd = self.fd;
+        wait::note(match direction {
+            Direction::Read => WaitReason::Readable { fd },
+            Direction::Write => WaitReason::Writable { fd },
+        });
     }
 
     /// A waiter for read readiness that withdraws its waker when dropped (see [`IoWaiter`]).

@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 pub(crate) use counts::{Check, Counts};
 pub use report::DEADLOCK_MESSAGE;
-pub(crate) use report::{stall_report, Report};
+pub(crate) use report::{dump, stall_report, Report};
 
 use crate::runtime::OnDeadlock;
 use crate::scheduler::Shared;

@@ -3,10 +3,11 @@
 //! is known about who could wake it.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use super::{handles_outside, refs_outside, Counts};
+use runnel_reactor::wait::WaitReason;
+
 use crate::runtime::OnDeadlock;
 use crate::scheduler::Shared;
 use crate::task::Header;
@@ -26,8 +27,8 @@ pub(super) struct Waiter {
 
 /// What is known about who could wake a waiting task (or `block_on` caller).
 struct Known {
-    /// The task whose join it awaits (its waker sits in that task's `JoinHandle` slot).
-    join_of: Option<u64>,
+    /// What its leaf futures said it waits on when its last poll returned `Pending`.
+    reason: Option<WaitReason>,
     /// References held outside the runtime's own holders (wakers, `AbortHandle`s).
     refs_outside: usize,
     /// Its `JoinHandle` is on a thread outside the runtime.
@@ -40,7 +41,7 @@ impl Waiter {
             id: header.id().as_u64(),
             location: header.origin.location.to_string(),
             known: Known {
-                join_of: join_of(&header.wait),
+                reason: reason_of(&header.wait),
                 refs_outside: refs_outside(header),
                 join_outside: header.is_join_held_outside(),
             },
@@ -55,8 +56,8 @@ pub(crate) struct Report {
     pub(super) unpark: Vec<Arc<crate::block_on::Signal>>,
 }
 
-fn join_of(wait: &crate::task::WaitRecord) -> Option<u64> {
-    (wait.holds.load(Relaxed) > 0).then(|| wait.waiting_on.load(Relaxed))
+fn reason_of(wait: &crate::task::WaitRecord) -> Option<WaitReason> {
+    wait.reason.get()
 }
 
 pub(super) fn render(counts: &Counts, stuck: Vec<Waiter>) -> String {
@@ -76,7 +77,7 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
             signal.location
         );
         let known = Known {
-            join_of: join_of(&signal.wait),
+            reason: reason_of(&signal.wait),
             refs_outside: signal.held_outside(),
             join_outside: false,
         };
@@ -99,8 +100,8 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
 
 fn describe(text: &mut String, known: &Known) {
     let mut parts = Vec::new();
-    if let Some(id) = known.join_of {
-        parts.push(format!("join of task {id}"));
+    if let Some(reason) = known.reason {
+        parts.push(reason.to_string());
     }
     match known.refs_outside {
         0 => {}
@@ -185,4 +186,61 @@ pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Optio
     );
     text.push_str(render_waiters(&counts, waiting).trim_start_matches('\n'));
     Some(text)
+}
+
+/// A snapshot of every task of the runtime and what it waits on (`Handle::dump`). Tasks
+/// are read one at a time without stopping the workers, so a busy runtime's dump mixes
+/// instants; a stuck one's is exact.
+pub(crate) fn dump(shared: &Shared) -> (String, usize) {
+    let counts = shared.idle.lock();
+    let mut lines = Vec::new();
+    shared.owned.for_each_while(|header| {
+        let state = if header.is_running() {
+            "running".to_owned()
+        } else if header.is_notified() {
+            "queued".to_owned()
+        } else {
+            let mut text = String::from("waits on: ");
+            describe(&mut text, &Waiter::of(header).known);
+            text
+        };
+        lines.push((
+            header.id().as_u64(),
+            format!(
+                "task {} (spawned at {}): {state}",
+                header.id(),
+                header.origin.location
+            ),
+        ));
+        true
+    });
+    lines.sort_by_key(|(id, _)| *id);
+    let mut text = format!(
+        "runnel task dump: {} task(s), {} block_on caller(s); {:?}\n",
+        lines.len(),
+        counts.block_ons().len(),
+        *counts
+    );
+    for signal in counts.block_ons() {
+        let _ = write!(text, "block_on (called at {}): ", signal.location);
+        if signal.is_parked() {
+            text.push_str("waits on: ");
+            describe(
+                &mut text,
+                &Known {
+                    reason: reason_of(&signal.wait),
+                    refs_outside: signal.held_outside(),
+                    join_outside: false,
+                },
+            );
+        } else {
+            text.push_str("running");
+        }
+        text.push('\n');
+    }
+    for (_, line) in &lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    (text, lines.len())
 }

@@ -120,6 +120,9 @@ impl Future for Sleep {
         if unpark {
             handle.unpark();
         }
+        crate::wait::note(crate::wait::WaitReason::Timer {
+            deadline: this.deadline,
+        });
         Poll::Pending
     }
 }

@@ -165,6 +165,11 @@ impl<T> Future for JoinHandle<T> {
                 cx.waker(),
             )
         };
+        if out.is_pending() {
+            runnel_reactor::wait::note(runnel_reactor::wait::WaitReason::Join {
+                task: header.id().as_u64(),
+            });
+        }
         out
     }
 }

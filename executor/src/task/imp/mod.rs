@@ -23,7 +23,8 @@
 //!   `JoinHandle` (reads the output) or the completer when there is no `JoinHandle`.
 //! - The join-waker slot: by the `JOIN_WAKER` bit protocol described in `state.rs`.
 //! - Owned-list links: only under the lock of the list shard the task belongs to.
-//! - `WaitRecord` (holds, waiting_on): atomics, written by `JoinWaker`s.
+//! - `WaitRecord`: `holds` is written by `JoinWaker`s; `reason` by the task's own leaf
+//!   futures during its poll (`runnel_reactor::wait`).
 //!
 //! # Wakers held by the runtime itself
 //!

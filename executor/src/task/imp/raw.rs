@@ -10,7 +10,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll, Waker};
 
 use super::join::JoinError;
@@ -21,11 +21,12 @@ use super::{Id, Notified, Origin, Schedule, Task};
 use crate::loom::UnsafeCell;
 
 /// What the deadlock detector reads about a task that waits: how many of its wakers sit in
-/// `JoinHandle` slots of its own runtime, and whose join it waited on last.
+/// `JoinHandle` slots of its own runtime, and what it said it waits on when its last poll
+/// returned `Pending` (`runnel_reactor::wait`).
 #[derive(Default)]
 pub(crate) struct WaitRecord {
     pub(crate) holds: AtomicUsize,
-    pub(crate) waiting_on: AtomicU64,
+    pub(crate) reason: runnel_reactor::wait::WaitSlot,
 }
 
 /// The type-erased part of every task, at offset 0 of the allocation.
@@ -57,6 +58,11 @@ impl Header {
 
     pub(crate) fn is_running(&self) -> bool {
         self.state.load().is_running()
+    }
+
+    /// Queued to run (or woken while running).
+    pub(crate) fn is_notified(&self) -> bool {
+        self.state.load().is_notified()
     }
 
     /// Whether a `JoinHandle` of the task was made or last polled outside the runtime.
@@ -260,6 +266,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     // Running, so pinning it there is sound.
                     match unsafe { &mut *stage } {
                         Stage::Running(future) => {
+                            // Leaf futures note what the task waits on into its record.
+                            let _wait = runnel_reactor::wait::enter(&cell.header.wait.reason);
                             // SAFETY: as above (2): the heap cell never moves the future.
                             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
                         }

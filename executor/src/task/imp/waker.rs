@@ -5,7 +5,7 @@
 //! other, which is how `JoinWaker` finds the `WaitRecord` of the task it would wake.
 
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::atomic::Ordering::AcqRel;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::raw::{Header, RawTask, WaitRecord};
@@ -75,7 +75,6 @@ impl JoinWaker {
             // Incremented after the waker exists: the count never exceeds the real holds.
             // AcqRel: orders the hold before the state transitions that publish the slot.
             record.holds.fetch_add(1, AcqRel);
-            record.waiting_on.store(joined.id.as_u64(), Relaxed);
         }
         JoinWaker {
             waker,

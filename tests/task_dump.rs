@@ -1,0 +1,76 @@
+//! `Handle::dump`: every task with what it waits on, named by the leaf futures it awaits.
+
+mod support;
+
+use std::time::Duration;
+
+use runnel::net::TcpListener;
+use support::wait_until;
+
+#[test]
+fn the_dump_names_what_each_task_waits_on() {
+    let rt = support::runtime(2);
+    let dump = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (mut server_side, _) = listener.accept().await.unwrap();
+        let reader = runnel::spawn(async move {
+            let mut buf = [0u8; 8];
+            server_side.read(&mut buf).await
+        });
+        let sleeper = runnel::spawn(runnel::time::sleep(Duration::from_secs(3600)));
+        let sleeper_id = sleeper.id();
+        let joiner = runnel::spawn(sleeper);
+        let acceptor = runnel::spawn(async move { listener.accept().await.map(|_| ()) });
+        let handle = runnel::Handle::current();
+        // Every task has polled once and is waiting: nothing is queued or running.
+        wait_until("all four tasks wait", || {
+            let dump = handle.dump().to_string();
+            dump.matches("waits on:").count() >= 4
+        });
+        let dump = handle.dump();
+        assert_eq!(dump.tasks(), 4, "{dump}");
+        let text = dump.to_string();
+        reader.abort();
+        joiner.abort();
+        acceptor.abort();
+        (text, sleeper_id)
+    });
+    let (text, sleeper_id) = dump;
+    assert!(
+        text.matches("waits on: read readiness of fd").count() >= 2,
+        "the reader and the acceptor wait on read readiness:\n{text}"
+    );
+    assert!(text.contains("waits on: a timer (fires in"), "{text}");
+    assert!(
+        text.contains(&format!("waits on: join of task {sleeper_id}")),
+        "{text}"
+    );
+    assert!(text.contains("(spawned at tests/task_dump.rs:"), "{text}");
+}
+
+#[test]
+fn the_dump_shows_block_on_and_a_waker_held_outside() {
+    let rt = support::runtime(2);
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let handle = rt.handle().clone();
+    let observer = std::thread::spawn(move || {
+        wait_until("block_on and the task wait", || {
+            handle.dump().to_string().matches("waits on:").count() >= 2
+        });
+        let text = handle.dump().to_string();
+        tx.send(()).unwrap();
+        text
+    });
+    rt.block_on(async { runnel::spawn(rx).await.unwrap().unwrap() });
+    let text = observer.join().unwrap();
+    assert!(
+        text.contains("block_on (called at tests/task_dump.rs:") && text.contains("join of task"),
+        "{text}"
+    );
+    assert!(
+        text.contains("waits on: a waker held outside the runtime (1 reference)"),
+        "{text}"
+    );
+}
