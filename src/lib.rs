@@ -75,6 +75,7 @@ pub use runnel_macros::test;
 
 pub mod task {
     //! Tasks: spawning, joining, yielding.
+    pub use runnel_executor::task::JoinSet;
     pub use runnel_executor::task::{
         spawn, spawn_blocking, yield_now, AbortHandle, Id, JoinError, JoinHandle,
     };

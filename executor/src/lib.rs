@@ -40,8 +40,10 @@ pub mod task {
     //! # });
     //! ```
     mod imp;
+    mod join_set;
     pub(crate) use imp::*;
     pub use imp::{AbortHandle, Id, JoinError, JoinHandle};
+    pub use join_set::JoinSet;
 
     pub use crate::runtime::{spawn, spawn_blocking};
     pub use crate::yield_now::yield_now;

@@ -47,6 +47,7 @@ mod tests;
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub(crate) use list::OwnedTasks;
 pub(crate) use raw::{Header, WaitRecord};
+pub(crate) use waker::JoinWaker;
 
 use std::fmt;
 use std::marker::PhantomData;
