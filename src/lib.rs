@@ -32,6 +32,7 @@
 //! });
 //! ```
 
+pub use runnel_executor::task_local;
 pub use runnel_executor::{
     spawn, spawn_blocking, AbortHandle, Builder, EnterGuard, Handle, JoinError, JoinHandle,
     MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TryCurrentError, DEADLOCK_MESSAGE,
@@ -75,7 +76,9 @@ pub use runnel_macros::test;
 
 pub mod task {
     //! Tasks: spawning, joining, yielding.
-    pub use runnel_executor::task::JoinSet;
+    pub use runnel_executor::task::{
+        futures, task_local, AccessError, JoinSet, LocalKey, TaskLocalFuture,
+    };
     pub use runnel_executor::task::{
         spawn, spawn_blocking, yield_now, AbortHandle, Id, JoinError, JoinHandle,
     };
