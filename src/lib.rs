@@ -35,7 +35,8 @@
 pub use runnel_executor::task_local;
 pub use runnel_executor::{
     spawn, spawn_blocking, AbortHandle, Builder, EnterGuard, Handle, JoinError, JoinHandle,
-    MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TryCurrentError, DEADLOCK_MESSAGE,
+    MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TryCurrentError, UnhandledPanic,
+    DEADLOCK_MESSAGE,
 };
 
 /// Runs an `async fn main` on a new runnel runtime.

@@ -62,6 +62,6 @@ pub use deadlock::DEADLOCK_MESSAGE;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{
     spawn, spawn_blocking, Builder, EnterGuard, Handle, MetricsReader, OnDeadlock, Runtime,
-    TryCurrentError,
+    TryCurrentError, UnhandledPanic,
 };
 pub use task::{AbortHandle, JoinError, JoinHandle};
