@@ -288,7 +288,7 @@ fn a_set_of_stuck_tasks_awaited_by_block_on_is_a_deadlock() {
     let id = stuck.unwrap();
     assert!(report.starts_with(DEADLOCK_MESSAGE), "{report}");
     assert!(
-        report.contains(&format!("block_on (called at tests/join_set.rs:")),
+        report.contains("block_on (called at tests/join_set.rs:"),
         "{report}"
     );
     assert!(
