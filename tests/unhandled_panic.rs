@@ -37,16 +37,36 @@ fn shutdown_message(f: impl FnOnce()) -> String {
 #[test]
 fn block_on_awaiting_the_panicking_task_panics_with_the_shutdown_message() {
     silence_expected_panics();
-    for _ in 0..10 {
+    for _ in 0..5 {
         let rt = shutdown_on_panic(2);
-        // Deterministic, not a race: the runtime is shut down before the JoinHandle
-        // completes, and block_on checks before every poll.
+        let reader = rt.handle().metrics_reader();
+        let (checks_tx, checks_rx) = std::sync::mpsc::channel();
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        // The task panics only once block_on sleeps: a block_on that is awake counts as
+        // running, so no deadlock check runs until it parks, and a check counted after its
+        // poll began means it is asleep. Then block_on is woken by the shutdown, never
+        // polled again, and cannot see the JoinError. (A poll already running when a task
+        // panics may see it: see `UnhandledPanic::ShutdownRuntime`.)
+        let trigger = std::thread::spawn(move || {
+            let checks_before = checks_rx.recv().unwrap();
+            wait_until("block_on asleep", || {
+                reader.snapshot().deadlock_checks > checks_before
+            });
+            tx.send(()).unwrap();
+        });
+        let r = rt.handle().metrics_reader();
         let msg = shutdown_message(|| {
-            rt.block_on(async {
-                let _ = runnel::spawn(async { panic!("bug {EXPECTED}") }).await;
+            rt.block_on(async move {
+                checks_tx.send(r.snapshot().deadlock_checks).unwrap();
+                let task = runnel::spawn(async {
+                    rx.await.unwrap();
+                    panic!("bug {EXPECTED}")
+                });
+                let _ = task.await;
                 unreachable!("block_on observed the JoinError of a panic that shut it down");
             })
         });
+        trigger.join().unwrap();
         assert!(msg.contains("panicked with message \"bug"), "{msg}");
     }
 }

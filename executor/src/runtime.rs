@@ -71,9 +71,13 @@ pub enum UnhandledPanic {
     ///   returns), and every later `spawn` gives a task that is cancelled at once;
     /// - every `block_on` of the runtime — running now or called later — panics with
     ///   `the runtime was shut down because task N panicked ...` at its next wake-up or
-    ///   poll, and never polls its future again, so no `block_on` can observe the panicking
-    ///   task's `JoinError` instead (the one exception: a `block_on` future that completes
-    ///   in the very poll that was running when the panic happened returns normally).
+    ///   before its next poll, and never polls its future again. A `block_on` that was
+    ///   asleep when the task panicked therefore never sees the task's `JoinError` (the
+    ///   shutdown happens before the `JoinHandle` completes). One exception, because the
+    ///   runtime is multi-threaded: a poll of a `block_on` future that is already running
+    ///   when the task panics may see the `JoinError` (the task can panic and complete on a
+    ///   worker during that poll); if that poll returns `Ready`, `block_on` returns its
+    ///   output, otherwise it panics as above.
     ///
     /// The threads keep running until the `Runtime` is dropped, which shuts down as usual.
     /// Panics in `spawn_blocking` closures are not covered (as in tokio).
