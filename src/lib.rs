@@ -32,9 +32,11 @@
 //! });
 //! ```
 
+pub use runnel_executor::task_local;
 pub use runnel_executor::{
     spawn, spawn_blocking, AbortHandle, Builder, EnterGuard, Handle, JoinError, JoinHandle,
     MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TaskDump, TryCurrentError,
+    UnhandledPanic,
     DEADLOCK_MESSAGE,
 };
 
@@ -76,6 +78,9 @@ pub use runnel_macros::test;
 
 pub mod task {
     //! Tasks: spawning, joining, yielding.
+    pub use runnel_executor::task::{
+        futures, task_local, AccessError, JoinSet, LocalKey, TaskLocalFuture,
+    };
     pub use runnel_executor::task::{
         spawn, spawn_blocking, yield_now, AbortHandle, Id, JoinError, JoinHandle,
     };

@@ -40,8 +40,19 @@ pub mod task {
     //! # });
     //! ```
     mod imp;
+    mod join_set;
+    mod task_local;
     pub(crate) use imp::*;
     pub use imp::{AbortHandle, Id, JoinError, JoinHandle};
+    pub use join_set::JoinSet;
+    pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
+
+    pub use crate::task_local;
+
+    pub mod futures {
+        //! Futures returned by task utilities (tokio's `task::futures`).
+        pub use super::task_local::TaskLocalFuture;
+    }
 
     pub use crate::runtime::{spawn, spawn_blocking};
     pub use crate::yield_now::yield_now;
@@ -51,6 +62,6 @@ pub use detector::DEADLOCK_MESSAGE;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{
     spawn, spawn_blocking, Builder, EnterGuard, Handle, MetricsReader, OnDeadlock, Runtime,
-    TaskDump, TryCurrentError,
+    TaskDump, TryCurrentError, UnhandledPanic,
 };
 pub use task::{AbortHandle, JoinError, JoinHandle};

@@ -231,8 +231,10 @@ impl Sysmon {
             if !self.stall_reported && now - quiet_since >= after {
                 self.stall_reported = true;
                 if let Some(report) = detector::stall_report(shared, now - quiet_since) {
-                    shared.stall_reports.fetch_add(1, Relaxed);
                     eprintln!("runnel: {report}");
+                    // Counted once printed: a watcher that acts on the count (and may end
+                    // the process) must not cut the report short.
+                    shared.stall_reports.fetch_add(1, Relaxed);
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! pool's threads (on demand). Dropping it shuts down in an order that frees every task
 //! exactly once (see `Runtime::shutdown_inner`).
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -41,6 +42,49 @@ pub enum OnDeadlock {
     Ignore,
 }
 
+/// What the runtime does when a spawned task panics (tokio's unstable option of the same
+/// name; stable here). Either way the panic is caught and the task's `JoinHandle` gives a
+/// [`JoinError`](crate::JoinError) for which `is_panic()` is true.
+///
+/// ```
+/// use runnel_executor::{Builder, UnhandledPanic};
+/// let rt = Builder::new()
+///     .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+///     .build()
+///     .unwrap();
+/// let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     rt.block_on(async {
+///         runnel_executor::spawn(async { panic!("a bug") }).await
+///     })
+/// }));
+/// // block_on panicked: the runtime was shut down by the task's panic.
+/// assert!(result.is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnhandledPanic {
+    /// The panic only fails that task (default).
+    #[default]
+    Ignore,
+    /// The first panic of a spawned task (`spawn`, not `spawn_blocking`) shuts the runtime
+    /// down at once, before the task's `JoinHandle` completes:
+    /// - every other task is cancelled (a task in the middle of a poll, when that poll
+    ///   returns), and every later `spawn` gives a task that is cancelled at once;
+    /// - every `block_on` of the runtime — running now or called later — panics with
+    ///   `the runtime was shut down because task N panicked ...` at its next wake-up or
+    ///   before its next poll, and never polls its future again. A `block_on` that was
+    ///   asleep when the task panicked therefore never sees the task's `JoinError` (the
+    ///   shutdown happens before the `JoinHandle` completes). One exception, because the
+    ///   runtime is multi-threaded: a poll of a `block_on` future that is already running
+    ///   when the task panics may see the `JoinError` (the task can panic and complete on a
+    ///   worker during that poll); if that poll returns `Ready`, `block_on` returns its
+    ///   output, otherwise it panics as above.
+    ///
+    /// The threads keep running until the `Runtime` is dropped, which shuts down as usual.
+    /// Panics in `spawn_blocking` closures are not covered (as in tokio).
+    ShutdownRuntime,
+}
+
 type NameFn = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Settings shared by the runtime's threads.
@@ -53,6 +97,7 @@ pub(crate) struct Config {
     pub(crate) retake_after: Option<Duration>,
     /// Off only to measure what the detector costs (benchmarks); see `Builder`.
     pub(crate) deadlock_check: bool,
+    pub(crate) unhandled_panic: UnhandledPanic,
     thread_name: NameFn,
     stack_size: Option<usize>,
 }
@@ -118,6 +163,7 @@ impl Builder {
                 stall_report_after: Some(STALL_REPORT_AFTER),
                 retake_after: Some(RETAKE_AFTER),
                 deadlock_check: true,
+                unhandled_panic: UnhandledPanic::Ignore,
                 thread_name: Arc::new(|| "runnel".to_owned()),
                 stack_size: None,
             },
@@ -208,6 +254,14 @@ impl Builder {
         self
     }
 
+    /// What a panic in a spawned task does to the runtime (default
+    /// [`UnhandledPanic::Ignore`]; see [`UnhandledPanic::ShutdownRuntime`] for exactly
+    /// what shutting down means).
+    pub fn unhandled_panic(&mut self, behavior: UnhandledPanic) -> &mut Self {
+        self.config.unhandled_panic = behavior;
+        self
+    }
+
     /// Turns the deadlock check off entirely. Not for production: it exists so the
     /// benchmarks can measure what the detector's bookkeeping costs.
     #[doc(hidden)]
@@ -249,6 +303,7 @@ impl Builder {
             blocking: BlockingPool::new(self.max_blocking_threads, self.thread_keep_alive),
             config: self.config.clone(),
             shutdown: AtomicBool::new(false),
+            panic_shutdown: PanicShutdown::default(),
             outside_handles: AtomicUsize::new(0),
             reactor_wakeups: AtomicU64::new(0),
             token_drains: AtomicU64::new(0),
@@ -362,6 +417,21 @@ impl Runtime {
         self.shutdown(Some(Instant::now() + timeout));
     }
 
+    /// Shuts down without waiting for any thread: idle tasks are cancelled here (their
+    /// futures dropped on this thread), queued blocking jobs are dropped, and a worker in
+    /// the middle of a poll or a blocking thread in the middle of a job finishes it on its
+    /// own, then cancels what it holds and exits. For dropping a runtime where blocking is
+    /// not allowed, such as inside another runtime's task.
+    ///
+    /// ```
+    /// let rt = runnel_executor::Runtime::new().unwrap();
+    /// rt.spawn_blocking(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+    /// rt.shutdown_background(); // returns at once; the job's thread exits when it is done
+    /// ```
+    pub fn shutdown_background(mut self) {
+        self.shutdown(Some(Instant::now()));
+    }
+
     /// Shutdown, in an order that frees every task exactly once:
     /// 1. flag shutdown, wake every worker and the poller;
     /// 2. join the workers and the poller (no task is polled after this, except by a
@@ -403,6 +473,75 @@ impl Runtime {
         shared.reactor.shutdown();
         shared.blocking.shutdown(shared, deadline);
     }
+}
+
+/// Records the panic that shut a runtime down (`UnhandledPanic::ShutdownRuntime`).
+#[derive(Default)]
+pub(crate) struct PanicShutdown {
+    /// Set (SeqCst) after `message`, so a reader that sees it finds the message.
+    happened: AtomicBool,
+    message: std::sync::Mutex<Option<String>>,
+}
+
+impl PanicShutdown {
+    /// The message `block_on` panics with, once the runtime was shut down by a panic.
+    pub(crate) fn message(&self) -> Option<String> {
+        if !self.happened.load(SeqCst) {
+            return None;
+        }
+        self.message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Task `id` panicked: with `UnhandledPanic::ShutdownRuntime`, shut the runtime down (see
+/// there for what that means). Runs on the thread that polled the task, before the task's
+/// `JoinHandle` completes, so the flag is visible to anyone who sees the `JoinError`.
+pub(crate) fn shut_down_on_panic(shared: &Arc<Shared>, id: task::Id, payload: &(dyn Any + Send)) {
+    if shared.config.unhandled_panic != UnhandledPanic::ShutdownRuntime {
+        return;
+    }
+    let message = {
+        let mut slot = shared
+            .panic_shutdown
+            .message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return; // Another task's panic shut it down first.
+        }
+        let what = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .map(|m| format!(" with message {m:?}"))
+            .unwrap_or_default();
+        let message = format!(
+            "runnel: the runtime was shut down because task {id} panicked{what} \
+             (Builder::unhandled_panic(UnhandledPanic::ShutdownRuntime)); every task was \
+             cancelled"
+        );
+        *slot = Some(message.clone());
+        message
+    };
+    shared.panic_shutdown.happened.store(true, SeqCst);
+    // Every `block_on` caller: hand it the message and wake it. The deadlock report's
+    // delivery does exactly this (message slot, claim if parked, unpark); a caller that is
+    // awake finds the parker's token at its next sleep, or the flag at its next poll.
+    let signals = {
+        let mut counts = shared.idle.lock();
+        let signals = counts.block_ons().to_vec();
+        for signal in &signals {
+            signal.deliver_deadlock(&mut counts, &message);
+        }
+        signals
+    };
+    for signal in signals {
+        signal.unpark();
+    }
+    shared.owned.close_and_shutdown_all();
 }
 
 fn join_until(handle: thread::JoinHandle<()>, deadline: Option<Instant>) -> bool {
@@ -526,7 +665,17 @@ impl Handle {
     /// See [`Runtime::block_on`].
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        block_on::block_on(&self.shared, future)
+        let shared = &self.shared;
+        let mut future = std::pin::pin!(future);
+        // Checked before every poll: once a task's panic shut the runtime down, the future
+        // is not polled again (see `UnhandledPanic::ShutdownRuntime`).
+        let guarded = std::future::poll_fn(move |cx| {
+            if let Some(message) = shared.panic_shutdown.message() {
+                panic!("{message}");
+            }
+            future.as_mut().poll(cx)
+        });
+        block_on::block_on(&self.shared, guarded)
     }
 
     /// See [`spawn`](crate::spawn).

@@ -173,7 +173,7 @@ pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Optio
         ));
     }
     let mut text = format!(
-        "stall report: no task has run for {:.1} s, and nothing waits on I/O, a timer or a \
+        "stall report: no task has run for {:.3} s, and nothing waits on I/O, a timer or a \
          blocking job. {} task(s) wait; only holders outside the runtime could wake them, \
          so this is not provably a deadlock. Holders: {}.\n",
         quiet.as_secs_f64(),

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::blocking::BlockingPool;
 use crate::context;
 use crate::metrics::WorkerMetrics;
-use crate::runtime::Config;
+use crate::runtime::{self, Config};
 use crate::task::{Header, Notified, OwnedTasks, Schedule, Task};
 use idle::Idle;
 use injector::Injector;
@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub(crate) blocking: BlockingPool,
     pub(crate) config: Config,
     pub(crate) shutdown: AtomicBool,
+    /// Set once a spawned task panicked under `UnhandledPanic::ShutdownRuntime`: the message
+    /// every `block_on` of the runtime panics with (see `runtime::shut_down_on_panic`).
+    pub(crate) panic_shutdown: runtime::PanicShutdown,
     /// Live `Handle`s, the `Runtime`'s own included: each may spawn at any time from a
     /// thread the runtime cannot see, so the detector reports only while every one is lent
     /// to a `block_on` call (its caller cannot use it). The runtime's own threads hold
@@ -144,6 +147,10 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {
         self.owned.remove(task)
+    }
+
+    fn unhandled_panic(&self, id: crate::task::Id, payload: &(dyn std::any::Any + Send)) {
+        runtime::shut_down_on_panic(self, id, payload);
     }
 }
 

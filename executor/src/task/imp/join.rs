@@ -92,6 +92,35 @@ impl<T> JoinHandle<T> {
     pub fn id(&self) -> Id {
         self.raw.header().id()
     }
+
+    /// Who the task is and which runtime owns it.
+    pub(crate) fn origin(&self) -> super::Origin {
+        self.raw.header().origin
+    }
+
+    /// `poll` without spending the cooperative budget: for a `JoinSet`, which spends one
+    /// unit per output it returns, not per handle it looks at.
+    pub(crate) fn poll_unbudgeted(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        // Where the handle is awaited is where it lives now: inside the runtime (a task,
+        // `block_on`) it can only abort the task by running, outside it may at any time.
+        let header = self.raw.header();
+        self.note_held_outside(!crate::context::is_runtime_thread_of(header.origin.owner));
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: 1. out has the output type of this task's future (JoinHandle<T> is only
+        // made by new_task with T = F::Output); 2. we hold the JoinHandle reference.
+        unsafe {
+            self.raw.try_read_output(
+                (&mut out as *mut Poll<Result<T, JoinError>>).cast(),
+                cx.waker(),
+            )
+        };
+        if out.is_pending() {
+            runnel_reactor::wait::note(runnel_reactor::wait::WaitReason::Join {
+                task: header.id().as_u64(),
+            });
+        }
+        out
+    }
 }
 
 /// An owned permission to abort a task, made by [`JoinHandle::abort_handle`]. Cloneable
@@ -152,25 +181,7 @@ impl<T> Future for JoinHandle<T> {
         if runnel_reactor::coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
-        // Where the handle is awaited is where it lives now: inside the runtime (a task,
-        // `block_on`) it can only abort the task by running, outside it may at any time.
-        let header = self.raw.header();
-        self.note_held_outside(!crate::context::is_runtime_thread_of(header.origin.owner));
-        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
-        // SAFETY: 1. out has the output type of this task's future (JoinHandle<T> is only
-        // made by new_task with T = F::Output); 2. we hold the JoinHandle reference.
-        unsafe {
-            self.raw.try_read_output(
-                (&mut out as *mut Poll<Result<T, JoinError>>).cast(),
-                cx.waker(),
-            )
-        };
-        if out.is_pending() {
-            runnel_reactor::wait::note(runnel_reactor::wait::WaitReason::Join {
-                task: header.id().as_u64(),
-            });
-        }
-        out
+        self.get_mut().poll_unbudgeted(cx)
     }
 }
 

@@ -48,6 +48,7 @@ mod tests;
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub(crate) use list::OwnedTasks;
 pub(crate) use raw::{Header, WaitRecord};
+pub(crate) use waker::JoinWaker;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -75,6 +76,11 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 
     /// The task completed: unlink it from the owned list, returning the list's reference.
     fn release(&self, task: &Task<Self>) -> Option<Task<Self>>;
+
+    /// The task's poll panicked (its future is already dropped; its `JoinHandle` is
+    /// completed with the panic right after this returns). Called on the polling thread,
+    /// with the task still `RUNNING`.
+    fn unhandled_panic(&self, _id: Id, _payload: &(dyn std::any::Any + Send)) {}
 }
 
 /// A task's id, unique among the tasks of a process.

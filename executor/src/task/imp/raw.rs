@@ -294,6 +294,13 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                 }
                 Err(payload) => {
                     let _ = drop_future(cell);
+                    // Before the JoinHandle completes: a runtime shut down by this panic is
+                    // shut down before anyone can observe the panic's JoinError.
+                    // The hook cancels other tasks, whose Drops are caught where they run; a
+                    // panic escaping it anyway must not take the worker down.
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        cell.scheduler.unhandled_panic(cell.header.id(), &*payload);
+                    }));
                     let error = JoinError::panic(cell.header.id(), payload);
                     store_and_complete::<F, S>(ptr, Err(error));
                 }

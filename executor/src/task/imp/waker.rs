@@ -61,8 +61,10 @@ fn wait_record_of(waker: &Waker, owner: u64) -> Option<&WaitRecord> {
     crate::block_on::wait_record_of(waker, owner)
 }
 
-/// A waker stored in a `JoinHandle` slot. While it exists, the task it wakes counts one
-/// wake source held by the runtime (see "Wakers held by the runtime itself" in `mod.rs`).
+/// A waker stored in a `JoinHandle` slot (or in a `JoinSet`'s owner slot, which only the
+/// completion of one of the set's tasks can fire: see `task/join_set.rs`). While it
+/// exists, the task it wakes counts one wake source held by the runtime (see "Wakers held
+/// by the runtime itself" in `mod.rs`).
 pub(crate) struct JoinWaker {
     waker: Waker,
     owner: u64,
@@ -70,7 +72,7 @@ pub(crate) struct JoinWaker {
 
 impl JoinWaker {
     /// `joined` is the task whose slot will hold the waker.
-    pub(super) fn new(waker: Waker, joined: Origin) -> JoinWaker {
+    pub(crate) fn new(waker: Waker, joined: Origin) -> JoinWaker {
         if let Some(record) = wait_record_of(&waker, joined.owner) {
             // Incremented after the waker exists: the count never exceeds the real holds.
             // AcqRel: orders the hold before the state transitions that publish the slot.
@@ -82,12 +84,16 @@ impl JoinWaker {
         }
     }
 
-    pub(super) fn wake_by_ref(&self) {
+    pub(crate) fn wake_by_ref(&self) {
         self.waker.wake_by_ref();
     }
 
-    pub(super) fn will_wake(&self, other: &Waker) -> bool {
+    pub(crate) fn will_wake(&self, other: &Waker) -> bool {
         self.waker.will_wake(other)
+    }
+
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.waker
     }
 }
 
