@@ -17,6 +17,16 @@
 //! into: for runnel's deadlock detector such a task is woken by an outside holder, so a
 //! lock-order deadlock gives a stall report ("maybe"), never a false deadlock report.
 
+pub mod barrier;
+pub use barrier::{Barrier, BarrierWaitResult};
+pub mod mutex;
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+pub mod notify;
+pub use notify::{Notified, Notify};
+pub mod rwlock;
+pub use rwlock::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 pub mod semaphore;
 pub use semaphore::{
     AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,

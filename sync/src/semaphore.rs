@@ -1,7 +1,7 @@
 //! [`Semaphore`]: a fair (FIFO) async counting semaphore, the base of every lock here.
 //!
 //! State: one atomic word `permits << 2 | WAITERS | CLOSED`, and a mutex-guarded
-//! [`Waitlist`] of queued acquirers. Invariants:
+//! `Waitlist` of queued acquirers. Invariants:
 //!
 //! - `WAITERS` is set exactly while the waitlist is non-empty, and is changed only under
 //!   the waitlist lock. While it is set the word holds **zero** permits: a waiter that
@@ -12,13 +12,12 @@
 //!   the next waiter gets anything only once the head is satisfied.
 //! - A dropped acquire future gives back whatever was assigned to it (partial or whole)
 //!   through the same release path, so the next waiter is served and nothing is lost.
-//! - Wakers are woken after the lock is released ([`WakeList`]).
+//! - Wakers are woken after the lock is released (`WakeList`).
 
 mod park;
-mod waitlist;
+pub(crate) mod waitlist;
 mod wake_list;
 
-#[allow(unused_imports)] // used by the blocking_* lock methods
 pub(crate) use park::block_on;
 pub(crate) use wake_list::WakeList;
 
@@ -30,7 +29,19 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire as AcquireOrd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use waitlist::{NodeState, Waitlist};
+type Waitlist = waitlist::Waitlist<NodeState>;
+
+/// Where a semaphore waiter is in its life. Only `Queued` nodes are in the list, and
+/// only the head may hold a partial assignment (`assigned > 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    /// In the queue, still owed `needed` permits, with `assigned` already handed over.
+    Queued { needed: usize, assigned: usize },
+    /// Out of the queue with every permit it asked for.
+    Granted,
+    /// Out of the queue because the semaphore closed; it holds no permits.
+    Closed,
+}
 
 const CLOSED: usize = 1;
 const WAITERS: usize = 2;
@@ -539,7 +550,13 @@ impl Acquire<'_> {
             self.state = AcquireState::Done;
             return Poll::Ready(Ok(()));
         }
-        let index = list.push_back(self.wanted - taken, taken, cx.waker().clone());
+        let index = list.push_back(
+            NodeState::Queued {
+                needed: self.wanted - taken,
+                assigned: taken,
+            },
+            Some(cx.waker().clone()),
+        );
         self.state = AcquireState::Queued(index);
         Poll::Pending
     }

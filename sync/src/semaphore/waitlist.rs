@@ -1,47 +1,35 @@
-//! The semaphore's waiter queue: a slab of nodes threaded into a doubly linked FIFO list
+//! A waiter queue (the semaphore's and `Notify`'s): a slab of nodes threaded into a doubly linked FIFO list
 //! by index, so a waiter is found, unlinked and freed in O(1) without unsafe code.
 //!
-//! Invariants: a node is in the list only while it is `Queued`; only the head may hold
-//! permits assigned to it (`assigned > 0`), because permits flow to waiters strictly in
-//! order; a slot is freed only by the future that owns its index, so an index is never
-//! reused while a future still refers to it.
+//! Invariant: a slot is freed only by the future that owns its index, so an index is never
+//! reused while a future still refers to it. What a node's state means (and which states
+//! are in the list) is up to the user: see the semaphore's `NodeState`.
 
 use std::task::Waker;
 
 const NIL: usize = usize::MAX;
 
-/// Where a waiter is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NodeState {
-    /// In the queue, still owed `needed` permits, with `assigned` already handed over.
-    Queued { needed: usize, assigned: usize },
-    /// Out of the queue with every permit it asked for.
-    Granted,
-    /// Out of the queue because the semaphore closed; it holds no permits.
-    Closed,
-}
-
-pub(crate) struct Node {
-    pub(crate) state: NodeState,
+pub(crate) struct Node<S> {
+    pub(crate) state: S,
     pub(crate) waker: Option<Waker>,
     prev: usize,
     next: usize,
 }
 
-enum Slot {
+enum Slot<S> {
     Vacant { next_free: usize },
-    Occupied(Node),
+    Occupied(Node<S>),
 }
 
-pub(crate) struct Waitlist {
-    slots: Vec<Slot>,
+pub(crate) struct Waitlist<S> {
+    slots: Vec<Slot<S>>,
     free: usize,
     head: usize,
     tail: usize,
 }
 
-impl Waitlist {
-    pub(crate) const fn new() -> Waitlist {
+impl<S> Waitlist<S> {
+    pub(crate) const fn new() -> Waitlist<S> {
         Waitlist {
             slots: Vec::new(),
             free: NIL,
@@ -58,11 +46,15 @@ impl Waitlist {
         (self.head != NIL).then_some(self.head)
     }
 
+    pub(crate) fn tail(&self) -> Option<usize> {
+        (self.tail != NIL).then_some(self.tail)
+    }
+
     /// Queues a waiter at the back and returns its index.
-    pub(crate) fn push_back(&mut self, needed: usize, assigned: usize, waker: Waker) -> usize {
+    pub(crate) fn push_back(&mut self, state: S, waker: Option<Waker>) -> usize {
         let node = Node {
-            state: NodeState::Queued { needed, assigned },
-            waker: Some(waker),
+            state,
+            waker,
             prev: self.tail,
             next: NIL,
         };
@@ -86,14 +78,14 @@ impl Waitlist {
         index
     }
 
-    pub(crate) fn node(&self, index: usize) -> &Node {
+    pub(crate) fn node(&self, index: usize) -> &Node<S> {
         match &self.slots[index] {
             Slot::Occupied(node) => node,
             Slot::Vacant { .. } => unreachable!("waiter index {index} is vacant"),
         }
     }
 
-    pub(crate) fn node_mut(&mut self, index: usize) -> &mut Node {
+    pub(crate) fn node_mut(&mut self, index: usize) -> &mut Node<S> {
         match &mut self.slots[index] {
             Slot::Occupied(node) => node,
             Slot::Vacant { .. } => unreachable!("waiter index {index} is vacant"),
@@ -122,7 +114,7 @@ impl Waitlist {
     }
 
     /// Frees an unlinked node's slot and returns the node.
-    pub(crate) fn free(&mut self, index: usize) -> Node {
+    pub(crate) fn free(&mut self, index: usize) -> Node<S> {
         let slot = std::mem::replace(
             &mut self.slots[index],
             Slot::Vacant {
@@ -141,11 +133,11 @@ impl Waitlist {
 mod tests {
     use super::*;
 
-    fn waker() -> Waker {
-        futures::task::noop_waker()
+    fn waker() -> Option<Waker> {
+        Some(futures::task::noop_waker())
     }
 
-    fn order(list: &Waitlist) -> Vec<usize> {
+    fn order(list: &Waitlist<u32>) -> Vec<usize> {
         let mut out = Vec::new();
         let mut at = list.head;
         while at != NIL {
@@ -157,21 +149,22 @@ mod tests {
 
     #[test]
     fn fifo_unlink_anywhere_and_reuse() {
-        let mut list = Waitlist::new();
-        let a = list.push_back(1, 0, waker());
-        let b = list.push_back(2, 0, waker());
-        let c = list.push_back(3, 0, waker());
+        let mut list = Waitlist::<u32>::new();
+        let a = list.push_back(1, waker());
+        let b = list.push_back(2, waker());
+        let c = list.push_back(3, waker());
         assert_eq!(order(&list), vec![a, b, c]);
         list.unlink(b);
         list.free(b);
         assert_eq!(order(&list), vec![a, c]);
-        let d = list.push_back(4, 0, waker());
+        let d = list.push_back(4, waker());
         assert_eq!(d, b, "a freed slot is reused");
         assert_eq!(order(&list), vec![a, c, d]);
         list.unlink(a);
         list.unlink(d);
         assert_eq!(order(&list), vec![c]);
         assert_eq!(list.head(), Some(c));
+        assert_eq!(list.tail(), Some(c));
         list.unlink(c);
         assert!(list.is_empty());
     }
