@@ -491,3 +491,42 @@ fn agnostic_scenario() {
     assert_eq!(*futures::executor::block_on(counter.lock()), 4 * 8 * 200);
     assert_eq!(sem.available_permits(), 2);
 }
+
+/// Two tasks taking two mutexes in opposite order can never finish. The detector cannot
+/// prove it (the waiting tasks' wakers sit in the mutexes' queues, which it cannot see
+/// into), so under the rule this is "maybe": a stall report, never a deadlock report.
+/// Naming it a deadlock needs a wait-for graph (who holds each lock), a follow-up.
+#[test]
+fn lock_order_inversion_gives_a_stall_report_not_a_deadlock_report() {
+    let rt = runnel::Builder::new()
+        .worker_threads(2)
+        .on_deadlock(runnel::OnDeadlock::Panic)
+        .stall_report_after(Some(Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    let reader = rt.handle().metrics_reader();
+    let (give_up, gave_up) = oneshot::channel::<()>();
+    let watcher = std::thread::spawn(move || {
+        support::wait_until("a stall report", || reader.snapshot().stall_reports >= 1);
+        drop(give_up); // ends block_on below (and, if the wait failed, after the panic)
+    });
+    rt.block_on(async {
+        let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+        let barrier = Arc::new(Barrier::new(2));
+        let take = |first: Arc<Mutex<()>>, second: Arc<Mutex<()>>, barrier: Arc<Barrier>| {
+            runnel::spawn(async move {
+                let _first = first.lock().await;
+                barrier.wait().await; // both hold their first lock now
+                let _second = second.lock().await;
+            })
+        };
+        let _t1 = take(a.clone(), b.clone(), barrier.clone());
+        let _t2 = take(b, a, barrier);
+        let _ = gave_up.await;
+    });
+    watcher.join().unwrap();
+    let m = rt.metrics();
+    assert_eq!(m.deadlock_reports, 0, "{m:?}");
+    assert!(m.stall_reports >= 1, "{m:?}");
+    drop(rt); // cancels the two stuck tasks; their lock futures leave the queues
+}
