@@ -134,7 +134,7 @@ async fn scenario_semaphore_random_cancellation_loses_no_permit() {
             let (acquired, cancelled) = (acquired.clone(), cancelled.clone());
             runnel::spawn(async move {
                 let mut seed = 0x2545_F491 ^ (t + 1).wrapping_mul(0x9E37_79B9);
-                for _ in 0..300 {
+                for _ in 0..1000 {
                     let r = next(&mut seed);
                     let n = r % 3 + 1;
                     let permit = match r >> 8 & 3 {
