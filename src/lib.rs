@@ -91,6 +91,12 @@ pub mod time {
     pub use runnel_reactor::time::*;
 }
 
+pub mod sync {
+    //! Async locks and channels with tokio's names: [`Mutex`], [`RwLock`], [`Semaphore`],
+    //! [`Notify`], [`Barrier`]. Runtime-agnostic; see the `runnel-sync` crate.
+    pub use runnel_sync::*;
+}
+
 pub mod net {
     //! TCP and UDP sockets, and [`lookup_host`], which resolves host names on the blocking
     //! pool so that no worker blocks on DNS.

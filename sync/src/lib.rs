@@ -1,0 +1,33 @@
+//! runnel's synchronisation primitives, with tokio's names and signatures so that code
+//! switches by changing the path (`tokio::sync::Mutex` → `runnel::sync::Mutex`).
+//!
+//! Everything here is runtime-agnostic: only the standard library, plain
+//! [`Waker`](std::task::Waker)s, no timers and no thread-locals. The futures work when
+//! polled by any executor (`futures::executor::block_on` included).
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `semaphore` | [`Semaphore`]: the FIFO permit queue every lock is built on |
+//! | `mutex` | [`Mutex`] (one permit) |
+//! | `rwlock` | [`RwLock`] (readers take one permit, a writer takes them all) |
+//! | `notify` | [`Notify`] |
+//! | `barrier` | [`Barrier`] |
+//!
+//! Waiting tasks keep their wakers in these primitives, which the runtime cannot see
+//! into: for runnel's deadlock detector such a task is woken by an outside holder, so a
+//! lock-order deadlock gives a stall report ("maybe"), never a false deadlock report.
+
+pub mod barrier;
+pub use barrier::{Barrier, BarrierWaitResult};
+pub mod mutex;
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+pub mod notify;
+pub use notify::{Notified, Notify};
+pub mod rwlock;
+pub use rwlock::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+pub mod semaphore;
+pub use semaphore::{
+    AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
+};

@@ -1,0 +1,713 @@
+//! [`Semaphore`]: a fair (FIFO) async counting semaphore, the base of every lock here.
+//!
+//! State: one atomic word `permits << 2 | WAITERS | CLOSED`, and a mutex-guarded
+//! `Waitlist` of queued acquirers. Invariants:
+//!
+//! - `WAITERS` is set exactly while the waitlist is non-empty, and is changed only under
+//!   the waitlist lock. While it is set the word holds **zero** permits: a waiter that
+//!   queues takes every available permit first (a partial assignment), and a release
+//!   that sees `WAITERS` hands its permits to the queue under the lock instead of to the
+//!   word. So a newcomer's lock-free fast path cannot overtake a queued waiter (FIFO).
+//! - Permits reach waiters strictly in order: only the head holds a partial assignment;
+//!   the next waiter gets anything only once the head is satisfied.
+//! - A dropped acquire future gives back whatever was assigned to it (partial or whole)
+//!   through the same release path, so the next waiter is served and nothing is lost.
+//! - Wakers are woken after the lock is released (`WakeList`).
+
+mod park;
+pub(crate) mod waitlist;
+mod wake_list;
+
+pub(crate) use park::block_on;
+pub(crate) use wake_list::WakeList;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire as AcquireOrd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+type Waitlist = waitlist::Waitlist<NodeState>;
+
+/// Where a semaphore waiter is in its life. Only `Queued` nodes are in the list, and
+/// only the head may hold a partial assignment (`assigned > 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    /// In the queue, still owed `needed` permits, with `assigned` already handed over.
+    Queued { needed: usize, assigned: usize },
+    /// Out of the queue with every permit it asked for.
+    Granted,
+    /// Out of the queue because the semaphore closed; it holds no permits.
+    Closed,
+}
+
+const CLOSED: usize = 1;
+const WAITERS: usize = 2;
+const SHIFT: usize = 2;
+
+/// A counting semaphore: an async pool of permits, handed out in FIFO order.
+///
+/// A request for many permits that cannot be met yet blocks later, smaller requests
+/// (tokio's fairness): permits go to waiters in the order they asked.
+///
+/// ```
+/// use std::sync::Arc;
+/// use runnel_sync::Semaphore;
+///
+/// # futures::executor::block_on(async {
+/// let sem = Arc::new(Semaphore::new(2));
+/// let a = sem.acquire().await.unwrap();
+/// let _b = sem.clone().acquire_owned().await.unwrap();
+/// assert_eq!(sem.available_permits(), 0);
+/// assert!(sem.try_acquire().is_err());
+/// drop(a);
+/// assert_eq!(sem.available_permits(), 1);
+/// # });
+/// ```
+pub struct Semaphore {
+    state: AtomicUsize,
+    waiters: Mutex<Waitlist>,
+}
+
+/// The semaphore was closed ([`Semaphore::close`]) before a permit could be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquireError(());
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore closed")
+    }
+}
+
+impl std::error::Error for AcquireError {}
+
+/// Why a `try_acquire*` call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryAcquireError {
+    /// The semaphore was closed.
+    Closed,
+    /// Not enough permits right now (or others queued first).
+    NoPermits,
+}
+
+impl TryAcquireError {
+    /// Whether the semaphore was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TryAcquireError::Closed)
+    }
+    /// Whether there were not enough permits.
+    pub fn is_no_permits(&self) -> bool {
+        matches!(self, TryAcquireError::NoPermits)
+    }
+}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryAcquireError::Closed => f.write_str("semaphore closed"),
+            TryAcquireError::NoPermits => f.write_str("no permits available"),
+        }
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
+
+impl Semaphore {
+    /// The most permits a semaphore can hold (tokio's value).
+    pub const MAX_PERMITS: usize = usize::MAX >> 3;
+
+    /// A semaphore with `permits` permits.
+    ///
+    /// # Panics
+    ///
+    /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
+    pub fn new(permits: usize) -> Semaphore {
+        Semaphore::const_new(permits)
+    }
+
+    /// Like [`new`](Self::new), usable in a `static`.
+    ///
+    /// ```
+    /// static LIMIT: runnel_sync::Semaphore = runnel_sync::Semaphore::const_new(10);
+    /// assert_eq!(LIMIT.available_permits(), 10);
+    /// ```
+    pub const fn const_new(permits: usize) -> Semaphore {
+        assert!(
+            permits <= Semaphore::MAX_PERMITS,
+            "a semaphore holds at most Semaphore::MAX_PERMITS permits"
+        );
+        Semaphore {
+            state: AtomicUsize::new(permits << SHIFT),
+            waiters: Mutex::new(Waitlist::new()),
+        }
+    }
+
+    /// Permits available right now (0 while anyone is queued).
+    pub fn available_permits(&self) -> usize {
+        self.state.load(AcquireOrd) >> SHIFT
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.load(AcquireOrd) & CLOSED != 0
+    }
+
+    /// Adds `n` permits, serving queued waiters first, in order.
+    ///
+    /// # Panics
+    ///
+    /// If the total would exceed [`Semaphore::MAX_PERMITS`].
+    pub fn add_permits(&self, n: usize) {
+        self.release(n);
+    }
+
+    /// Removes up to `n` available permits; returns how many were removed.
+    pub fn forget_permits(&self, n: usize) -> usize {
+        let mut cur = self.state.load(AcquireOrd);
+        loop {
+            let take = n.min(cur >> SHIFT);
+            match self
+                .state
+                .compare_exchange_weak(cur, cur - (take << SHIFT), AcqRel, AcquireOrd)
+            {
+                Ok(_) => return take,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Closes the semaphore: every queued and future `acquire` fails with
+    /// [`AcquireError`], `try_acquire` with [`TryAcquireError::Closed`]. Permits already
+    /// handed out stay valid and come back when dropped.
+    pub fn close(&self) {
+        let mut list = self.lock_waiters();
+        self.state.fetch_or(CLOSED, AcqRel);
+        let mut wakers = WakeList::new();
+        let mut returned = 0;
+        while let Some(head) = list.head() {
+            if !wakers.can_push() {
+                drop(list);
+                wakers.wake_all();
+                list = self.lock_waiters();
+                continue;
+            }
+            list.unlink(head);
+            let node = list.node_mut(head);
+            if let NodeState::Queued { assigned, .. } = node.state {
+                returned += assigned;
+            }
+            node.state = NodeState::Closed;
+            wakers.push(node.waker.take());
+        }
+        self.settle_empty(returned);
+        drop(list);
+        wakers.wake_all();
+    }
+
+    /// Waits for one permit.
+    ///
+    /// **Cancel safety:** cancel-safe. Dropping the future gives back anything assigned
+    /// to it and keeps its place from blocking others; it loses no wakeup.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is closed.
+    pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        self.acquire_permits(1).await?;
+        Ok(SemaphorePermit {
+            sem: self,
+            permits: 1,
+        })
+    }
+
+    /// Waits for `n` permits at once. While it waits, later requests queue behind it.
+    ///
+    /// **Cancel safety:** cancel-safe, as [`acquire`](Self::acquire): a partial
+    /// assignment is given back on drop.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is closed.
+    pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
+        self.acquire_permits(n as usize).await?;
+        Ok(SemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    /// [`acquire`](Self::acquire) for an `Arc<Semaphore>`; the permit owns the `Arc`.
+    ///
+    /// **Cancel safety:** cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is closed.
+    pub async fn acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
+        self.acquire_many_owned(1).await
+    }
+
+    /// [`acquire_many`](Self::acquire_many) for an `Arc<Semaphore>`.
+    ///
+    /// **Cancel safety:** cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] if the semaphore is closed.
+    pub async fn acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, AcquireError> {
+        self.acquire_permits(n as usize).await?;
+        Ok(OwnedSemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    /// Takes one permit if one is free and nobody is queued.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::Closed`] or [`TryAcquireError::NoPermits`].
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits if that many are free and nobody is queued.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::Closed`] or [`TryAcquireError::NoPermits`].
+    pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.try_acquire_permits(n as usize)?;
+        Ok(SemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for an `Arc<Semaphore>`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::Closed`] or [`TryAcquireError::NoPermits`].
+    pub fn try_acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.try_acquire_many_owned(1)
+    }
+
+    /// [`try_acquire_many`](Self::try_acquire_many) for an `Arc<Semaphore>`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::Closed`] or [`TryAcquireError::NoPermits`].
+    pub fn try_acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.try_acquire_permits(n as usize)?;
+        Ok(OwnedSemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    // ---- crate-wide raw interface (channels and locks build on these) ----
+
+    /// A future for `n` raw permits. On `Ok(())` the caller owns `n` permits and must
+    /// give them back with [`release`](Self::release) (or keep them forever). Dropping
+    /// the future before it completes gives back anything assigned to it.
+    pub(crate) fn acquire_permits(&self, n: usize) -> Acquire<'_> {
+        Acquire {
+            sem: self,
+            wanted: n,
+            state: AcquireState::Init,
+        }
+    }
+
+    /// Takes `n` raw permits without waiting; the caller owns them on `Ok`.
+    pub(crate) fn try_acquire_permits(&self, n: usize) -> Result<(), TryAcquireError> {
+        let mut cur = self.state.load(AcquireOrd);
+        loop {
+            if cur & CLOSED != 0 {
+                return Err(TryAcquireError::Closed);
+            }
+            if cur >> SHIFT < n {
+                return Err(TryAcquireError::NoPermits);
+            }
+            match self
+                .state
+                .compare_exchange_weak(cur, cur - (n << SHIFT), AcqRel, AcquireOrd)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Gives `n` raw permits back, serving queued waiters first.
+    pub(crate) fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut cur = self.state.load(AcquireOrd);
+        while cur & WAITERS == 0 {
+            let total = (cur >> SHIFT).checked_add(n);
+            let new = match total {
+                Some(total) if total <= Semaphore::MAX_PERMITS => cur + (n << SHIFT),
+                _ => panic!(
+                    "adding {n} permits would exceed Semaphore::MAX_PERMITS ({})",
+                    Semaphore::MAX_PERMITS
+                ),
+            };
+            match self
+                .state
+                .compare_exchange_weak(cur, new, AcqRel, AcquireOrd)
+            {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+        let list = self.lock_waiters();
+        self.release_and_unlock(list, n);
+    }
+
+    fn lock_waiters(&self) -> MutexGuard<'_, Waitlist> {
+        // The lock is never held across user code (wakers run after it is released), so
+        // poisoning can only come from an internal panic; the list stays consistent
+        // between statements, so carry on.
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands `n` permits to the queue in order, then drops the lock and wakes whoever was
+    /// satisfied. With the queue empty, the rest goes to the word and `WAITERS` is cleared.
+    fn release_and_unlock<'a>(&'a self, mut list: MutexGuard<'a, Waitlist>, mut n: usize) {
+        let mut wakers = WakeList::new();
+        while n > 0 {
+            let Some(head) = list.head() else { break };
+            if !wakers.can_push() {
+                drop(list);
+                wakers.wake_all();
+                list = self.lock_waiters();
+                continue;
+            }
+            let node = list.node_mut(head);
+            let NodeState::Queued { needed, assigned } = node.state else {
+                unreachable!("a node in the queue is always Queued")
+            };
+            let give = n.min(needed);
+            n -= give;
+            if give == needed {
+                node.state = NodeState::Granted;
+                wakers.push(node.waker.take());
+                list.unlink(head);
+            } else {
+                node.state = NodeState::Queued {
+                    needed: needed - give,
+                    assigned: assigned + give,
+                };
+            }
+        }
+        if list.is_empty() {
+            self.settle_empty(n);
+        }
+        drop(list);
+        wakers.wake_all();
+    }
+
+    /// With the lock held and the queue empty: clear `WAITERS` and store `n` permits.
+    fn settle_empty(&self, n: usize) {
+        let mut cur = self.state.load(AcquireOrd);
+        loop {
+            let total = (cur >> SHIFT).checked_add(n);
+            if !matches!(total, Some(t) if t <= Semaphore::MAX_PERMITS) {
+                panic!(
+                    "adding {n} permits would exceed Semaphore::MAX_PERMITS ({})",
+                    Semaphore::MAX_PERMITS
+                );
+            }
+            let new = (cur & !WAITERS) + (n << SHIFT);
+            match self
+                .state
+                .compare_exchange_weak(cur, new, AcqRel, AcquireOrd)
+            {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}
+
+impl Default for Semaphore {
+    /// A semaphore with no permits.
+    fn default() -> Semaphore {
+        Semaphore::new(0)
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.load(AcquireOrd);
+        f.debug_struct("Semaphore")
+            .field("permits", &(state >> SHIFT))
+            .field("waiters", &(state & WAITERS != 0))
+            .field("closed", &(state & CLOSED != 0))
+            .finish()
+    }
+}
+
+enum AcquireState {
+    Init,
+    Queued(usize),
+    Done,
+}
+
+/// The future of [`Semaphore::acquire_permits`]: `Ok(())` means the caller now owns the
+/// permits it asked for.
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct Acquire<'a> {
+    sem: &'a Semaphore,
+    wanted: usize,
+    state: AcquireState,
+}
+
+impl Future for Acquire<'_> {
+    type Output = Result<(), AcquireError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.state {
+            AcquireState::Init => this.poll_first(cx),
+            AcquireState::Queued(index) => {
+                let mut list = this.sem.lock_waiters();
+                let node = list.node_mut(index);
+                match node.state {
+                    NodeState::Queued { .. } => {
+                        match &node.waker {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => node.waker = Some(cx.waker().clone()),
+                        }
+                        Poll::Pending
+                    }
+                    NodeState::Granted => {
+                        list.free(index);
+                        this.state = AcquireState::Done;
+                        Poll::Ready(Ok(()))
+                    }
+                    NodeState::Closed => {
+                        list.free(index);
+                        this.state = AcquireState::Done;
+                        Poll::Ready(Err(AcquireError(())))
+                    }
+                }
+            }
+            AcquireState::Done => panic!("runnel_sync: acquire future polled after completion"),
+        }
+    }
+}
+
+impl Acquire<'_> {
+    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AcquireError>> {
+        match self.sem.try_acquire_permits(self.wanted) {
+            Ok(()) => {
+                self.state = AcquireState::Done;
+                return Poll::Ready(Ok(()));
+            }
+            Err(TryAcquireError::Closed) => {
+                self.state = AcquireState::Done;
+                return Poll::Ready(Err(AcquireError(())));
+            }
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let sem = self.sem;
+        let mut list = sem.lock_waiters();
+        // Under the lock nobody else moves permits between the word and the queue, so
+        // what we see here decides: enough and nobody queued → take; else take what is
+        // there (partial assignment), set WAITERS, and queue.
+        let mut cur = sem.state.load(AcquireOrd);
+        let taken = loop {
+            if cur & CLOSED != 0 {
+                self.state = AcquireState::Done;
+                return Poll::Ready(Err(AcquireError(())));
+            }
+            let available = cur >> SHIFT;
+            let new = if available >= self.wanted {
+                cur - (self.wanted << SHIFT)
+            } else {
+                (cur & CLOSED) | WAITERS
+            };
+            match sem
+                .state
+                .compare_exchange_weak(cur, new, AcqRel, AcquireOrd)
+            {
+                Ok(_) => break available.min(self.wanted),
+                Err(actual) => cur = actual,
+            }
+        };
+        if taken == self.wanted {
+            self.state = AcquireState::Done;
+            return Poll::Ready(Ok(()));
+        }
+        let index = list.push_back(
+            NodeState::Queued {
+                needed: self.wanted - taken,
+                assigned: taken,
+            },
+            Some(cx.waker().clone()),
+        );
+        self.state = AcquireState::Queued(index);
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        let AcquireState::Queued(index) = self.state else {
+            return;
+        };
+        let mut list = self.sem.lock_waiters();
+        let give_back = match list.node(index).state {
+            NodeState::Queued { assigned, .. } => {
+                list.unlink(index);
+                assigned
+            }
+            NodeState::Granted => self.wanted,
+            NodeState::Closed => 0,
+        };
+        list.free(index);
+        // Even with nothing to give back this matters: it clears WAITERS if we were the
+        // last waiter, and a head that leaves unblocks nobody else only because the word
+        // holds no permits while anyone waits.
+        self.sem.release_and_unlock(list, give_back);
+    }
+}
+
+/// Permits borrowed from a [`Semaphore`]; dropping it gives them back.
+#[must_use = "dropping a permit gives it back at once"]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+    permits: u32,
+}
+
+impl<'a> SemaphorePermit<'a> {
+    /// Keeps the permits out of the semaphore for good.
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.permits as usize
+    }
+
+    /// Moves `other`'s permits into this one.
+    ///
+    /// # Panics
+    ///
+    /// If they come from different semaphores.
+    pub fn merge(&mut self, mut other: SemaphorePermit<'a>) {
+        assert!(
+            std::ptr::eq(self.sem, other.sem),
+            "merging permits of different semaphores"
+        );
+        self.permits += other.permits;
+        other.permits = 0;
+    }
+
+    /// Splits `n` permits off into a new permit; `None` if this holds fewer than `n`.
+    pub fn split(&mut self, n: usize) -> Option<SemaphorePermit<'a>> {
+        let n = u32::try_from(n).ok()?;
+        if n > self.permits {
+            return None;
+        }
+        self.permits -= n;
+        Some(SemaphorePermit {
+            sem: self.sem,
+            permits: n,
+        })
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.sem.release(self.permits as usize);
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+/// Permits owned from an `Arc<Semaphore>`; dropping it gives them back.
+#[must_use = "dropping a permit gives it back at once"]
+pub struct OwnedSemaphorePermit {
+    sem: Arc<Semaphore>,
+    permits: u32,
+}
+
+impl OwnedSemaphorePermit {
+    /// Keeps the permits out of the semaphore for good.
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.permits as usize
+    }
+
+    /// The semaphore these permits belong to.
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.sem
+    }
+
+    /// Moves `other`'s permits into this one.
+    ///
+    /// # Panics
+    ///
+    /// If they come from different semaphores.
+    pub fn merge(&mut self, mut other: OwnedSemaphorePermit) {
+        assert!(
+            Arc::ptr_eq(&self.sem, &other.sem),
+            "merging permits of different semaphores"
+        );
+        self.permits += other.permits;
+        other.permits = 0;
+    }
+
+    /// Splits `n` permits off into a new permit; `None` if this holds fewer than `n`.
+    pub fn split(&mut self, n: usize) -> Option<OwnedSemaphorePermit> {
+        let n = u32::try_from(n).ok()?;
+        if n > self.permits {
+            return None;
+        }
+        self.permits -= n;
+        Some(OwnedSemaphorePermit {
+            sem: self.sem.clone(),
+            permits: n,
+        })
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        self.sem.release(self.permits as usize);
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;
