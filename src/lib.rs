@@ -90,3 +90,9 @@ pub mod net {
     //! pool so that no worker blocks on DNS.
     pub use runnel_net::*;
 }
+
+pub mod sync {
+    //! Channels with tokio's API shape: [`mpsc`], [`oneshot`], [`watch`], [`broadcast`].
+    //! They work under any executor.
+    pub use runnel_sync::*;
+}
