@@ -41,7 +41,10 @@ impl WakeList {
 
     /// Takes every stored waker, to be woken once the lock is released.
     pub(crate) fn take_all(&mut self) -> Vec<Waker> {
-        self.entries.iter_mut().filter_map(|(_, w)| w.take()).collect()
+        self.entries
+            .iter_mut()
+            .filter_map(|(_, w)| w.take())
+            .collect()
     }
 }
 

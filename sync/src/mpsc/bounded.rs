@@ -40,10 +40,7 @@ pub fn channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
         "mpsc bounded channel buffer of {buffer} is too large (at most usize::MAX >> 3)"
     );
     let chan = Arc::new(Chan::new(buffer));
-    (
-        Sender { chan: chan.clone() },
-        Receiver { chan },
-    )
+    (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
 /// Sends messages to the [`Receiver`] of a bounded channel. Cloning makes another sender;
