@@ -387,13 +387,15 @@ impl<T> Receiver<T> {
         let seen = &mut self.seen;
         let mut senders_gone = false;
         loop {
-            let (guard, version) = shared.read_versioned();
-            let has_changed = version != *seen;
-            *seen = version;
-            if f(&guard) {
-                return Ok(Ref { guard, has_changed });
+            {
+                // Scoped so the read lock is released before waiting.
+                let (guard, version) = shared.read_versioned();
+                let has_changed = version != *seen;
+                *seen = version;
+                if f(&guard) {
+                    return Ok(Ref { guard, has_changed });
+                }
             }
-            drop(guard);
             if senders_gone {
                 return Err(RecvError(()));
             }
