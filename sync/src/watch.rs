@@ -385,7 +385,6 @@ impl<T> Receiver<T> {
         // Split borrows: the returned guard borrows `shared` while the loop updates `seen`.
         let shared: &Shared<T> = &self.shared;
         let seen = &mut self.seen;
-        let mut senders_gone = false;
         loop {
             {
                 // Scoped so the read lock is released before waiting.
@@ -396,13 +395,9 @@ impl<T> Receiver<T> {
                     return Ok(Ref { guard, has_changed });
                 }
             }
-            if senders_gone {
-                return Err(RecvError(()));
-            }
-            if changed(shared, seen).await.is_err() {
-                // Every sender is gone: look at the final value once more.
-                senders_gone = true;
-            }
+            // `changed` reports a value sent just before the last sender went before it
+            // reports the end, so the final value is always checked.
+            changed(shared, seen).await?;
         }
     }
 
