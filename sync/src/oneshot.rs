@@ -136,7 +136,10 @@ impl<T> Sender<T> {
         state.value = Some(value);
         state.complete = true;
         let waker = state.rx_waker.take();
+        // A `closed()` wait that was abandoned may have left its waker: nothing waits now.
+        let stale = state.tx_waker.take();
         drop(state);
+        drop(stale);
         if let Some(waker) = waker {
             waker.wake();
         }
