@@ -54,7 +54,11 @@ fn median(mut runs: Vec<Duration>) -> Duration {
 
 fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke");
-    let (rounds, messages) = if smoke { (1, 100_000) } else { (ROUNDS, 1_000_000) };
+    let (rounds, messages) = if smoke {
+        (1, 100_000)
+    } else {
+        (ROUNDS, 1_000_000)
+    };
     let runnel_rt = runnel_rt();
     let tokio_rt = tokio_rt();
 

@@ -79,12 +79,17 @@ fn lag_semantics_match_tokio() {
         Closed,
     }
     // (capacity, sends before the first read, reads, sends, reads)
-    let scripts = [(1, 3, 2, 2, 3), (3, 7, 3, 9, 7), (4, 4, 1, 5, 6), (5, 20, 10, 0, 2)];
+    let scripts = [
+        (1, 3, 2, 2, 3),
+        (3, 7, 3, 9, 7),
+        (4, 4, 1, 5, 6),
+        (5, 20, 10, 0, 2),
+    ];
     for (capacity, first, reads, second, last_reads) in scripts {
         let ours = {
             let (tx, mut rx) = broadcast::channel(capacity);
             let mut seen = Vec::new();
-            let mut read = |rx: &mut broadcast::Receiver<u32>, n: usize, seen: &mut Vec<_>| {
+            let read = |rx: &mut broadcast::Receiver<u32>, n: usize, seen: &mut Vec<_>| {
                 for _ in 0..n {
                     seen.push(match rx.try_recv() {
                         Ok(v) => Seen::Value(v),
@@ -94,9 +99,13 @@ fn lag_semantics_match_tokio() {
                     });
                 }
             };
-            (0..first).for_each(|v| drop(tx.send(v)));
+            (0..first).for_each(|v| {
+                tx.send(v).unwrap();
+            });
             read(&mut rx, reads, &mut seen);
-            (first..first + second).for_each(|v| drop(tx.send(v)));
+            (first..first + second).for_each(|v| {
+                tx.send(v).unwrap();
+            });
             drop(tx);
             read(&mut rx, last_reads, &mut seen);
             seen
@@ -105,7 +114,7 @@ fn lag_semantics_match_tokio() {
             use tokio::sync::broadcast::{self, error::TryRecvError};
             let (tx, mut rx) = broadcast::channel(capacity);
             let mut seen = Vec::new();
-            let mut read = |rx: &mut broadcast::Receiver<u32>, n: usize, seen: &mut Vec<_>| {
+            let read = |rx: &mut broadcast::Receiver<u32>, n: usize, seen: &mut Vec<_>| {
                 for _ in 0..n {
                     seen.push(match rx.try_recv() {
                         Ok(v) => Seen::Value(v),
@@ -115,9 +124,13 @@ fn lag_semantics_match_tokio() {
                     });
                 }
             };
-            (0..first).for_each(|v| drop(tx.send(v)));
+            (0..first).for_each(|v| {
+                tx.send(v).unwrap();
+            });
             read(&mut rx, reads, &mut seen);
-            (first..first + second).for_each(|v| drop(tx.send(v)));
+            (first..first + second).for_each(|v| {
+                tx.send(v).unwrap();
+            });
             drop(tx);
             read(&mut rx, last_reads, &mut seen);
             seen
@@ -246,7 +259,11 @@ fn slow_receiver_under_load_sees_lag_plus_values_equal_to_sent() {
                     }
                 }
                 producer.await.unwrap();
-                assert_eq!(values + lost, 5000, "every value is either received or counted");
+                assert_eq!(
+                    values + lost,
+                    5000,
+                    "every value is either received or counted"
+                );
                 assert_eq!(last, Some(4999));
             });
         },

@@ -27,7 +27,10 @@ fn check_order(received: &[(usize, usize)]) {
         assert_eq!(seq, next[producer], "producer {producer} out of order");
         next[producer] += 1;
     }
-    assert_eq!(next, [PER_PRODUCER; PRODUCERS], "a producer's messages went missing");
+    assert_eq!(
+        next, [PER_PRODUCER; PRODUCERS],
+        "a producer's messages went missing"
+    );
     assert_eq!(received.len(), PRODUCERS * PER_PRODUCER);
 }
 
@@ -91,33 +94,36 @@ fn unbounded_four_producers_keep_order_on_runnel() {
 /// producers on plain threads.
 #[test]
 fn bounded_four_producers_keep_order_on_futures_executor() {
-    in_child_process("bounded_four_producers_keep_order_on_futures_executor", || {
-        let (tx, mut rx) = mpsc::channel(16);
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|producer| {
-                let tx = tx.clone();
-                thread::spawn(move || {
-                    futures::executor::block_on(async {
-                        for seq in 0..PER_PRODUCER {
-                            tx.send((producer, seq)).await.unwrap();
-                        }
+    in_child_process(
+        "bounded_four_producers_keep_order_on_futures_executor",
+        || {
+            let (tx, mut rx) = mpsc::channel(16);
+            let producers: Vec<_> = (0..PRODUCERS)
+                .map(|producer| {
+                    let tx = tx.clone();
+                    thread::spawn(move || {
+                        futures::executor::block_on(async {
+                            for seq in 0..PER_PRODUCER {
+                                tx.send((producer, seq)).await.unwrap();
+                            }
+                        })
                     })
                 })
-            })
-            .collect();
-        drop(tx);
-        let received = futures::executor::block_on(async {
-            let mut received = Vec::new();
-            while let Some(message) = rx.recv().await {
-                received.push(message);
+                .collect();
+            drop(tx);
+            let received = futures::executor::block_on(async {
+                let mut received = Vec::new();
+                while let Some(message) = rx.recv().await {
+                    received.push(message);
+                }
+                received
+            });
+            for p in producers {
+                p.join().unwrap();
             }
-            received
-        });
-        for p in producers {
-            p.join().unwrap();
-        }
-        check_order(&received);
-    });
+            check_order(&received);
+        },
+    );
 }
 
 #[test]
@@ -162,30 +168,33 @@ fn full_channel_blocks_the_sender_until_a_recv() {
 
 #[test]
 fn backpressure_on_runnel_holds_the_producer_at_the_bound() {
-    in_child_process("backpressure_on_runnel_holds_the_producer_at_the_bound", || {
-        let rt = support::runtime(2);
-        rt.block_on(async {
-            let (tx, mut rx) = mpsc::channel(4);
-            let sent = Arc::new(AtomicUsize::new(0));
-            let producer = {
-                let sent = sent.clone();
-                runnel::spawn(async move {
-                    for i in 0..100 {
-                        tx.send(i).await.unwrap();
-                        sent.fetch_add(1, SeqCst);
-                    }
-                })
-            };
-            for i in 0..100 {
-                // Whatever the interleaving, the producer can be at most 4 (the buffer)
-                // ahead of what was received, plus the message it is handing over.
-                assert!(sent.load(SeqCst) <= i + 4, "the producer overran the bound");
-                assert_eq!(rx.recv().await, Some(i));
-            }
-            producer.await.unwrap();
-            assert_eq!(rx.recv().await, None);
-        });
-    });
+    in_child_process(
+        "backpressure_on_runnel_holds_the_producer_at_the_bound",
+        || {
+            let rt = support::runtime(2);
+            rt.block_on(async {
+                let (tx, mut rx) = mpsc::channel(4);
+                let sent = Arc::new(AtomicUsize::new(0));
+                let producer = {
+                    let sent = sent.clone();
+                    runnel::spawn(async move {
+                        for i in 0..100 {
+                            tx.send(i).await.unwrap();
+                            sent.fetch_add(1, SeqCst);
+                        }
+                    })
+                };
+                for i in 0..100 {
+                    // Whatever the interleaving, the producer can be at most 4 (the buffer)
+                    // ahead of what was received, plus the message it is handing over.
+                    assert!(sent.load(SeqCst) <= i + 4, "the producer overran the bound");
+                    assert_eq!(rx.recv().await, Some(i));
+                }
+                producer.await.unwrap();
+                assert_eq!(rx.recv().await, None);
+            });
+        },
+    );
 }
 
 #[test]
@@ -235,7 +244,10 @@ fn cancelled_send_does_not_send_and_loses_no_capacity() {
     // The slot is now granted to `granted`; cancelling it must pass the slot on.
     assert!(probe.woken());
     drop(granted);
-    assert!(probe.woken(), "the next waiter must be woken with the passed-on slot");
+    assert!(
+        probe.woken(),
+        "the next waiter must be woken with the passed-on slot"
+    );
     expect_ready(&probe, next.as_mut()).unwrap();
 
     assert_eq!(rx.try_recv(), Ok(12), "only the uncancelled send arrives");
@@ -265,42 +277,45 @@ fn cancelled_recv_loses_no_message() {
 
 #[test]
 fn cancelled_recv_in_a_select_loses_no_message_on_runnel() {
-    in_child_process("cancelled_recv_in_a_select_loses_no_message_on_runnel", || {
-        let rt = support::runtime(2);
-        rt.block_on(async {
-            let (tx, mut rx) = mpsc::channel(8);
-            let producer = runnel::spawn(async move {
-                for i in 0..2000u32 {
-                    tx.send(i).await.unwrap();
+    in_child_process(
+        "cancelled_recv_in_a_select_loses_no_message_on_runnel",
+        || {
+            let rt = support::runtime(2);
+            rt.block_on(async {
+                let (tx, mut rx) = mpsc::channel(8);
+                let producer = runnel::spawn(async move {
+                    for i in 0..2000u32 {
+                        tx.send(i).await.unwrap();
+                    }
+                });
+                let mut expected = 0;
+                let mut cancelled = 0;
+                loop {
+                    // Races every recv against a yield; the losing recv is dropped.
+                    let mut recv = pin!(rx.recv());
+                    let outcome = std::future::poll_fn(|cx| match recv.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+                        std::task::Poll::Pending => std::task::Poll::Ready(None),
+                    })
+                    .await;
+                    match outcome {
+                        Some(Some(v)) => {
+                            assert_eq!(v, expected, "a message was lost or reordered");
+                            expected += 1;
+                        }
+                        Some(None) => break,
+                        None => {
+                            cancelled += 1;
+                            runnel::task::yield_now().await;
+                        }
+                    }
                 }
+                assert_eq!(expected, 2000);
+                producer.await.unwrap();
+                println!("cancelled receives: {cancelled}");
             });
-            let mut expected = 0;
-            let mut cancelled = 0;
-            loop {
-                // Races every recv against a yield; the losing recv is dropped.
-                let mut recv = pin!(rx.recv());
-                let outcome = std::future::poll_fn(|cx| match recv.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
-                    std::task::Poll::Pending => std::task::Poll::Ready(None),
-                })
-                .await;
-                match outcome {
-                    Some(Some(v)) => {
-                        assert_eq!(v, expected, "a message was lost or reordered");
-                        expected += 1;
-                    }
-                    Some(None) => break,
-                    None => {
-                        cancelled += 1;
-                        runnel::task::yield_now().await;
-                    }
-                }
-            }
-            assert_eq!(expected, 2000);
-            producer.await.unwrap();
-            println!("cancelled receives: {cancelled}");
-        });
-    });
+        },
+    );
 }
 
 #[test]
@@ -364,7 +379,10 @@ fn dropping_every_sender_ends_recv() {
         let mut recv = pin!(rx.recv());
         assert_pending(&probe, recv.as_mut());
         drop(tx2);
-        assert!(probe.woken(), "the last sender's drop must wake the receiver");
+        assert!(
+            probe.woken(),
+            "the last sender's drop must wake the receiver"
+        );
         assert_eq!(expect_ready(&probe, recv.as_mut()), None);
     }
     assert!(rx.is_closed());
@@ -424,7 +442,10 @@ fn recv_many_takes_up_to_the_limit_and_frees_slots() {
     assert_eq!(buffer, [0, 1]);
     expect_ready(&probe, blocked.as_mut()).unwrap();
     assert_eq!(futures::executor::block_on(rx.recv_many(&mut buffer, 0)), 0);
-    assert_eq!(futures::executor::block_on(rx.recv_many(&mut buffer, 10)), 2);
+    assert_eq!(
+        futures::executor::block_on(rx.recv_many(&mut buffer, 10)),
+        2
+    );
     assert_eq!(buffer, [0, 1, 2, 3]);
     assert_eq!(rx.len(), 0);
     assert!(rx.is_empty());
@@ -462,5 +483,9 @@ fn messages_left_in_a_dropped_receiver_are_dropped() {
     drop(rx);
     assert_eq!(drops.load(SeqCst), 2);
     permit.send(Counted(drops.clone()));
-    assert_eq!(drops.load(SeqCst), 3, "a permit's message after the receiver is gone");
+    assert_eq!(
+        drops.load(SeqCst),
+        3,
+        "a permit's message after the receiver is gone"
+    );
 }

@@ -112,7 +112,10 @@ fn dropped_sender_ends_changed_but_keeps_the_value() {
 fn wait_for_checks_the_current_value_then_waits() {
     let probe = Probe::new();
     let (tx, mut rx) = watch::channel(1);
-    assert_eq!(*expect_ready(&probe, pin!(rx.wait_for(|&v| v == 1))).unwrap(), 1);
+    assert_eq!(
+        *expect_ready(&probe, pin!(rx.wait_for(|&v| v == 1))).unwrap(),
+        1
+    );
     {
         let mut wait = pin!(rx.wait_for(|&v| v >= 3));
         assert_pending(&probe, wait.as_mut());
@@ -146,7 +149,10 @@ fn send_needs_a_receiver_but_send_replace_and_modify_do_not() {
     assert!(!tx.is_closed());
     assert!(!rx.has_changed().unwrap());
     assert!(!tx.send_if_modified(|_| false));
-    assert!(!rx.has_changed().unwrap(), "an unmodified value is no change");
+    assert!(
+        !rx.has_changed().unwrap(),
+        "an unmodified value is no change"
+    );
     assert!(tx.send_if_modified(|v| {
         *v = 5;
         true

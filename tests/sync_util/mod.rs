@@ -47,7 +47,10 @@ impl Probe {
 /// Asserts that polling gives `Pending`.
 #[track_caller]
 pub fn assert_pending<F: Future + ?Sized>(probe: &Probe, future: Pin<&mut F>) {
-    assert!(probe.poll(future).is_pending(), "expected the future to wait");
+    assert!(
+        probe.poll(future).is_pending(),
+        "expected the future to wait"
+    );
 }
 
 /// Polls, expecting `Ready`, and returns the output.
