@@ -489,3 +489,53 @@ fn messages_left_in_a_dropped_receiver_are_dropped() {
         "a permit's message after the receiver is gone"
     );
 }
+
+/// Senders that give up whenever a send would wait (polling it once, then dropping it),
+/// racing a consumer on other workers: every send that completed arrives, no cancelled
+/// one does, and no capacity leaks.
+#[test]
+fn racing_cancelled_sends_leak_no_capacity_on_runnel() {
+    in_child_process("racing_cancelled_sends_leak_no_capacity_on_runnel", || {
+        let rt = support::runtime(2);
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel(2);
+            let producers: Vec<_> = (0..4u64)
+                .map(|producer| {
+                    let tx = tx.clone();
+                    runnel::spawn(async move {
+                        let mut sent = 0u64;
+                        for seq in 0..2000u64 {
+                            let mut send = pin!(tx.send(producer * 1_000_000 + seq));
+                            let done = std::future::poll_fn(|cx| {
+                                std::task::Poll::Ready(send.as_mut().poll(cx).is_ready())
+                            })
+                            .await;
+                            if done {
+                                sent += 1;
+                            } else {
+                                runnel::task::yield_now().await;
+                            }
+                        }
+                        sent
+                    })
+                })
+                .collect();
+            let consumer = runnel::spawn(async move {
+                let mut received = 0u64;
+                while rx.recv().await.is_some() {
+                    received += 1;
+                }
+                (received, rx)
+            });
+            let mut sent = 0;
+            for producer in producers {
+                sent += producer.await.unwrap();
+            }
+            drop(tx);
+            let (received, rx) = consumer.await.unwrap();
+            assert_eq!(received, sent);
+            assert_eq!(rx.capacity(), 2, "a cancelled send kept a slot");
+            println!("completed sends: {sent} of 8000");
+        });
+    });
+}
