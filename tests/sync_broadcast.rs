@@ -165,6 +165,10 @@ fn send_without_receivers_fails_and_returns_the_value() {
     let mut rx = tx.subscribe();
     assert_eq!(tx.send("kept").unwrap(), 1);
     assert_eq!(rx.try_recv(), Ok("kept"));
+
+    let tx = broadcast::Sender::<u8>::new(2);
+    assert_eq!(tx.receiver_count(), 0);
+    assert!(tx.send(1).is_err());
 }
 
 #[test]

@@ -539,3 +539,24 @@ fn racing_cancelled_sends_leak_no_capacity_on_runnel() {
         });
     });
 }
+
+#[test]
+fn weak_senders_do_not_keep_the_channel_open() {
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    let weak = tx.downgrade();
+    assert_eq!(weak.strong_count(), 1);
+    let strong = weak.upgrade().expect("a sender is alive");
+    assert_eq!(tx.strong_count(), 2);
+    strong.try_send(1).unwrap();
+    drop(strong);
+    drop(tx);
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    assert!(weak.upgrade().is_none(), "no upgrade after the end");
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<u8>();
+    let weak = tx.downgrade();
+    drop(tx);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(futures::executor::block_on(rx.recv()), None);
+}

@@ -167,6 +167,11 @@ fn send_needs_a_receiver_but_send_replace_and_modify_do_not() {
     assert!(rx.has_changed().unwrap());
     rx.mark_unchanged();
     assert!(!rx.has_changed().unwrap());
+
+    let tx = watch::Sender::new(0);
+    assert_eq!(tx.receiver_count(), 0);
+    assert!(tx.send(1).is_err());
+    assert_eq!(*tx.subscribe().borrow(), 0);
 }
 
 #[test]

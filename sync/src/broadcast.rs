@@ -215,6 +215,20 @@ pub struct Receiver<T> {
     next: u64,
 }
 
+impl<T: Clone> Sender<T> {
+    /// Creates a channel with no receiver yet (see [`channel`] for `capacity`); make them
+    /// with [`subscribe`](Self::subscribe).
+    ///
+    /// # Panics
+    ///
+    /// As [`channel`].
+    #[track_caller]
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = channel(capacity);
+        tx
+    }
+}
+
 impl<T> Sender<T> {
     /// Sends `value` to every current receiver and returns how many there are. Never waits:
     /// when the ring is full the oldest value is dropped, and receivers that had not read

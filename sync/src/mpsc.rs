@@ -21,5 +21,5 @@ pub mod error;
 mod unbounded;
 mod wait;
 
-pub use bounded::{channel, OwnedPermit, Permit, Receiver, Sender};
-pub use unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+pub use bounded::{channel, OwnedPermit, Permit, Receiver, Sender, WeakSender};
+pub use unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender, WeakUnboundedSender};

@@ -184,6 +184,13 @@ pub struct Receiver<T> {
 }
 
 impl<T> Sender<T> {
+    /// Creates a channel holding `init` with no receiver yet; make them with
+    /// [`subscribe`](Self::subscribe).
+    pub fn new(init: T) -> Self {
+        let (tx, _) = channel(init);
+        tx
+    }
+
     /// Stores `value` and notifies the receivers. Fails, returning the value without
     /// storing it, if every receiver is dropped (use [`send_replace`](Self::send_replace)
     /// to store regardless).

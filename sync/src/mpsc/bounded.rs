@@ -196,6 +196,53 @@ impl<T> Sender<T> {
     pub fn same_channel(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
     }
+
+    /// Makes a sender that does not keep the channel open: the receiver sees the end once
+    /// every strong sender is dropped, whatever weak senders remain.
+    pub fn downgrade(&self) -> WeakSender<T> {
+        WeakSender {
+            chan: self.chan.clone(),
+        }
+    }
+
+    /// The number of live (strong) senders.
+    pub fn strong_count(&self) -> usize {
+        self.chan.sender_count()
+    }
+}
+
+/// A sender that does not keep the channel open (from [`Sender::downgrade`]);
+/// [`upgrade`](Self::upgrade) it to send.
+pub struct WeakSender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> WeakSender<T> {
+    /// A sender, if any sender is still alive (otherwise the channel has ended).
+    pub fn upgrade(&self) -> Option<Sender<T>> {
+        self.chan.try_add_sender().then(|| Sender {
+            chan: self.chan.clone(),
+        })
+    }
+
+    /// The number of live (strong) senders.
+    pub fn strong_count(&self) -> usize {
+        self.chan.sender_count()
+    }
+}
+
+impl<T> Clone for WeakSender<T> {
+    fn clone(&self) -> Self {
+        WeakSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakSender").finish_non_exhaustive()
+    }
 }
 
 impl<T> Clone for Sender<T> {

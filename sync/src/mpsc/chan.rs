@@ -130,6 +130,20 @@ impl<T> Chan<T> {
         self.lock().senders += 1;
     }
 
+    /// Adds a sender unless every sender is gone (the upgrade of a weak sender).
+    pub(super) fn try_add_sender(&self) -> bool {
+        let mut state = self.lock();
+        if state.senders == 0 {
+            return false;
+        }
+        state.senders += 1;
+        true
+    }
+
+    pub(super) fn sender_count(&self) -> usize {
+        self.lock().senders
+    }
+
     pub(super) fn drop_sender(&self) {
         let mut state = self.lock();
         state.senders -= 1;

@@ -66,6 +66,54 @@ impl<T> UnboundedSender<T> {
     pub fn same_channel(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
     }
+
+    /// Makes a sender that does not keep the channel open: the receiver sees the end once
+    /// every strong sender is dropped, whatever weak senders remain.
+    pub fn downgrade(&self) -> WeakUnboundedSender<T> {
+        WeakUnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+
+    /// The number of live (strong) senders.
+    pub fn strong_count(&self) -> usize {
+        self.chan.sender_count()
+    }
+}
+
+/// A sender that does not keep the channel open (from [`UnboundedSender::downgrade`]);
+/// [`upgrade`](Self::upgrade) it to send.
+pub struct WeakUnboundedSender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> WeakUnboundedSender<T> {
+    /// A sender, if any sender is still alive (otherwise the channel has ended).
+    pub fn upgrade(&self) -> Option<UnboundedSender<T>> {
+        self.chan.try_add_sender().then(|| UnboundedSender {
+            chan: self.chan.clone(),
+        })
+    }
+
+    /// The number of live (strong) senders.
+    pub fn strong_count(&self) -> usize {
+        self.chan.sender_count()
+    }
+}
+
+impl<T> Clone for WeakUnboundedSender<T> {
+    fn clone(&self) -> Self {
+        WeakUnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakUnboundedSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakUnboundedSender")
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> Clone for UnboundedSender<T> {
