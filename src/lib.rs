@@ -93,7 +93,8 @@ pub mod time {
 
 pub mod sync {
     //! Async locks and channels with tokio's names: [`Mutex`], [`RwLock`], [`Semaphore`],
-    //! [`Notify`], [`Barrier`]. Runtime-agnostic; see the `runnel-sync` crate.
+    //! [`Notify`], [`Barrier`], and the channels [`mpsc`], [`oneshot`], [`watch`],
+    //! [`broadcast`]. Runtime-agnostic (any executor may poll them); see `runnel-sync`.
     pub use runnel_sync::*;
 }
 
@@ -102,3 +103,4 @@ pub mod net {
     //! pool so that no worker blocks on DNS.
     pub use runnel_net::*;
 }
+

@@ -1,7 +1,7 @@
 //! runnel's synchronisation primitives, with tokio's names and signatures so that code
 //! switches by changing the path (`tokio::sync::Mutex` → `runnel::sync::Mutex`).
 //!
-//! Everything here is runtime-agnostic: only the standard library, plain
+//! Everything here is runtime-agnostic: only the standard library (and `slab`), plain
 //! [`Waker`](std::task::Waker)s, no timers and no thread-locals. The futures work when
 //! polled by any executor (`futures::executor::block_on` included).
 //!
@@ -12,6 +12,7 @@
 //! | `rwlock` | [`RwLock`] (readers take one permit, a writer takes them all) |
 //! | `notify` | [`Notify`] |
 //! | `barrier` | [`Barrier`] |
+//! | `mpsc`, `oneshot`, `watch`, `broadcast` | the channels |
 //!
 //! Waiting tasks keep their wakers in these primitives, which the runtime cannot see
 //! into: for runnel's deadlock detector such a task is woken by an outside holder, so a
@@ -31,3 +32,11 @@ pub mod semaphore;
 pub use semaphore::{
     AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
 };
+
+pub mod broadcast;
+pub mod mpsc;
+pub mod oneshot;
+pub mod watch;
+
+mod block_on;
+mod wake_list;

@@ -1,0 +1,107 @@
+//! The futures behind the async methods of both mpsc flavours. Each one undoes its
+//! registration when dropped mid-wait, which is what makes the methods cancel-safe and
+//! keeps the channel from holding the waker of a task that stopped waiting.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::chan::Chan;
+use super::error::SendError;
+
+/// Waits for a free slot (in FIFO order with other waiting senders) and reserves it.
+pub(super) struct ReserveSlot<'a, T> {
+    pub(super) chan: &'a Chan<T>,
+    pub(super) key: Option<usize>,
+}
+
+impl<T> Future for ReserveSlot<'_, T> {
+    type Output = Result<(), SendError<()>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.chan.poll_reserve(&mut this.key, cx)
+    }
+}
+
+impl<T> Drop for ReserveSlot<'_, T> {
+    fn drop(&mut self) {
+        self.chan.cancel_reserve(&mut self.key);
+    }
+}
+
+/// Receives one message.
+pub(super) struct Recv<'a, T> {
+    pub(super) chan: &'a Chan<T>,
+    pub(super) waiting: bool,
+}
+
+impl<T> Future for Recv<'_, T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        let poll = this.chan.poll_recv(cx);
+        this.waiting = poll.is_pending();
+        poll
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.chan.cancel_recv();
+        }
+    }
+}
+
+/// Receives up to `limit` messages at once, appending them to `buffer`.
+pub(super) struct RecvMany<'a, T> {
+    pub(super) chan: &'a Chan<T>,
+    pub(super) buffer: &'a mut Vec<T>,
+    pub(super) limit: usize,
+    pub(super) waiting: bool,
+}
+
+impl<T> Future for RecvMany<'_, T> {
+    type Output = usize;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.get_mut();
+        if this.limit == 0 {
+            return Poll::Ready(0);
+        }
+        let poll = this.chan.poll_recv_into(cx, this.buffer, this.limit);
+        this.waiting = poll.is_pending();
+        poll
+    }
+}
+
+impl<T> Drop for RecvMany<'_, T> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.chan.cancel_recv();
+        }
+    }
+}
+
+/// Waits until the receiver is closed or dropped.
+pub(super) struct Closed<'a, T> {
+    pub(super) chan: &'a Chan<T>,
+    pub(super) key: Option<usize>,
+}
+
+impl<T> Future for Closed<'_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.chan.poll_closed(&mut this.key, cx)
+    }
+}
+
+impl<T> Drop for Closed<'_, T> {
+    fn drop(&mut self) {
+        self.chan.cancel_closed(&mut self.key);
+    }
+}
