@@ -508,3 +508,67 @@ impl std::os::fd::AsFd for File {
         self.std.as_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The read-ahead invariant, set up directly: a read that completed on the pool after
+    //! its future was dropped leaves bytes in the buffer, and the OS position past them.
+
+    use super::*;
+    use futures_util::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+    /// A file holding `abcdef` whose last read fetched `abcd` that nobody consumed.
+    fn with_read_ahead(name: &str) -> (File, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "runnel-fs-unit-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::write(&path, "abcdef").unwrap();
+        let std = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        (&std).seek(SeekFrom::Start(4)).unwrap();
+        let mut file = File::from_std(std);
+        file.state = State::Idle(Some(Buf {
+            data: b"abcd".to_vec(),
+            pos: 0,
+        }));
+        (file, path)
+    }
+
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        runnel_executor::Runtime::new().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn write_after_read_ahead_lands_at_the_users_position() {
+        let (mut file, path) = with_read_ahead("write");
+        run(async {
+            let mut two = [0u8; 2];
+            file.read_exact(&mut two).await.unwrap(); // from the buffer
+            assert_eq!(&two, b"ab");
+            file.write_all(b"XY").await.unwrap();
+            file.flush().await.unwrap();
+        });
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "abXYef");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn relative_seek_after_read_ahead_counts_from_the_users_position() {
+        let (mut file, path) = with_read_ahead("seek");
+        let pos = run(async { file.seek(SeekFrom::Current(1)).await.unwrap() });
+        assert_eq!(pos, 1);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn into_std_gives_back_the_read_ahead() {
+        let (file, path) = with_read_ahead("into-std");
+        let mut std = run(file.into_std());
+        assert_eq!(std.stream_position().unwrap(), 0);
+        std::fs::remove_file(path).unwrap();
+    }
+}
