@@ -57,7 +57,7 @@ use std::hash::{BuildHasher, Hasher};
 /// # Cancellation
 ///
 /// Futures of branches not chosen are dropped before the handler runs. Whatever they had
-/// done is lost unless they are *cancel-safe* (see the tables in [`io`] and [`fs`]):
+/// done is lost unless they are *cancel-safe* (see the tables in [`io`](crate::io) and [`fs`](crate::fs)):
 /// `TcpListener::accept`, `AsyncReadExt::read`, a channel `recv` and `sleep` are; a
 /// `read_exact` or `write_all` is not. To keep a future alive across loop iterations,
 /// create it once outside the loop and select on `&mut fut` (pinned with

@@ -88,7 +88,10 @@ async fn round_trip_1_mib_with_checksum() {
     assert_eq!(checksum(&back), sum);
 
     fs::write(dir.path("c.txt"), "héllo").await.unwrap();
-    assert_eq!(fs::read_to_string(dir.path("c.txt")).await.unwrap(), "héllo");
+    assert_eq!(
+        fs::read_to_string(dir.path("c.txt")).await.unwrap(),
+        "héllo"
+    );
 }
 
 #[runnel::test]
@@ -178,7 +181,10 @@ async fn read_dir_lists_every_entry() {
         assert_eq!(is_dir, entry.file_name() == "sub");
         names.push(entry.file_name().into_string().unwrap());
     }
-    assert!(entries.next_entry().await.unwrap().is_none(), "fused at the end");
+    assert!(
+        entries.next_entry().await.unwrap().is_none(),
+        "fused at the end"
+    );
     names.sort();
     assert_eq!(names, expected);
 
@@ -214,23 +220,47 @@ async fn metadata_rename_remove() {
 async fn errors_are_io_errors() {
     let dir = TempDir::new("errors");
     let missing = dir.path("missing");
-    assert_eq!(fs::read(&missing).await.unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(File::open(&missing).await.unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(fs::read_dir(&missing).await.unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(fs::metadata(&missing).await.unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(fs::remove_file(&missing).await.unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(
-        fs::rename(&missing, dir.path("b")).await.unwrap_err().kind(),
+        fs::read(&missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        File::open(&missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        fs::read_dir(&missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        fs::metadata(&missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        fs::remove_file(&missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        fs::rename(&missing, dir.path("b"))
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::NotFound
     );
     fs::write(dir.path("bad"), [0xff, 0xfe]).await.unwrap();
     assert_eq!(
-        fs::read_to_string(dir.path("bad")).await.unwrap_err().kind(),
+        fs::read_to_string(dir.path("bad"))
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidData
     );
     fs::write(dir.path("exists"), "").await.unwrap();
     assert_eq!(
-        File::create_new(dir.path("exists")).await.unwrap_err().kind(),
+        File::create_new(dir.path("exists"))
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::AlreadyExists
     );
 }
@@ -238,10 +268,9 @@ async fn errors_are_io_errors() {
 #[test]
 fn outside_a_runtime_it_panics_saying_so() {
     silence_expected_panics();
-    let payload = std::panic::catch_unwind(|| {
-        futures::executor::block_on(fs::read(Path::new("Cargo.toml")))
-    })
-    .unwrap_err();
+    let payload =
+        std::panic::catch_unwind(|| futures::executor::block_on(fs::read(Path::new("Cargo.toml"))))
+            .unwrap_err();
     let message = panic_message(&*payload);
     assert!(
         message.contains("runnel::fs used outside a runnel runtime"),

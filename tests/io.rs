@@ -17,13 +17,17 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 /// Accepts one connection and forwards it to `upstream` with `copy_bidirectional`;
 /// returns the proxy's address and the counts it reports.
-async fn proxy_to(upstream: std::net::SocketAddr) -> (std::net::SocketAddr, runnel::JoinHandle<(u64, u64)>) {
+async fn proxy_to(
+    upstream: std::net::SocketAddr,
+) -> (std::net::SocketAddr, runnel::JoinHandle<(u64, u64)>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let proxy = runnel::spawn(async move {
         let (mut client, _) = listener.accept().await.unwrap();
         let mut server = TcpStream::connect(upstream).await.unwrap();
-        io::copy_bidirectional(&mut client, &mut server).await.unwrap()
+        io::copy_bidirectional(&mut client, &mut server)
+            .await
+            .unwrap()
     });
     (addr, proxy)
 }
@@ -131,7 +135,9 @@ async fn copy_bidirectional_returns_the_first_error() {
         }
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
     let (_other, _) = listener.accept().await.unwrap();
     let err = io::copy_bidirectional(&mut Broken, &mut peer)
         .await
@@ -177,7 +183,9 @@ async fn buffered_lines_over_tcp() {
         let (stream, _) = listener.accept().await.unwrap();
         let mut out = BufWriter::new(stream);
         for i in 0..1000 {
-            out.write_all(format!("line {i}\n").as_bytes()).await.unwrap();
+            out.write_all(format!("line {i}\n").as_bytes())
+                .await
+                .unwrap();
         }
         out.close().await.unwrap(); // flushes, then half-closes
     });
@@ -196,7 +204,12 @@ async fn buffered_lines_over_tcp() {
 async fn empty_sink_repeat() {
     let mut buf = Vec::new();
     assert_eq!(io::empty().read_to_end(&mut buf).await.unwrap(), 0);
-    assert_eq!(io::copy(io::repeat(7).take(10_000), &mut io::sink()).await.unwrap(), 10_000);
+    assert_eq!(
+        io::copy(io::repeat(7).take(10_000), &mut io::sink())
+            .await
+            .unwrap(),
+        10_000
+    );
     let mut sevens = [0u8; 5];
     io::repeat(7).read_exact(&mut sevens).await.unwrap();
     assert_eq!(sevens, [7; 5]);

@@ -39,7 +39,9 @@ where
 /// A blocking job that did not return: it panicked, or the runtime shut down first.
 pub(crate) fn join_error(e: runnel_executor::JoinError) -> io::Error {
     if e.is_panic() {
-        io::Error::other(format!("runnel::fs: the blocking file operation panicked: {e}"))
+        io::Error::other(format!(
+            "runnel::fs: the blocking file operation panicked: {e}"
+        ))
     } else {
         io::Error::other("runnel::fs: the runtime shut down before the file operation ran")
     }

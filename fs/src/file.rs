@@ -519,10 +519,8 @@ mod tests {
 
     /// A file holding `abcdef` whose last read fetched `abcd` that nobody consumed.
     fn with_read_ahead(name: &str) -> (File, std::path::PathBuf) {
-        let path = std::env::temp_dir().join(format!(
-            "runnel-fs-unit-{name}-{}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("runnel-fs-unit-{name}-{}", std::process::id()));
         std::fs::write(&path, "abcdef").unwrap();
         let std = std::fs::OpenOptions::new()
             .read(true)

@@ -21,7 +21,7 @@
 //! # Cancel safety
 //!
 //! Dropping any of these futures before completion does not stop the `std::fs` call: it
-//! still runs on the pool, and its result is discarded. So a dropped [`write`] may still
+//! still runs on the pool, and its result is discarded. So a dropped [`write()`] may still
 //! write the file, a dropped [`rename`] may still rename it. [`ReadDir::next_entry`] is
 //! cancel-safe (a dropped call's batch is kept for the next one).
 //!

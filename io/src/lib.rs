@@ -59,8 +59,8 @@ pub use split::split;
 
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
 pub use futures_util::io::{
-    copy, copy_buf, empty, repeat, sink, AllowStdIo, AsyncBufReadExt, AsyncReadExt,
-    AsyncSeekExt, AsyncWriteExt, BufReader, BufWriter, Chain, Cursor, Empty, LineWriter, Lines,
-    ReadHalf, Repeat, ReuniteError, Sink, Take, WriteHalf,
+    copy, copy_buf, empty, repeat, sink, AllowStdIo, AsyncBufReadExt, AsyncReadExt, AsyncSeekExt,
+    AsyncWriteExt, BufReader, BufWriter, Chain, Cursor, Empty, LineWriter, Lines, ReadHalf, Repeat,
+    ReuniteError, Sink, Take, WriteHalf,
 };
 pub use std::io::{Error, ErrorKind, IoSlice, IoSliceMut, Result, SeekFrom};
