@@ -5,7 +5,7 @@
 //!   while it runs and hands it back with its result, so no byte is shared between
 //!   threads without a hand-off.
 //! - In `State::Idle`, the buffer holds either nothing, or bytes read ahead and not yet
-//!   returned (`pos..len`): the OS file position is then `remaining()` bytes past the
+//!   returned (`pos..end`): the OS file position is then `remaining()` bytes past the
 //!   position the user sees. A write, seek or `set_len` first moves it back.
 //! - A write is accepted (copied into the buffer) before it reaches the OS; its error, if
 //!   any, is kept in `write_error` and returned by the next write, flush or close.
@@ -92,23 +92,26 @@ enum Op {
     Seek(io::Result<u64>),
 }
 
-/// Bytes moved between the caller and a pool thread; `data[pos..]` not yet consumed.
+/// Bytes moved between the caller and a pool thread: `data[pos..end]` not yet consumed.
+/// `data` only grows (zeroed once, when it does), so a read job does not clear
+/// megabytes of memory each time.
 #[derive(Default)]
 struct Buf {
     data: Vec<u8>,
     pos: usize,
+    end: usize,
 }
 
 impl Buf {
     fn remaining(&self) -> usize {
-        self.data.len() - self.pos
+        self.end - self.pos
     }
 
     fn copy_to(&mut self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.remaining());
         dst[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
-        if self.pos == self.data.len() {
+        if self.pos == self.end {
             self.clear();
         }
         n
@@ -117,15 +120,22 @@ impl Buf {
     fn copy_from(&mut self, src: &[u8], max: usize) -> usize {
         debug_assert_eq!(self.remaining(), 0, "copy_from over unread data");
         let n = src.len().min(max);
-        self.data.clear();
-        self.data.extend_from_slice(&src[..n]);
+        self.grow(n);
+        self.data[..n].copy_from_slice(&src[..n]);
         self.pos = 0;
+        self.end = n;
         n
     }
 
+    fn grow(&mut self, len: usize) {
+        if self.data.len() < len {
+            self.data.resize(len, 0);
+        }
+    }
+
     fn clear(&mut self) {
-        self.data.clear();
         self.pos = 0;
+        self.end = 0;
     }
 
     /// Drops the read-ahead bytes; returns how far the OS position is ahead (negated).
@@ -137,22 +147,21 @@ impl Buf {
 
     /// On a pool thread: one `read` of up to `len` bytes.
     fn read_from(&mut self, mut file: &std::fs::File, len: usize) -> io::Result<()> {
-        self.data.resize(len, 0);
-        self.pos = 0;
-        let result = loop {
-            match file.read(&mut self.data) {
+        self.grow(len);
+        self.clear();
+        let n = loop {
+            match file.read(&mut self.data[..len]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
+                other => break other?,
             }
         };
-        let n = *result.as_ref().unwrap_or(&0);
-        self.data.truncate(n);
-        result.map(drop)
+        self.end = n;
+        Ok(())
     }
 
     /// On a pool thread: writes all of the buffer.
     fn write_to(&mut self, mut file: &std::fs::File) -> io::Result<()> {
-        let result = file.write_all(&self.data[self.pos..]);
+        let result = file.write_all(&self.data[self.pos..self.end]);
         self.clear();
         result
     }
@@ -532,6 +541,7 @@ mod tests {
         file.state = State::Idle(Some(Buf {
             data: b"abcd".to_vec(),
             pos: 0,
+            end: 4,
         }));
         (file, path)
     }
