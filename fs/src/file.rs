@@ -526,8 +526,17 @@ mod tests {
     use super::*;
     use futures_util::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+    /// Removes the test's file even when an assertion fails.
+    struct Remove(std::path::PathBuf);
+
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
     /// A file holding `abcdef` whose last read fetched `abcd` that nobody consumed.
-    fn with_read_ahead(name: &str) -> (File, std::path::PathBuf) {
+    fn with_read_ahead(name: &str) -> (File, Remove) {
         let path =
             std::env::temp_dir().join(format!("runnel-fs-unit-{name}-{}", std::process::id()));
         std::fs::write(&path, "abcdef").unwrap();
@@ -543,7 +552,7 @@ mod tests {
             pos: 0,
             end: 4,
         }));
-        (file, path)
+        (file, Remove(path))
     }
 
     fn run<T>(f: impl Future<Output = T>) -> T {
@@ -560,23 +569,20 @@ mod tests {
             file.write_all(b"XY").await.unwrap();
             file.flush().await.unwrap();
         });
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "abXYef");
-        std::fs::remove_file(path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path.0).unwrap(), "abXYef");
     }
 
     #[test]
     fn relative_seek_after_read_ahead_counts_from_the_users_position() {
-        let (mut file, path) = with_read_ahead("seek");
+        let (mut file, _path) = with_read_ahead("seek");
         let pos = run(async { file.seek(SeekFrom::Current(1)).await.unwrap() });
         assert_eq!(pos, 1);
-        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
     fn into_std_gives_back_the_read_ahead() {
-        let (file, path) = with_read_ahead("into-std");
+        let (file, _path) = with_read_ahead("into-std");
         let mut std = run(file.into_std());
         assert_eq!(std.stream_position().unwrap(), 0);
-        std::fs::remove_file(path).unwrap();
     }
 }
