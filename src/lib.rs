@@ -33,6 +33,8 @@
 //! ```
 
 pub use runnel_executor::task_local;
+mod select;
+
 pub use runnel_executor::{
     spawn, spawn_blocking, AbortHandle, Builder, EnterGuard, Handle, JoinError, JoinHandle,
     MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TaskDump, TryCurrentError,
@@ -104,3 +106,57 @@ pub mod net {
     pub use runnel_net::*;
 }
 
+pub mod io {
+    //! I/O traits and utilities over `futures-io` (the traits runnel's sockets and files
+    //! implement): extension traits, [`BufReader`], [`BufWriter`], [`copy`],
+    //! [`copy_bidirectional`], [`split`], [`empty`], [`sink`], [`repeat`].
+    //!
+    //! Cancel safety (whether dropping a future early, e.g. in [`select!`](crate::select),
+    //! loses data): `read`, `write`, `flush`, `close` and `fill_buf` are cancel-safe;
+    //! `read_exact`, `read_to_end`, `read_to_string`, `read_line`, `read_until`,
+    //! `write_all`, `seek`, [`copy`] and [`copy_bidirectional`] are not. The `runnel-io`
+    //! crate's documentation has the full table.
+    pub use runnel_io::*;
+}
+
+pub mod fs {
+    //! Files and directories, tokio's `fs` API: each call is a `std::fs` call run on the
+    //! runtime's **blocking pool** (`spawn_blocking`), so a slow disk never stalls a
+    //! worker. [`File`] implements the `futures-io` read, write and seek traits (one
+    //! blocking job in flight per file, with an internal buffer: flush to see write
+    //! errors). Outside a runtime the calls panic, saying so. A dropped future does not stop
+    //! its `std::fs` call, which completes on the pool; [`ReadDir::next_entry`] is
+    //! cancel-safe.
+    pub use runnel_fs::*;
+}
+
+/// Waits for all the futures, concurrently on the calling task, and returns their outputs
+/// as a tuple (`futures-util`'s `join!`; same semantics as tokio's).
+///
+/// ```
+/// # runnel::Runtime::new().unwrap().block_on(async {
+/// let (a, b) = runnel::join!(async { 1 }, async { "two" });
+/// assert_eq!((a, b), (1, "two"));
+/// # });
+/// ```
+pub use futures_util::join;
+
+/// Like [`join!`] for futures returning `Result`s with one error type: returns `Ok` of
+/// all the values, or the first `Err` at once, dropping (cancelling) the futures still
+/// running (`futures-util`'s `try_join!`; same semantics as tokio's).
+///
+/// ```
+/// # runnel::Runtime::new().unwrap().block_on(async {
+/// let r: Result<(u8, u8), &str> = runnel::try_join!(async { Ok(1) }, async { Err("no") });
+/// assert_eq!(r, Err("no"));
+/// # });
+/// ```
+pub use futures_util::try_join;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Support for the expansions of runnel's macros; not a public API.
+    pub use crate::select::select_start;
+    pub use core::future::poll_fn;
+    pub use runnel_macros::select_impl;
+}

@@ -6,9 +6,11 @@
 //!
 //! - `args`: the attribute arguments, their defaults and their errors.
 //! - `expand`: the signature checks and the generated function.
+//! - `select`: the expansion behind `runnel::select!`.
 
 mod args;
 mod expand;
+mod select;
 
 use proc_macro::TokenStream;
 
@@ -121,4 +123,11 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args::Kind::Test, args.into(), item.into()).into()
+}
+
+/// The expansion behind `runnel::select!`; use that macro, which passes its `$crate`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn select_impl(input: TokenStream) -> TokenStream {
+    select::expand(input.into()).into()
 }
