@@ -90,3 +90,11 @@ pub mod net {
     //! pool so that no worker blocks on DNS.
     pub use runnel_net::*;
 }
+
+#[cfg(unix)]
+pub mod signal {
+    //! Signals: [`ctrl_c`] and [`unix::signal`] (tokio's shapes). A task waiting for a
+    //! signal waits on the reactor like a socket read, so the deadlock detector never
+    //! reports a server that waits for SIGTERM.
+    pub use runnel_reactor::signal::*;
+}
