@@ -204,7 +204,7 @@ fn datagrams_send_to_and_recv_from() {
         assert_eq!(from.as_pathname(), Some(&*server_path));
         let (got, sender) = receiver.await.unwrap();
         assert_eq!(got, b"datagram");
-        assert_eq!(sender, Some(client_path));
+        assert_eq!(sender.as_deref(), Some(&*client_path));
 
         // Unbound sender, connected receiver; and a pair.
         let unbound = UnixDatagram::unbound().unwrap();
