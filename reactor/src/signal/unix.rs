@@ -184,8 +184,11 @@ impl Signal {
             pipe,
         } = self;
         let mut waiter = pipe.registration().read_waiter();
-        poll_fn(|cx| poll_delivery(*globals, kind.0, seen, pipe, cx, |cx| waiter.poll_ready(cx)))
-            .await
+        poll_fn(|cx| {
+            let poll_ready = |cx: &mut Context<'_>| waiter.poll_ready(cx);
+            poll_delivery(globals, kind.0, seen, pipe, cx, poll_ready)
+        })
+        .await
     }
 
     /// Polls for the next delivery (see [`recv`](Signal::recv)). Stateless: if the caller
