@@ -86,8 +86,8 @@ pub mod time {
 }
 
 pub mod net {
-    //! TCP and UDP sockets, and [`lookup_host`], which resolves host names on the blocking
-    //! pool so that no worker blocks on DNS.
+    //! TCP, UDP and (on Unix) Unix domain sockets, and [`lookup_host`], which resolves host
+    //! names on the blocking pool so that no worker blocks on DNS.
     pub use runnel_net::*;
 }
 

@@ -171,7 +171,8 @@ impl<E: Source> Deref for StreamIo<E> {
 
 /// The future of `read_exact` on a stream or its read half. A hand-written future (one
 /// waiter for the whole call) rather than nested `async fn`s: it sits in every task parked
-/// on a read, and is a third of the size.
+/// on a read. 64 bytes (nested `async fn`s: 200); the `&dyn ByteIo` that lets TCP and Unix
+/// streams share it costs 8 bytes over the 56 of a `&TcpStream`.
 #[must_use = "futures do nothing unless polled"]
 pub struct ReadExact<'a> {
     io: &'a dyn ByteIo,
