@@ -133,6 +133,14 @@ where
         self.io.registration().try_io(interest, f)
     }
 
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.registration().poll_read_ready(cx).map_ok(drop)
+    }
+
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.registration().poll_write_ready(cx).map_ok(drop)
+    }
+
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,

@@ -224,3 +224,26 @@ fn datagrams_send_to_and_recv_from() {
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
     });
 }
+
+#[test]
+fn poll_ready_then_try_io() {
+    runtime().block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        std::future::poll_fn(|cx| a.poll_write_ready(cx))
+            .await
+            .unwrap();
+        assert_eq!(a.try_write(b"ready").unwrap(), 5);
+        std::future::poll_fn(|cx| b.poll_read_ready(cx))
+            .await
+            .unwrap();
+        let mut buf = [0; 8];
+        assert_eq!(b.try_read(&mut buf).unwrap(), 5);
+        let err = b.try_read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        let mut read_ready = std::pin::pin!(std::future::poll_fn(|cx| b.poll_read_ready(cx)));
+        assert!(
+            futures::poll!(read_ready.as_mut()).is_pending(),
+            "readiness was cleared"
+        );
+    });
+}

@@ -135,6 +135,18 @@ impl UnixStream {
         self.io.writable().await
     }
 
+    /// Polls for read readiness (it may still return `WouldBlock`; `try_read` clears it
+    /// then). Stateless: only the most recent stateless reader of the stream is woken, and
+    /// its waker stays stored until the next read event.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_read_ready(cx)
+    }
+
+    /// Polls for write readiness (stateless, like `poll_read_ready`).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_write_ready(cx)
+    }
+
     /// Reads without waiting: `WouldBlock` if no data is ready.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.try_read(buf)
