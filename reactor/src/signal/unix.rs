@@ -12,6 +12,12 @@
 //! it had, look at the count again. A handler bumps the count before it writes its byte,
 //! so a byte this stream drained (or another stream did) carries a count this stream reads
 //! afterwards; a byte written after the drain makes a new readiness event.
+//!
+//! Costs, chosen for simplicity over tokio's per-runtime driver: each `Signal` holds one
+//! file descriptor (a `dup` of the pipe's read end) and one reactor registration, and a
+//! delivery of any signal wakes every waiting `Signal` once (those for other signals find
+//! their count unchanged and wait again). Signals are rare; a server has a handful of
+//! listeners.
 
 use std::fmt;
 use std::future::poll_fn;
