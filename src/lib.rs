@@ -101,8 +101,8 @@ pub mod sync {
 }
 
 pub mod net {
-    //! TCP and UDP sockets, and [`lookup_host`], which resolves host names on the blocking
-    //! pool so that no worker blocks on DNS.
+    //! TCP, UDP and (on Unix) Unix domain sockets, and [`lookup_host`], which resolves host
+    //! names on the blocking pool so that no worker blocks on DNS.
     pub use runnel_net::*;
 }
 
@@ -159,4 +159,12 @@ pub mod __private {
     pub use crate::select::select_start;
     pub use core::future::poll_fn;
     pub use runnel_macros::select_impl;
+}
+
+#[cfg(unix)]
+pub mod signal {
+    //! Signals: [`ctrl_c`] and [`unix::signal`] (tokio's shapes). A task waiting for a
+    //! signal waits on the reactor like a socket read, so the deadlock detector never
+    //! reports a server that waits for SIGTERM.
+    pub use runnel_reactor::signal::*;
 }

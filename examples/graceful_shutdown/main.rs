@@ -2,10 +2,9 @@
 //! connections are refused), lets the connections in flight finish within a deadline, and
 //! aborts the rest. `cargo run --example graceful_shutdown`.
 //!
-//! The signal here is a `oneshot` fired by the demo client below (or, with
-//! `--serve-for SECS`, a timer, so you can talk to it with `nc 127.0.0.1 PORT`). runnel has
-//! no `signal::ctrl_c` yet; when it does, pass `runnel::signal::ctrl_c()` as `serve`'s
-//! shutdown future: nothing else changes.
+//! The signal here is a `oneshot` fired by the demo client below; with `--until-ctrl-c`
+//! it is `runnel::signal::ctrl_c()` (talk to it with `nc 127.0.0.1 PORT`, stop it with
+//! Ctrl-C), and with `--serve-for SECS` a timer. `serve` takes any shutdown future.
 
 mod server;
 
@@ -24,6 +23,15 @@ async fn main() -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     println!("echo server on {addr}");
     let drain = Duration::from_secs(2);
+
+    if std::env::args().any(|a| a == "--until-ctrl-c") {
+        let ctrl_c = async {
+            runnel::signal::ctrl_c().await.expect("listen for Ctrl-C");
+        };
+        let report = server::serve(listener, ctrl_c, drain).await?;
+        println!("stopped: {report:?}");
+        return Ok(());
+    }
 
     if let Some(run_for) = serve_for {
         let report = server::serve(listener, runnel::time::sleep(run_for), drain).await?;

@@ -450,3 +450,39 @@ fn reader_blocked_at_shutdown_gets_an_error() {
     let bind = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap_err();
     assert!(is_shutdown_error(&bind), "{bind}");
 }
+
+#[test]
+fn try_read_vectored_and_poll_peek() {
+    let mut rt = BackgroundDriver::start();
+    rt.block_on(async {
+        let (client, server) = pair().await;
+        let mut buf = [0; 8];
+        let peeked = std::future::poll_fn(|cx| {
+            // Nothing sent yet: pending (the waker is stored), then the write wakes it.
+            let poll = server.poll_peek(cx, &mut buf);
+            if poll.is_pending() {
+                client.try_write(b"abcdef").unwrap();
+            }
+            poll
+        })
+        .await
+        .unwrap();
+        assert_eq!(&buf[..peeked], &b"abcdef"[..peeked]);
+        let (mut head, mut tail) = ([0; 2], [0; 8]);
+        let mut bufs = [
+            io::IoSliceMut::new(&mut head),
+            io::IoSliceMut::new(&mut tail),
+        ];
+        // peek left the bytes queued: the vectored read gets all six.
+        assert_eq!(server.try_read_vectored(&mut bufs).unwrap(), 6);
+        assert_eq!((&head, &tail[..4]), (b"ab", &b"cdef"[..]));
+        let mut bufs = [io::IoSliceMut::new(&mut head)];
+        let err = server.try_read_vectored(&mut bufs).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        let sent = client
+            .try_write_vectored(&[IoSlice::new(b"x"), IoSlice::new(b"yz")])
+            .unwrap();
+        assert_eq!(sent, 3);
+    });
+    assert_eq!(rt.quiesce(), Waiters::default());
+}

@@ -14,6 +14,7 @@
 //! | `io_waiter` | [`IoWaiter`]: a future's own, withdrawable place in a waiter list |
 //! | [`time`] | timing wheel, [`time::sleep`], [`time::timeout`], [`time::interval`] |
 //! | [`coop`] | the cooperative budget leaf futures consume |
+//! | [`signal`] | [`signal::ctrl_c`], [`signal::unix::signal`]: signals as reactor I/O (Unix) |
 //!
 //! Who drives the reactor is the executor's choice (ARCHITECTURE.md, "Who polls the
 //! reactor"): an idle worker sleeps in the driver's poll (Go's netpoll shape), a busy worker
@@ -31,6 +32,8 @@ mod poll_evented;
 mod readiness;
 mod registration;
 mod scheduled_io;
+#[cfg(unix)]
+pub mod signal;
 mod sources;
 mod sync;
 pub mod time;

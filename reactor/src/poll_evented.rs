@@ -35,7 +35,7 @@ use crate::registration::Registration;
 /// assert!(a.registration().poll_read_io(&mut cx, || (&*a).read(&mut buf)).is_pending());
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct PollEvented<E: Source + AsRawFd> {
+pub struct PollEvented<E: Source> {
     io: Option<E>,
     registration: Registration,
 }
@@ -64,6 +64,9 @@ impl<E: Source + AsRawFd> PollEvented<E> {
         })
     }
 
+}
+
+impl<E: Source> PollEvented<E> {
     /// The registration, for readiness polling.
     pub fn registration(&self) -> &Registration {
         &self.registration
@@ -87,14 +90,14 @@ impl<E: Source + AsRawFd> PollEvented<E> {
     }
 }
 
-impl<E: Source + AsRawFd> Deref for PollEvented<E> {
+impl<E: Source> Deref for PollEvented<E> {
     type Target = E;
     fn deref(&self) -> &E {
         self.get_ref()
     }
 }
 
-impl<E: Source + AsRawFd> Drop for PollEvented<E> {
+impl<E: Source> Drop for PollEvented<E> {
     fn drop(&mut self) {
         if let Some(mut io) = self.io.take() {
             // Nothing to report an error to; closing the fd below removes it from epoll anyway.
@@ -103,7 +106,7 @@ impl<E: Source + AsRawFd> Drop for PollEvented<E> {
     }
 }
 
-impl<E: Source + AsRawFd + fmt::Debug> fmt::Debug for PollEvented<E> {
+impl<E: Source + fmt::Debug> fmt::Debug for PollEvented<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PollEvented")
             .field("io", &self.io)

@@ -20,6 +20,8 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<time::Sleep>();
     assert_send_sync::<IoWaiter<'static>>();
     assert_send_sync::<Driver>();
+    #[cfg(unix)]
+    assert_send_sync::<signal::unix::Signal>();
 }
 
 #[test]

@@ -3,5 +3,4 @@
 pub(crate) mod listener;
 pub(crate) mod socket;
 pub(crate) mod split;
-pub(crate) mod split_owned;
 pub(crate) mod stream;

@@ -1,28 +1,22 @@
 //! `TcpStream`: a connected TCP socket registered with the reactor.
 //!
-//! All I/O goes through the `*_priv` methods (shared with the split halves): wait for
-//! readiness, try the syscall, clear readiness on `WouldBlock` and wait again. The async
-//! ones wait through an `IoWaiter` (`Registration::read_io`), which withdraws its waker when
-//! the future is dropped; the `poll_*` ones (behind `AsyncRead`/`AsyncWrite`) keep no state.
-//! The halves only borrow or share the stream; reading and writing use separate waiter
-//! lists of the one registration, so a reader task and a writer task never disturb each
-//! other.
+//! Reading and writing are `StreamIo`'s (`stream_io.rs`, shared with `UnixStream` and the
+//! halves); this file adds connecting, `peek` and the TCP socket options.
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
-use mio::Interest;
-use runnel_reactor::{Handle, PollEvented};
+use runnel_reactor::Handle;
 use socket2::SockRef;
 
-use super::split::{self, ReadHalf, WriteHalf};
-use super::split_owned::{self, OwnedReadHalf, OwnedWriteHalf};
+use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use crate::stream_io::{ReadExact, StreamIo, WriteAll};
 use crate::ToSocketAddrs;
 
 /// A TCP connection.
@@ -41,7 +35,7 @@ use crate::ToSocketAddrs;
 /// # Ok(()) }
 /// ```
 pub struct TcpStream {
-    io: PollEvented<mio::net::TcpStream>,
+    io: StreamIo<mio::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -70,14 +64,14 @@ impl TcpStream {
     /// reactor.
     pub(crate) fn new(io: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: PollEvented::new(io, Interest::READABLE | Interest::WRITABLE)?,
+            io: StreamIo::new(io)?,
         })
     }
 
     /// Registers a mio stream with the reactor of `handle`.
     pub(crate) fn with_handle(handle: &Handle, io: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: PollEvented::with_handle(handle, io, Interest::READABLE | Interest::WRITABLE)?,
+            io: StreamIo::with_handle(handle, io)?,
         })
     }
 
@@ -128,14 +122,14 @@ impl TcpStream {
     /// Cancel safety: cancel-safe — if the future is dropped before completing, no data
     /// was read.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_priv(buf).await
+        self.io.read(buf).await
     }
 
     /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.
     ///
     /// Cancel safety: **not** cancel-safe — bytes read before cancellation are lost.
     pub fn read_exact<'a>(&'a mut self, buf: &'a mut [u8]) -> ReadExact<'a> {
-        read_exact(self, buf)
+        self.io.read_exact(buf)
     }
 
     /// Reads into `buf` without removing the data from the socket's receive queue.
@@ -150,14 +144,14 @@ impl TcpStream {
     /// Cancel safety: cancel-safe — if the future is dropped before completing, no data
     /// was written.
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_priv(buf).await
+        self.io.write(buf).await
     }
 
     /// Writes all of `buf`.
     ///
     /// Cancel safety: **not** cancel-safe — part of `buf` may have been written.
     pub fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> WriteAll<'a> {
-        write_all(self, buf)
+        self.io.write_all(buf)
     }
 
     /// Waits until the stream may be readable (it may still return `WouldBlock`). Any
@@ -165,28 +159,55 @@ impl TcpStream {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.registration().readable().await.map(drop)
+        self.io.readable().await
     }
 
     /// Waits until the stream may be writable. Any number of tasks may wait at once.
     ///
     /// Cancel safety: cancel-safe.
     pub async fn writable(&self) -> io::Result<()> {
-        self.io.registration().writable().await.map(drop)
+        self.io.writable().await
+    }
+
+    /// Polls for read readiness (it may still return `WouldBlock`; `try_read` clears it
+    /// then). Stateless: only the most recent stateless reader of the stream is woken, and
+    /// its waker stays stored until the next read event.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_read_ready(cx)
+    }
+
+    /// Polls for write readiness (stateless, like `poll_read_ready`).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_write_ready(cx)
     }
 
     /// Reads without waiting: `WouldBlock` if no data is ready.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io
-            .registration()
-            .try_io(Interest::READABLE, || (&*self.io).read(buf))
+        self.io.try_read(buf)
+    }
+
+    /// Reads into several buffers without waiting: `WouldBlock` if no data is ready.
+    pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.io.try_read_vectored(bufs)
     }
 
     /// Writes without waiting: `WouldBlock` if the send buffer is full.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_write(buf)
+    }
+
+    /// Writes from several buffers without waiting: `WouldBlock` if the send buffer is
+    /// full.
+    pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.io.try_write_vectored(bufs)
+    }
+
+    /// Polls to peek (see [`peek`](TcpStream::peek)); returns how many bytes were copied.
+    /// Stateless: only the most recent stateless reader of the stream is woken.
+    pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.io
             .registration()
-            .try_io(Interest::WRITABLE, || (&*self.io).write(buf))
+            .poll_read_io(cx, || self.io.peek(buf))
     }
 
     /// Shuts down the read, write, or both halves (like `std`; it never blocks).
@@ -207,7 +228,7 @@ impl TcpStream {
     /// Splits the stream into halves that can move to different tasks. Dropping the write
     /// half shuts down the write direction; [`OwnedReadHalf::reunite`] puts them back.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        split_owned::split(self)
+        split::split_owned(self)
     }
 
     /// The local address.
@@ -233,22 +254,22 @@ impl TcpStream {
     /// Sets `SO_LINGER`. Note that with a linger time, closing the socket may block the
     /// closing thread in the kernel for that long.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        SockRef::from(&*self.io).set_linger(linger)
+        SockRef::from(self.io.get_ref()).set_linger(linger)
     }
 
     /// `SO_LINGER`.
     pub fn linger(&self) -> io::Result<Option<Duration>> {
-        SockRef::from(&*self.io).linger()
+        SockRef::from(self.io.get_ref()).linger()
     }
 
     /// Sets `SO_KEEPALIVE` (the OS default idle time and interval apply).
     pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
-        SockRef::from(&*self.io).set_keepalive(keepalive)
+        SockRef::from(self.io.get_ref()).set_keepalive(keepalive)
     }
 
     /// Whether `SO_KEEPALIVE` is set.
     pub fn keepalive(&self) -> io::Result<bool> {
-        SockRef::from(&*self.io).keepalive()
+        SockRef::from(self.io.get_ref()).keepalive()
     }
 
     /// Sets `IP_TTL`.
@@ -266,123 +287,13 @@ impl TcpStream {
         self.io.take_error()
     }
 
-    pub(crate) async fn read_priv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io
-            .registration()
-            .read_io(|| (&*self.io).read(buf))
-            .await
+    /// The shared read/write machinery, for the halves.
+    pub(crate) fn stream_io(&self) -> &StreamIo<mio::net::TcpStream> {
+        &self.io
     }
 
     pub(crate) async fn peek_priv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.registration().read_io(|| self.io.peek(buf)).await
-    }
-
-    pub(crate) async fn write_priv(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io
-            .registration()
-            .write_io(|| (&*self.io).write(buf))
-            .await
-    }
-
-    pub(crate) fn poll_read_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io
-            .registration()
-            .poll_read_io(cx, || (&*self.io).read(buf))
-    }
-
-    pub(crate) fn poll_write_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io
-            .registration()
-            .poll_write_io(cx, || (&*self.io).write(buf))
-    }
-
-    pub(crate) fn poll_write_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.io
-            .registration()
-            .poll_write_io(cx, || (&*self.io).write_vectored(bufs))
-    }
-}
-
-/// `read_exact` for the stream and its halves: one `IoWaiter` for the whole call, so a
-/// cancelled call withdraws its waker. A hand-written future (56 bytes) rather than
-/// nested `async fn`s (200 bytes): it sits in every task parked on a read.
-pub(crate) fn read_exact<'a>(stream: &'a TcpStream, buf: &'a mut [u8]) -> ReadExact<'a> {
-    ReadExact {
-        stream,
-        buf,
-        waiter: stream.io.registration().read_waiter(),
-    }
-}
-
-/// The future of [`TcpStream::read_exact`].
-#[must_use = "futures do nothing unless polled"]
-pub struct ReadExact<'a> {
-    stream: &'a TcpStream,
-    buf: &'a mut [u8],
-    waiter: runnel_reactor::IoWaiter<'a>,
-}
-
-impl std::future::Future for ReadExact<'_> {
-    type Output = io::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        while !this.buf.is_empty() {
-            let (stream, buf) = (this.stream, &mut *this.buf);
-            let n = ready!(this.waiter.poll_io(cx, || (&*stream.io).read(buf)))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
-            }
-            let buf = std::mem::take(&mut this.buf);
-            this.buf = &mut buf[n..];
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// `write_all` for the stream and its halves (one `IoWaiter`, like `read_exact`).
-pub(crate) fn write_all<'a>(stream: &'a TcpStream, buf: &'a [u8]) -> WriteAll<'a> {
-    WriteAll {
-        stream,
-        buf,
-        waiter: stream.io.registration().write_waiter(),
-    }
-}
-
-/// The future of [`TcpStream::write_all`].
-#[must_use = "futures do nothing unless polled"]
-pub struct WriteAll<'a> {
-    stream: &'a TcpStream,
-    buf: &'a [u8],
-    waiter: runnel_reactor::IoWaiter<'a>,
-}
-
-impl std::future::Future for WriteAll<'_> {
-    type Output = io::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        while !this.buf.is_empty() {
-            let (stream, buf) = (this.stream, this.buf);
-            let n = ready!(this.waiter.poll_io(cx, || (&*stream.io).write(buf)))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            this.buf = &this.buf[n..];
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -392,7 +303,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_priv(cx, buf)
+        self.io.poll_read(cx, buf)
     }
 }
 
@@ -402,7 +313,7 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_priv(cx, buf)
+        self.io.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -410,7 +321,7 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_vectored_priv(cx, bufs)
+        self.io.poll_write_vectored(cx, bufs)
     }
 
     /// TCP has no user-space buffer here: always ready.
