@@ -25,7 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match (arg.as_str(), args.next()) {
             ("--addr", Some(value)) => addr = value,
             ("--workers", Some(value)) => workers = Some(value.parse()?),
-            _ => return Err(format!("unknown argument {arg:?}; use --addr HOST:PORT [--workers N]").into()),
+            _ => {
+                return Err(
+                    format!("unknown argument {arg:?}; use --addr HOST:PORT [--workers N]").into(),
+                )
+            }
         }
     }
     let mut builder = runnel::Builder::new();
