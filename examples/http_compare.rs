@@ -7,10 +7,12 @@
 //! cargo run --release --example http_compare -- --serve runnel|tokio [--addr A] [--workers 2]
 //! ```
 //!
-//! Both servers run in this process, each on its own runtime with the same number of
-//! workers and hyper_util's auto builder (HTTP/1.1 + HTTP/2) with its runtime's glue. wrk
-//! (`apt-get install wrk`) runs against each in turn, alternating, `--rounds` times; the
-//! table gives requests/s and the p50/p99 latency wrk reports with `--latency`.
+//! Each server runs in its own child process (this binary with `--serve`), on its own
+//! runtime with the same number of workers and hyper_util's auto builder (HTTP/1.1 +
+//! HTTP/2) with its runtime's glue. wrk (`apt-get install wrk`) runs against each in turn,
+//! alternating, `--rounds` times; the table gives requests/s and the p50/p99 latency wrk
+//! reports with `--latency`, and the server's CPU time per request (user + system, from
+//! `/proc/PID/stat`), which a busy shared machine disturbs less than throughput.
 //! `--serve` runs one server alone (for `strace -c -f` or a manual client).
 
 #[path = "http_server/app.rs"]
@@ -94,7 +96,52 @@ fn start_tokio(addr: &str, workers: usize) -> SocketAddr {
     rx.recv().unwrap()
 }
 
+/// A server in a child process.
+struct Child {
+    process: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Child {
+    fn start(which: &str, workers: usize) -> Child {
+        use std::io::BufRead;
+        let mut process = Command::new(std::env::current_exe().unwrap())
+            .args(["--serve", which, "--workers", &workers.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from the {which} server: {line:?}"))
+            .parse()
+            .unwrap();
+        Child { process, addr }
+    }
+
+    /// User + system CPU time of the process so far, in clock ticks (1/100 s on Linux).
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.id())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 struct Run {
+    requests: f64,
     requests_per_sec: f64,
     p50: String,
     p99: String,
@@ -119,7 +166,15 @@ fn wrk(addr: SocketAddr, args: &str) -> Run {
             .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
             .unwrap_or_else(|| panic!("no {prefix:?} in wrk's output: {text}"))
     };
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .unwrap_or_else(|| panic!("no request count in wrk's output: {text}"))
+        .0
+        .parse()
+        .unwrap();
     Run {
+        requests,
         requests_per_sec: field("Requests/sec:").parse().unwrap(),
         p50: field("50%"),
         p99: field("99%"),
@@ -155,29 +210,34 @@ fn main() {
             std::thread::park();
         }
     }
-    let runnel_addr = start_runnel(&addr, workers);
-    let tokio_addr = start_tokio(&addr, workers);
+    let servers = [
+        ("runnel", Child::start("runnel", workers)),
+        ("tokio", Child::start("tokio", workers)),
+    ];
     println!("wrk {wrk_args} --latency, {workers} workers each, {rounds} alternating rounds");
-    println!("| round | server | requests/s | p50 | p99 |");
-    println!("| --- | --- | ---: | ---: | ---: |");
-    let mut totals = [0.0f64; 2];
+    println!("| round | server | requests/s | p50 | p99 | server CPU µs/request |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    let mut totals = [(0.0f64, 0.0f64); 2];
     for round in 1..=rounds {
-        for (i, (name, addr)) in [("runnel", runnel_addr), ("tokio", tokio_addr)]
-            .into_iter()
-            .enumerate()
-        {
-            let run = wrk(addr, &wrk_args);
-            totals[i] += run.requests_per_sec;
+        for (i, (name, server)) in servers.iter().enumerate() {
+            let before = server.cpu_ticks();
+            let run = wrk(server.addr, &wrk_args);
+            let cpu_us = (server.cpu_ticks() - before) as f64 * 10_000.0 / run.requests;
+            totals[i].0 += run.requests_per_sec;
+            totals[i].1 += cpu_us;
             println!(
-                "| {round} | {name} + hyper | {:.0} | {} | {} |",
+                "| {round} | {name} + hyper | {:.0} | {} | {} | {cpu_us:.1} |",
                 run.requests_per_sec, run.p50, run.p99
             );
         }
     }
+    let mean = |i: usize| (totals[i].0 / rounds as f64, totals[i].1 / rounds as f64);
+    let ((r_rps, r_cpu), (t_rps, t_cpu)) = (mean(0), mean(1));
     println!(
-        "mean requests/s: runnel {:.0}, tokio {:.0} (runnel/tokio = {:.2})",
-        totals[0] / rounds as f64,
-        totals[1] / rounds as f64,
-        totals[0] / totals[1]
+        "mean: runnel {r_rps:.0} requests/s, {r_cpu:.1} µs CPU/request; \
+         tokio {t_rps:.0} requests/s, {t_cpu:.1} µs CPU/request \
+         (runnel/tokio: requests/s {:.2}, CPU/request {:.2})",
+        r_rps / t_rps,
+        r_cpu / t_cpu
     );
 }
