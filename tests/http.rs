@@ -394,7 +394,7 @@ fn hyper_http2_client_concurrent_streams() {
                 let mut sender = sender.clone();
                 runnel::spawn(async move {
                     let body = Bytes::from(format!("stream {i}"));
-                    let req = hyper::Request::post(format!("http://x/echo"))
+                    let req = hyper::Request::post("http://x/echo")
                         .body(Full::new(body.clone()))
                         .unwrap();
                     let response = sender.send_request(req).await.unwrap();

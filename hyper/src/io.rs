@@ -159,3 +159,52 @@ impl<T: AsyncWrite> hyper::rt::Write for RunnelIo<T> {
         self.project().inner.poll_write_vectored(cx, bufs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+
+    /// Reads through hyper's `Read` with a buffer larger than the scratch buffer: every
+    /// byte arrives, in order, and end of file is an empty read.
+    #[test]
+    fn reads_everything_through_the_scratch_buffer() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut io = RunnelIo::new(futures::io::Cursor::new(data.clone()));
+        let mut got = Vec::new();
+        let mut storage = vec![0u8; 100_000];
+        futures::executor::block_on(async {
+            loop {
+                let mut buf = hyper::rt::ReadBuf::new(&mut storage);
+                poll_fn(|cx| hyper::rt::Read::poll_read(Pin::new(&mut io), cx, buf.unfilled()))
+                    .await
+                    .unwrap();
+                assert!(buf.filled().len() <= SCRATCH);
+                if buf.filled().is_empty() {
+                    break;
+                }
+                got.extend_from_slice(buf.filled());
+            }
+        });
+        assert_eq!(got, data);
+    }
+
+    #[test]
+    fn writes_go_through_and_shutdown_closes() {
+        let mut io = RunnelIo::new(futures::io::Cursor::new(Vec::new()));
+        futures::executor::block_on(async {
+            let bufs = [IoSlice::new(b"hello "), IoSlice::new(b"world")];
+            // futures' Cursor writes every slice in one call.
+            let n =
+                poll_fn(|cx| hyper::rt::Write::poll_write_vectored(Pin::new(&mut io), cx, &bufs))
+                    .await
+                    .unwrap();
+            assert_eq!(n, 11);
+            poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut io), cx))
+                .await
+                .unwrap();
+        });
+        assert!(hyper::rt::Write::is_write_vectored(&io));
+        assert_eq!(io.into_inner().into_inner(), b"hello world");
+    }
+}

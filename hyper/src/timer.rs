@@ -59,3 +59,44 @@ impl Future for RunnelSleep {
 }
 
 impl hyper::rt::Sleep for RunnelSleep {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::rt::Timer;
+
+    /// A sleep from some other timer, pending forever.
+    struct Foreign;
+
+    impl Future for Foreign {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+
+    impl hyper::rt::Sleep for Foreign {}
+
+    #[test]
+    fn reset_rearms_ours_in_place_and_replaces_a_foreign_sleep() {
+        let rt = runnel_executor::Runtime::new().unwrap();
+        rt.block_on(async {
+            let hang_guard = Duration::from_secs(30);
+            let mut sleep = RunnelTimer.sleep(Duration::from_secs(3600));
+            let target = Instant::now() + Duration::from_millis(2);
+            RunnelTimer.reset(&mut sleep, target);
+            assert!(sleep.is::<RunnelSleep>());
+            runnel_reactor::time::timeout(hang_guard, sleep)
+                .await
+                .expect("the reset sleep still waits for the old deadline");
+            assert!(Instant::now() >= target, "woke before the deadline");
+
+            let mut sleep: Pin<Box<dyn hyper::rt::Sleep>> = Box::pin(Foreign);
+            RunnelTimer.reset(&mut sleep, Instant::now());
+            assert!(sleep.is::<RunnelSleep>());
+            runnel_reactor::time::timeout(hang_guard, sleep)
+                .await
+                .expect("a foreign sleep was not replaced");
+        });
+    }
+}
