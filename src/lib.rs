@@ -37,8 +37,7 @@ mod select;
 
 pub use runnel_executor::{
     spawn, spawn_blocking, AbortHandle, Builder, EnterGuard, Handle, JoinError, JoinHandle,
-    MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TaskDump, TryCurrentError,
-    UnhandledPanic,
+    MetricsReader, OnDeadlock, Runtime, RuntimeMetrics, TaskDump, TryCurrentError, UnhandledPanic,
     DEADLOCK_MESSAGE,
 };
 

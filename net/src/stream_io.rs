@@ -15,7 +15,7 @@ use std::task::{ready, Context, Poll};
 
 use mio::event::Source;
 use mio::Interest;
-use runnel_reactor::{Handle, IoWaiter, PollEvented};
+use runnel_reactor::{Handle, IoWaiter, PollEvented, Ready};
 
 /// A registered stream socket (mio's `TcpStream` or `UnixStream`).
 pub(crate) struct StreamIo<E: Source> {
@@ -147,14 +147,33 @@ where
         self.io.registration().poll_write_ready(cx).map_ok(drop)
     }
 
+    /// A read that filled less than `buf` drained the socket's receive queue, so it also
+    /// clears read readiness: the caller's next poll (hyper reads again after every
+    /// request) then waits for the next edge instead of paying a `recvfrom` that returns
+    /// `WouldBlock`. Sound because mio's epoll/kqueue registration is edge-triggered:
+    /// data arriving after the read raises a new event, which `clear_readiness` never
+    /// erases (it clears only if no event arrived since `event` was observed; see
+    /// reactor/src/readiness.rs). Only a plain `READABLE` is cleared this way: an error or
+    /// a closed read half must still reach the next read.
     pub(crate) fn poll_read(
         &self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.io
-            .registration()
-            .poll_read_io(cx, || self.io.read_some(buf))
+        let registration = self.io.registration();
+        loop {
+            let event = ready!(registration.poll_read_ready(cx))?;
+            match self.io.read_some(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    registration.clear_readiness(event);
+                }
+                Ok(n) if n > 0 && n < buf.len() && event.ready() == Ready::READABLE => {
+                    registration.clear_readiness(event);
+                    return Poll::Ready(Ok(n));
+                }
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

@@ -84,6 +84,33 @@ fn large_transfer_through_async_read_write_and_borrowed_split() {
     });
 }
 
+/// A short read through `AsyncRead` clears read readiness (so the next read waits for
+/// the next event instead of trying the socket): the next message must still wake the
+/// reader, every time. A ping-pong of small messages is exactly that pattern.
+#[test]
+fn short_reads_never_lose_the_next_message() {
+    let rt = BackgroundDriver::start();
+    rt.block_on(async {
+        let (mut client, mut server) = pair().await;
+        let mut buf = [0u8; 4096];
+        for i in 0u32..2000 {
+            client.write_all(&i.to_le_bytes()).await.unwrap();
+            let mut got = Vec::new();
+            while got.len() < 4 {
+                // futures' AsyncReadExt::read: the poll path, with a buffer far larger
+                // than what is there, so every read is short.
+                let n = AsyncReadExt::read(&mut server, &mut buf).await.unwrap();
+                assert!(n > 0, "unexpected end of file");
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, i.to_le_bytes());
+            AsyncWriteExt::write_all(&mut server, b"k").await.unwrap();
+            let n = AsyncReadExt::read(&mut client, &mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"k");
+        }
+    });
+}
+
 #[test]
 fn write_vectored_sends_every_slice() {
     let rt = BackgroundDriver::start();

@@ -63,7 +63,6 @@ impl<E: Source + AsRawFd> PollEvented<E> {
             registration,
         })
     }
-
 }
 
 impl<E: Source> PollEvented<E> {

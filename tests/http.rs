@@ -1,0 +1,475 @@
+//! HTTP on runnel through hyper, driven by real clients: curl (HTTP/1.1 GET, a 10 MB echo,
+//! chunked streaming, keep-alive reuse, HTTP/2 prior knowledge, a client that disconnects
+//! mid-body) and hyper's own client on runnel (10 000 requests over 64 connections, and
+//! HTTP/2 streams). The server is `examples/http_server`'s code, included as a module.
+//!
+//! Every test runs inside `block_on` with the detector set to `Report`, and ends by
+//! asserting `deadlock_reports == 0`: the detector must stay silent under HTTP load.
+//! curl runs on the blocking pool. Without curl the curl tests print why and pass
+//! (`.ci/run` installs it).
+
+#[path = "../examples/http_server/app.rs"]
+mod app;
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use runnel::net::TcpStream;
+use runnel::{Builder, JoinHandle, MetricsReader, OnDeadlock, Runtime};
+use runnel_hyper::{RunnelExecutor, RunnelIo, RunnelTimer};
+
+fn runtime() -> Runtime {
+    Builder::new()
+        .worker_threads(2)
+        .on_deadlock(OnDeadlock::Report)
+        .build()
+        .unwrap()
+}
+
+/// Runs `test` inside `block_on` and checks the detector stayed silent.
+fn run<F: Future<Output = ()>>(test: impl FnOnce(MetricsReader) -> F) {
+    let rt = runtime();
+    rt.block_on(test(rt.handle().metrics_reader()));
+    assert_eq!(rt.metrics().deadlock_reports, 0, "the detector reported");
+}
+
+struct Served {
+    addr: SocketAddr,
+    url: String,
+    state: Arc<app::State>,
+    run: JoinHandle<std::io::Result<()>>,
+}
+
+async fn serve() -> Served {
+    let server = app::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let state = server.state();
+    let run = runnel::spawn(server.run());
+    Served {
+        addr,
+        url: format!("http://{addr}"),
+        state,
+        run,
+    }
+}
+
+impl Served {
+    /// Shuts the server down gracefully and waits for `run` to return.
+    async fn stop(self) {
+        self.state.shutdown();
+        self.run.await.unwrap().unwrap();
+    }
+}
+
+fn curl_missing() -> bool {
+    let found = Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIPPED: curl is not installed (apt-get install curl; .ci/run does it)");
+    }
+    !found
+}
+
+/// Runs curl on the blocking pool; fails the test if curl fails.
+async fn curl(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let curl_args = args.clone();
+    let out = runnel::spawn_blocking(move || {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "60"])
+            .args(&curl_args)
+            .output()
+            .expect("running curl")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Polls `cond` every millisecond (on the runtime's timer) until it holds; fails after
+/// 30 s. For conditions nothing signals, like a task count.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        runnel::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// `len` deterministic pseudo-random bytes (xorshift), so corruption cannot hide in a
+/// repeating pattern.
+fn payload(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn curl_get() {
+    if curl_missing() {
+        return;
+    }
+    run(|_| async {
+        let served = serve().await;
+        let out = curl(&["-i", &format!("{}/", served.url)]).await;
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nhello, world\n"), "{text}");
+        let out = curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{}/nope", served.url),
+        ])
+        .await;
+        assert_eq!(out.stdout, b"404");
+        served.stop().await;
+    });
+}
+
+#[test]
+fn curl_post_10_mb_echoed_intact() {
+    if curl_missing() {
+        return;
+    }
+    let body = payload(10 * 1024 * 1024);
+    let dir = std::env::temp_dir().join(format!("runnel-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sent = dir.join("sent");
+    let received = dir.join("received");
+    std::fs::write(&sent, &body).unwrap();
+    run(|_| async {
+        let served = serve().await;
+        curl(&[
+            "--data-binary",
+            &format!("@{}", sent.display()),
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-o",
+            received.to_str().unwrap(),
+            &format!("{}/echo", served.url),
+        ])
+        .await;
+        served.stop().await;
+    });
+    let echoed = std::fs::read(&received).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(echoed.len(), body.len());
+    assert_eq!(fnv1a(&echoed), fnv1a(&body), "the echoed body differs");
+}
+
+#[test]
+fn curl_chunked_stream() {
+    if curl_missing() {
+        return;
+    }
+    run(|_| async {
+        let served = serve().await;
+        let out = curl(&["-v", &format!("{}/stream?n=1000", served.url)]).await;
+        let headers = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+        assert!(
+            headers.contains("< transfer-encoding: chunked"),
+            "{headers}"
+        );
+        let expected: String = (0..1000).map(|i| format!("chunk {i}\n")).collect();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+        let out = curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{}/stream?n=x", served.url),
+        ])
+        .await;
+        assert_eq!(out.stdout, b"400");
+        served.stop().await;
+    });
+}
+
+#[test]
+fn curl_keep_alive_reuses_one_connection() {
+    if curl_missing() {
+        return;
+    }
+    run(|_| async {
+        let served = serve().await;
+        let url = format!("{}/", served.url);
+        let out = curl(&["-v", &url, &url, &url, &url]).await;
+        assert_eq!(out.stdout, b"hello, world\n".repeat(4));
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            log.matches("Re-using existing connection").count(),
+            3,
+            "{log}"
+        );
+        assert_eq!(
+            served.state.accepted(),
+            1,
+            "curl opened more than one connection"
+        );
+        served.stop().await;
+    });
+}
+
+/// One URL per curl run: curl 7.88 fails to reuse a prior-knowledge HTTP/2 connection
+/// ("Error in the HTTP2 framing layer" on the second URL) against tokio + hyper just the
+/// same; many streams on one connection are `hyper_http2_client_concurrent_streams`.
+#[test]
+fn curl_http2_prior_knowledge() {
+    if curl_missing() {
+        return;
+    }
+    run(|_| async {
+        let served = serve().await;
+        let out = curl(&["-v", "--http2-prior-knowledge", &format!("{}/", served.url)]).await;
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("< HTTP/2 200"), "{log}");
+        assert_eq!(out.stdout, b"hello, world\n");
+
+        let url = format!("{}/stream?n=100", served.url);
+        let out = curl(&["-v", "--http2-prior-knowledge", &url]).await;
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("< HTTP/2 200"), "{log}");
+        let chunks: String = (0..100).map(|i| format!("chunk {i}\n")).collect();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), chunks);
+        served.stop().await;
+    });
+}
+
+/// A client that goes away mid-body, in either direction: the connection task ends and
+/// the task count returns to what it was before the client came.
+#[test]
+fn client_disconnecting_mid_body_leaks_nothing() {
+    if curl_missing() {
+        return;
+    }
+    run(|metrics| async move {
+        let served = serve().await;
+        let baseline = metrics.snapshot().live_tasks;
+
+        // curl reading an endless stream, killed after 64 KiB of it.
+        let url = format!("{}/stream?n={}", served.url, app::MAX_CHUNKS);
+        runnel::spawn_blocking(move || {
+            let mut child = Command::new("curl")
+                .args(["-sS", &url])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("running curl");
+            let mut got = vec![0u8; 64 * 1024];
+            child.stdout.take().unwrap().read_exact(&mut got).unwrap();
+            assert!(got.starts_with(b"chunk 0\nchunk 1\n"));
+            child.kill().unwrap();
+            child.wait().unwrap();
+        })
+        .await
+        .unwrap();
+        wait_until("the streaming connection's task ended", || {
+            metrics.snapshot().live_tasks == baseline
+        })
+        .await;
+
+        // A request body announced as 10 MB, cut off after 64 KiB (small enough that the
+        // write cannot block on a server that stops reading while it echoes).
+        let addr = served.addr;
+        runnel::spawn_blocking(move || {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                client,
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                10 * 1024 * 1024
+            )
+            .unwrap();
+            client.write_all(&payload(64 * 1024)).unwrap();
+        })
+        .await
+        .unwrap();
+        let state = served.state.clone();
+        wait_until(
+            "the echo connection was accepted and its task ended",
+            || state.accepted() == 2 && metrics.snapshot().live_tasks == baseline,
+        )
+        .await;
+        served.stop().await;
+    });
+}
+
+/// hyper's HTTP/1.1 client on runnel: 10 000 requests over 64 keep-alive connections,
+/// alternating `GET /` and `POST /echo`, every response's status and body checked.
+#[test]
+fn hyper_client_10k_requests_over_64_connections() {
+    const CONNS: usize = 64;
+    const REQUESTS: usize = 10_000;
+    run(|_| async {
+        let served = serve().await;
+        let clients: Vec<_> = (0..CONNS)
+            .map(|c| {
+                let addr = served.addr;
+                let n = REQUESTS / CONNS + usize::from(c < REQUESTS % CONNS);
+                runnel::spawn(async move {
+                    let stream = TcpStream::connect(addr).await.unwrap();
+                    let (mut sender, conn) =
+                        hyper::client::conn::http1::handshake(RunnelIo::new(stream))
+                            .await
+                            .unwrap();
+                    let conn = runnel::spawn(conn);
+                    for i in 0..n {
+                        let (request, expected) = if i % 2 == 0 {
+                            let req = hyper::Request::get("/")
+                                .header("host", "x")
+                                .body(Full::new(Bytes::new()))
+                                .unwrap();
+                            (req, Bytes::from_static(b"hello, world\n"))
+                        } else {
+                            let body = Bytes::from(format!("conn {c} request {i}"));
+                            let req = hyper::Request::post("/echo")
+                                .header("host", "x")
+                                .body(Full::new(body.clone()))
+                                .unwrap();
+                            (req, body)
+                        };
+                        sender.ready().await.unwrap();
+                        let response = sender.send_request(request).await.unwrap();
+                        assert_eq!(response.status(), 200);
+                        let body = response.into_body().collect().await.unwrap().to_bytes();
+                        assert_eq!(body, expected, "connection {c}, request {i}");
+                    }
+                    drop(sender);
+                    conn.await.unwrap().unwrap();
+                    n
+                })
+            })
+            .collect();
+        let mut answered = 0;
+        for client in clients {
+            answered += client.await.unwrap();
+        }
+        assert_eq!(answered, REQUESTS);
+        assert_eq!(served.state.accepted(), CONNS);
+        served.stop().await;
+    });
+}
+
+/// hyper's HTTP/2 client on runnel (executor and timer included): 200 concurrent streams
+/// on one connection.
+#[test]
+fn hyper_http2_client_concurrent_streams() {
+    run(|_| async {
+        let served = serve().await;
+        let stream = TcpStream::connect(served.addr).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(RunnelExecutor)
+            .timer(RunnelTimer)
+            .handshake(RunnelIo::new(stream))
+            .await
+            .unwrap();
+        let conn = runnel::spawn(conn);
+        let streams: Vec<_> = (0..200)
+            .map(|i| {
+                let mut sender = sender.clone();
+                runnel::spawn(async move {
+                    let body = Bytes::from(format!("stream {i}"));
+                    let req = hyper::Request::post("http://x/echo")
+                        .body(Full::new(body.clone()))
+                        .unwrap();
+                    let response = sender.send_request(req).await.unwrap();
+                    assert_eq!(response.version(), hyper::Version::HTTP_2);
+                    let got = response.into_body().collect().await.unwrap().to_bytes();
+                    assert_eq!(got, body);
+                })
+            })
+            .collect();
+        for stream in streams {
+            stream.await.unwrap();
+        }
+        drop(sender);
+        conn.await.unwrap().unwrap();
+        assert_eq!(served.state.accepted(), 1);
+        served.stop().await;
+    });
+}
+
+/// Graceful shutdown: `GET /shutdown` on a keep-alive connection stops the accept loop;
+/// `run` returns once that connection is closed, and new connections are refused.
+#[test]
+fn graceful_shutdown_on_request() {
+    run(|_| async {
+        let served = serve().await;
+        let stream = TcpStream::connect(served.addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(RunnelIo::new(stream))
+            .await
+            .unwrap();
+        let conn = runnel::spawn(conn);
+        let req = hyper::Request::get("/shutdown")
+            .header("host", "x")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(req).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+        // The server closes the kept-alive connection instead of waiting for the next request.
+        conn.await.unwrap().unwrap();
+        served.run.await.unwrap().unwrap();
+        assert!(TcpStream::connect(served.addr).await.is_err());
+    });
+}
+
+/// The tokio-ecosystem path: a crate written against tokio's I/O traits and timer runs on
+/// runnel under `async_compat::Compat` (it adapts futures-io to tokio's traits, and enters
+/// a tokio context for tokio's timers and reactor).
+#[test]
+fn tokio_crate_on_runnel_via_async_compat() {
+    use async_compat::Compat;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    run(|_| async {
+        let listener = runnel::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = runnel::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 5];
+            stream.read_exact(&mut buf).await.unwrap();
+            stream.write_all(&buf).await.unwrap();
+        });
+        // "tokio-only code": tokio's extension traits and tokio::time::sleep.
+        let tokio_code = async move {
+            let mut stream = Compat::new(TcpStream::connect(addr).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            AsyncWriteExt::write_all(&mut stream, b"hello")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 5];
+            AsyncReadExt::read_exact(&mut stream, &mut buf)
+                .await
+                .unwrap();
+            buf
+        };
+        assert_eq!(&Compat::new(tokio_code).await, b"hello");
+        echo.await.unwrap();
+    });
+}
