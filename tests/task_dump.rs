@@ -74,3 +74,31 @@ fn the_dump_shows_block_on_and_a_waker_held_outside() {
         "{text}"
     );
 }
+
+#[test]
+fn the_dump_names_a_lock_and_a_channel() {
+    let rt = support::runtime(2);
+    let text = rt.block_on(async {
+        let mutex = std::sync::Arc::new(runnel::sync::Mutex::new(0u32));
+        let guard = mutex.clone().lock_owned().await;
+        let locker = runnel::spawn({
+            let mutex = mutex.clone();
+            async move {
+                *mutex.lock().await += 1;
+            }
+        });
+        let (_tx, mut rx) = runnel::sync::mpsc::channel::<u32>(1);
+        let receiver = runnel::spawn(async move { rx.recv().await });
+        let handle = runnel::Handle::current();
+        wait_until("both tasks wait", || {
+            handle.dump().to_string().matches("waits on:").count() >= 2
+        });
+        let text = handle.dump().to_string();
+        drop(guard);
+        locker.await.unwrap();
+        receiver.abort();
+        text
+    });
+    assert!(text.contains("waits on: lock of mutex 0x"), "{text}");
+    assert!(text.contains("waits on: recv on channel 0x"), "{text}");
+}

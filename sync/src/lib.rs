@@ -40,3 +40,14 @@ pub mod watch;
 
 mod block_on;
 mod wake_list;
+
+pub use runnel_reactor::wait::SyncKind;
+
+/// Records, for runnel's task dumps and reports, that the task being polled waits on the
+/// primitive at `at` (a no-op when not polled by a runnel runtime).
+pub(crate) fn note_wait<T: ?Sized>(kind: SyncKind, at: *const T) {
+    runnel_reactor::wait::note(runnel_reactor::wait::WaitReason::Sync {
+        kind,
+        addr: at.cast::<()>() as usize as u64,
+    });
+}

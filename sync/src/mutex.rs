@@ -141,7 +141,12 @@ impl<T: ?Sized> Mutex<T> {
 
     async fn acquire(&self) {
         // The semaphore of a mutex is never closed, so acquiring cannot fail.
-        if self.sem.acquire_permits(1).await.is_err() {
+        if self
+            .sem
+            .acquire_permits_as(1, crate::SyncKind::MutexLock)
+            .await
+            .is_err()
+        {
             unreachable!("a mutex's semaphore is never closed");
         }
     }

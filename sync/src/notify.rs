@@ -226,6 +226,7 @@ impl Notified<'_> {
             .waiters
             .push_back(WaiterState::Waiting, waker.cloned());
         self.state = NotifiedState::Waiting(index);
+        crate::note_wait(crate::SyncKind::Notified, self.notify);
         Poll::Pending
     }
 }
@@ -245,6 +246,7 @@ impl Future for Notified<'_> {
                         Some(w) if w.will_wake(cx.waker()) => {}
                         _ => node.waker = Some(cx.waker().clone()),
                     }
+                    crate::note_wait(crate::SyncKind::Notified, this.notify);
                     return Poll::Pending;
                 }
                 state.waiters.free(index);

@@ -277,6 +277,7 @@ impl<T> Future for Receiver<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.rx_waker = Some(cx.waker().clone()),
         }
+        crate::note_wait(crate::SyncKind::ChannelRecv, &*self.inner);
         Poll::Pending
     }
 }

@@ -174,7 +174,13 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     async fn acquire(&self, n: u32) {
-        if self.sem.acquire_permits(n as usize).await.is_err() {
+        // One permit is a read lock; a writer takes them all.
+        let kind = if n == 1 && self.max_readers != 1 {
+            crate::SyncKind::RwLockRead
+        } else {
+            crate::SyncKind::RwLockWrite
+        };
+        if self.sem.acquire_permits_as(n as usize, kind).await.is_err() {
             unreachable!("an RwLock's semaphore is never closed");
         }
     }

@@ -21,6 +21,7 @@ mod wake_list;
 pub(crate) use park::block_on;
 pub(crate) use wake_list::WakeList;
 
+use crate::SyncKind;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -320,10 +321,17 @@ impl Semaphore {
     /// give them back with [`release`](Self::release) (or keep them forever). Dropping
     /// the future before it completes gives back anything assigned to it.
     pub(crate) fn acquire_permits(&self, n: usize) -> Acquire<'_> {
+        self.acquire_permits_as(n, SyncKind::SemaphoreAcquire)
+    }
+
+    /// As `acquire_permits`, naming the wait `kind` (a mutex's lock, a read lock, ...) in
+    /// runnel's task dumps and reports.
+    pub(crate) fn acquire_permits_as(&self, n: usize, kind: SyncKind) -> Acquire<'_> {
         Acquire {
             sem: self,
             wanted: n,
             state: AcquireState::Init,
+            kind,
         }
     }
 
@@ -471,6 +479,8 @@ pub(crate) struct Acquire<'a> {
     sem: &'a Semaphore,
     wanted: usize,
     state: AcquireState,
+    /// What the waiting task is said to wait on (see `crate::note_wait`).
+    kind: SyncKind,
 }
 
 impl Future for Acquire<'_> {
@@ -489,6 +499,7 @@ impl Future for Acquire<'_> {
                             Some(w) if w.will_wake(cx.waker()) => {}
                             _ => node.waker = Some(cx.waker().clone()),
                         }
+                        crate::note_wait(this.kind, this.sem);
                         Poll::Pending
                     }
                     NodeState::Granted => {
@@ -558,6 +569,7 @@ impl Acquire<'_> {
             Some(cx.waker().clone()),
         );
         self.state = AcquireState::Queued(index);
+        crate::note_wait(self.kind, self.sem);
         Poll::Pending
     }
 }

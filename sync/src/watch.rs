@@ -256,6 +256,7 @@ impl<T> Sender<T> {
                 return Poll::Ready(());
             }
             state.closed.register(guard.key, cx.waker());
+            crate::note_wait(crate::SyncKind::ChannelRecv, guard.shared);
             Poll::Pending
         })
         .await;
@@ -436,6 +437,7 @@ async fn changed<T>(shared: &Shared<T>, seen: &mut u64) -> Result<(), RecvError>
             return Poll::Ready(Err(RecvError(())));
         }
         state.changed.register(guard.key, cx.waker());
+        crate::note_wait(crate::SyncKind::ChannelRecv, guard.shared);
         Poll::Pending
     })
     .await;

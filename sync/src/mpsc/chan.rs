@@ -209,6 +209,7 @@ impl<T> Chan<T> {
             let k = state.waiters.insert(Waiter::Waiting(cx.waker().clone()));
             state.order.push_back(k);
             *key = Some(k);
+            crate::note_wait(crate::SyncKind::ChannelSend, self);
             return Poll::Pending;
         };
         match &mut state.waiters[k] {
@@ -216,6 +217,7 @@ impl<T> Chan<T> {
                 if !waker.will_wake(cx.waker()) {
                     *waker = cx.waker().clone();
                 }
+                crate::note_wait(crate::SyncKind::ChannelSend, self);
                 Poll::Pending
             }
             Waiter::Granted => {
@@ -355,6 +357,7 @@ impl<T> Chan<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.rx_waker = Some(cx.waker().clone()),
         }
+        crate::note_wait(crate::SyncKind::ChannelRecv, self);
         Poll::Pending
     }
 
@@ -378,6 +381,7 @@ impl<T> Chan<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.rx_waker = Some(cx.waker().clone()),
         }
+        crate::note_wait(crate::SyncKind::ChannelRecv, self);
         Poll::Pending
     }
 
