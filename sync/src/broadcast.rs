@@ -364,7 +364,7 @@ impl<T: Clone> Future for Recv<'_, T> {
         let result = match read(this.next, &mut state) {
             Err(TryRecvError::Empty) => {
                 state.waiting.register(&mut this.key, cx.waker());
-                crate::note_wait(crate::SyncKind::ChannelRecv, &*this.shared);
+                crate::note_wait(crate::SyncKind::ChannelRecv, this.shared);
                 return Poll::Pending;
             }
             Ok(value) => Ok(value),
