@@ -14,11 +14,10 @@
 //!   through the same release path, so the next waiter is served and nothing is lost.
 //! - Wakers are woken after the lock is released (`WakeList`).
 
-mod park;
 pub(crate) mod waitlist;
 mod wake_list;
 
-pub(crate) use park::block_on;
+pub(crate) use crate::block_on::block_on;
 pub(crate) use wake_list::WakeList;
 
 use crate::SyncKind;
