@@ -182,7 +182,7 @@ pub fn is_child(name: &str) -> bool {
 /// What a child process did.
 #[derive(Debug)]
 pub struct ChildOutput {
-    /// `None`: killed after [`PATIENCE`] (it hung).
+    /// `None`: killed after [`child_patience`] (it hung).
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -190,7 +190,7 @@ pub struct ChildOutput {
 
 /// Runs test `name` of this test binary again in a child process, with [`CHILD_ENV`] set
 /// so the test acts out its scenario instead of supervising it. A child still running
-/// after twice [`PATIENCE`] is killed (`code: None`): a hang fails the test instead of the
+/// after [`child_patience`] is killed (`code: None`): a hang fails the test instead of the
 /// suite.
 pub fn run_child(name: &str) -> ChildOutput {
     use std::io::Read;
@@ -220,7 +220,7 @@ pub fn run_child(name: &str) -> ChildOutput {
     let stdout = collect(Box::new(child.stdout.take().unwrap()));
     let stderr = collect(Box::new(child.stderr.take().unwrap()));
     // A bounded wait (like `wait_until`): `Child` offers no wait with a timeout.
-    let deadline = Instant::now() + 2 * PATIENCE;
+    let deadline = Instant::now() + child_patience();
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status.code();
@@ -239,6 +239,17 @@ pub fn run_child(name: &str) -> ChildOutput {
     }
 }
 
+/// How long a child may run before it counts as hung: twice [`PATIENCE`], times
+/// `RUNNEL_TEST_SLOWDOWN` (a whole number; `.ci/sanitize` sets it, since a sanitizer makes
+/// the same work several times slower).
+pub fn child_patience() -> Duration {
+    let slowdown: u32 = std::env::var("RUNNEL_TEST_SLOWDOWN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    2 * PATIENCE * slowdown.max(1)
+}
+
 /// Runs `scenario` in a child process (see [`run_child`]; `test_name` must be the calling
 /// test's name), so that a scenario whose failure mode is a hang fails the test instead of
 /// hanging the suite. In the child, it runs `scenario` directly; the parent asserts the
@@ -254,9 +265,12 @@ pub fn in_child_process(test_name: &str, scenario: impl FnOnce()) {
         "child stdout:\n{}\nchild stderr:\n{}",
         child.stdout, child.stderr
     );
-    let code = child
-        .code
-        .unwrap_or_else(|| panic!("the child running {test_name} hung: killed after {PATIENCE:?}"));
+    let code = child.code.unwrap_or_else(|| {
+        panic!(
+            "the child running {test_name} hung: killed after {:?}",
+            child_patience()
+        )
+    });
     assert_eq!(code, 0, "the child running {test_name} failed");
     assert!(
         child.stdout.contains("1 passed"),
