@@ -292,7 +292,7 @@ fn a_set_of_stuck_tasks_awaited_by_block_on_is_a_deadlock() {
         "{report}"
     );
     assert!(
-        report.contains(&format!("waits on: join of task {id}")),
+        report.contains("waits on: the next of 1 task(s) of a JoinSet"),
         "{report}"
     );
     assert!(

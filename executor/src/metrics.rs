@@ -80,6 +80,9 @@ pub struct RuntimeMetrics {
     pub steals: u64,
     /// Times a worker went to sleep.
     pub parks: u64,
+    /// Partial deadlocks reported: cycles of tasks awaiting each other's `JoinHandle`s,
+    /// found while the rest of the runtime runs on (each cycle is reported once).
+    pub partial_deadlocks: u64,
     /// Deadlock checks run (each time the runtime went quiet).
     pub deadlock_checks: u64,
     /// Deadlocks reported.

@@ -39,6 +39,9 @@ use crate::scheduler::{retake, Shared};
 const MIN_TICK: Duration = Duration::from_micros(20);
 const MAX_TICK: Duration = Duration::from_millis(10);
 
+/// How often sysmon scans the tasks for cycles of joins (`detector::PartialCheck`).
+const PARTIAL_CHECK_EVERY: Duration = Duration::from_millis(250);
+
 /// The poller thread polls the reactor only when no worker has for this long. Busy
 /// workers poll it every 61st tick and an idle one sleeps in it, so this is a fallback;
 /// polling on every 20 µs tick instead cost measurable CPU on a 2-core machine (the
@@ -146,6 +149,8 @@ struct Sysmon {
     last_polls: u64,
     quiet_since: Option<Instant>,
     stall_reported: bool,
+    partial: detector::PartialCheck,
+    partial_checked_at: Instant,
 }
 
 impl Sysmon {
@@ -159,10 +164,20 @@ impl Sysmon {
             last_polls: 0,
             quiet_since: None,
             stall_reported: false,
+            partial: detector::PartialCheck::default(),
+            partial_checked_at: now,
         }
     }
 
     fn run(&mut self, shared: &Arc<Shared>, now: Instant) {
+        // A server never goes quiet, so cycles of joins are looked for while it runs: a
+        // scan of every task, hence at most once per `PARTIAL_CHECK_EVERY`.
+        if shared.config.deadlock_check && now - self.partial_checked_at >= PARTIAL_CHECK_EVERY {
+            self.partial_checked_at = now;
+            for report in self.partial.run(shared) {
+                eprintln!("runnel: {report}");
+            }
+        }
         let mut polls = 0;
         let mut in_poll = false;
         for (slot, remote) in shared.remotes.iter().enumerate() {

@@ -41,6 +41,11 @@ pub enum WaitReason {
         /// The task's id.
         task: u64,
     },
+    /// The completion of any task of a `JoinSet`.
+    JoinSet {
+        /// How many tasks the set holds.
+        tasks: u64,
+    },
     /// A synchronisation primitive (a lock, a semaphore, a channel).
     Sync {
         /// What kind of wait.
@@ -117,6 +122,7 @@ impl fmt::Display for WaitReason {
                 }
             }
             WaitReason::Join { task } => write!(f, "join of task {task}"),
+            WaitReason::JoinSet { tasks } => write!(f, "the next of {tasks} task(s) of a JoinSet"),
             WaitReason::Sync { kind, addr } => write!(f, "{} {addr:#x}", kind.describe()),
         }
     }
@@ -129,6 +135,7 @@ const READABLE: u64 = 1;
 const WRITABLE: u64 = 2;
 const TIMER: u64 = 3;
 const JOIN: u64 = 4;
+const JOIN_SET: u64 = 5;
 /// `SYNC + SyncKind as u64`.
 const SYNC: u64 = 16;
 
@@ -149,6 +156,7 @@ impl WaitReason {
                 (TIMER, u64::try_from(ms).unwrap_or(PAYLOAD).min(PAYLOAD))
             }
             WaitReason::Join { task } => (JOIN, task & PAYLOAD),
+            WaitReason::JoinSet { tasks } => (JOIN_SET, tasks & PAYLOAD),
             WaitReason::Sync { kind, addr } => (SYNC + kind as u64, addr & 0xffff_ffff_ffff),
         };
         (kind << KIND_SHIFT) | payload
@@ -164,6 +172,7 @@ impl WaitReason {
                 deadline: epoch() + Duration::from_millis(payload),
             },
             JOIN => WaitReason::Join { task: payload },
+            JOIN_SET => WaitReason::JoinSet { tasks: payload },
             k => {
                 let kind = *SyncKind::ALL.iter().find(|s| SYNC + **s as u64 == k)?;
                 WaitReason::Sync {
@@ -258,6 +267,7 @@ mod tests {
             WaitReason::Writable { fd: 0 },
             WaitReason::Timer { deadline },
             WaitReason::Join { task: 42 },
+            WaitReason::JoinSet { tasks: 3 },
             WaitReason::Sync {
                 kind: SyncKind::MutexLock,
                 addr: 0x7f00_1234_5678,

@@ -30,11 +30,13 @@
 //! (printed, or handed to `block_on` callers to panic with) after the lock is released.
 
 mod counts;
+mod partial;
 mod report;
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 pub(crate) use counts::{Check, Counts};
+pub(crate) use partial::PartialCheck;
 pub use report::DEADLOCK_MESSAGE;
 pub(crate) use report::{dump, stall_report, Report};
 

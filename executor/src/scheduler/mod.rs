@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) deadlock_reports: AtomicU64,
     pub(crate) stalls: AtomicU64,
     pub(crate) stall_reports: AtomicU64,
+    /// Cycles of tasks awaiting each other's joins, reported while the runtime runs on.
+    pub(crate) partial_deadlocks: AtomicU64,
     pub(crate) retakes: AtomicU64,
     /// Polls of `block_on` futures (progress, for the report de-duplication).
     pub(crate) block_on_polls: AtomicU64,

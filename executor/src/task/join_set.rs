@@ -373,6 +373,11 @@ impl<T: 'static> JoinSet<T> {
                         };
                         drop(state);
                         drop(stale);
+                        // Any entry's completion wakes the owner: it waits on the set, not
+                        // on the entry polled last (which `poll_entry` noted).
+                        runnel_reactor::wait::note(runnel_reactor::wait::WaitReason::JoinSet {
+                            tasks: self.entries.len() as u64,
+                        });
                         return Poll::Pending;
                     }
                 }

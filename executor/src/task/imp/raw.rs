@@ -60,6 +60,12 @@ impl Header {
         self.state.load().is_running()
     }
 
+    /// Neither running, queued nor complete: waiting to be woken.
+    pub(crate) fn is_idle(&self) -> bool {
+        let s = self.state.load();
+        !s.is_running() && !s.is_notified() && !s.is_complete()
+    }
+
     /// Queued to run (or woken while running).
     pub(crate) fn is_notified(&self) -> bool {
         self.state.load().is_notified()
