@@ -473,3 +473,52 @@ fn tokio_crate_on_runnel_via_async_compat() {
         echo.await.unwrap();
     });
 }
+
+/// A handler-side deadlock (two tasks awaiting each other's `JoinHandle`s) is reported
+/// while the server goes on answering every request, and the detector's global check
+/// stays silent (the server is waiting for I/O, not stuck).
+#[test]
+fn a_join_cycle_is_reported_while_the_server_answers() {
+    run(|reader| async move {
+        let served = serve().await;
+        // The stuck pair.
+        let (tx_a, rx_a) = futures::channel::oneshot::channel::<JoinHandle<()>>();
+        let (tx_b, rx_b) = futures::channel::oneshot::channel::<JoinHandle<()>>();
+        let a = runnel::spawn(async move {
+            let _ = rx_b.await.unwrap().await;
+        });
+        let b = runnel::spawn(async move {
+            let _ = rx_a.await.unwrap().await;
+        });
+        tx_a.send(a).unwrap();
+        tx_b.send(b).unwrap();
+        // One client keeps requesting, before and after the report.
+        let stream = TcpStream::connect(served.addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(RunnelIo::new(stream))
+            .await
+            .unwrap();
+        let conn = runnel::spawn(conn);
+        let mut answered = 0u32;
+        let mut after_report = 0u32;
+        while after_report < 100 {
+            assert!(answered < 200_000, "no partial deadlock report");
+            let request = hyper::Request::get("/")
+                .header("host", "x")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            sender.ready().await.unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, Bytes::from_static(b"hello, world\n"));
+            answered += 1;
+            if reader.snapshot().partial_deadlocks >= 1 {
+                after_report += 1;
+            }
+        }
+        assert_eq!(reader.snapshot().partial_deadlocks, 1);
+        drop(sender);
+        conn.await.unwrap().unwrap();
+        served.stop().await;
+    });
+}
