@@ -459,6 +459,15 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
             .map(|_| costed(|_| 1.0, || vec![memory::startup::<R>(workers)]))
             .collect()),
     });
+    w.push(Workload {
+        id: "startup_block_on",
+        title: "start-up (build + block_on(ready) + drop)".to_owned(),
+        metrics: with_costs(vec![Metric::lower("time", "µs")]),
+        rounds,
+        run: per_runtime!(|R| (0..iters)
+            .map(|_| costed(|_| 1.0, || vec![memory::startup_block_on::<R>(workers)]))
+            .collect()),
+    });
     w
 }
 

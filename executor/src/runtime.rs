@@ -1,8 +1,8 @@
 //! The public face of the executor: `Builder`, `Runtime`, `Handle`, `OnDeadlock`.
 //!
-//! A `Runtime` owns its threads: `worker_threads` workers, one poller, and the blocking
-//! pool's threads (on demand). Dropping it shuts down in an order that frees every task
-//! exactly once (see `Runtime::shutdown_inner`).
+//! A `Runtime` owns its threads: `worker_threads` workers, one poller (started on first
+//! need: `poller::PollerThread`), and the blocking pool's threads (on demand). Dropping it
+//! shuts down in an order that frees every task exactly once (see `Runtime::shutdown`).
 
 use std::fmt;
 use std::future::Future;
@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use crate::blocking::{self, BlockingPool};
 use crate::metrics::RuntimeMetrics;
+use crate::poller::PollerThread;
 use crate::scheduler::idle::Idle;
 use crate::scheduler::injector::Injector;
 use crate::scheduler::role::RoleState;
 use crate::scheduler::{threads, Remote, Shared};
 use crate::task::{self, JoinHandle, Origin, OwnedTasks};
-use crate::{block_on, context, poller};
+use crate::{block_on, context};
 
 /// What the runtime does when it finds that no task can ever make progress.
 ///
@@ -216,7 +217,8 @@ impl Builder {
         self
     }
 
-    /// Builds the runtime and starts its worker and poller threads.
+    /// Builds the runtime and starts its worker threads (the poller thread starts when the
+    /// first task runs, a `block_on` caller first sleeps, or a blocking job is submitted).
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = self
             .worker_threads
@@ -259,22 +261,16 @@ impl Builder {
             retakes: AtomicU64::new(0),
             block_on_polls: AtomicU64::new(0),
             spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
+            poller: PollerThread::new(),
         });
-        let mut runtime = Runtime {
+        let runtime = Runtime {
             handle: Handle::new(shared.clone()),
-            poller: None,
         };
         for slot in 0..workers {
             // On error, dropping `runtime` shuts down the threads already started.
             threads::start_thread(&shared, slot)?;
         }
-        let poller_shared = shared.clone();
-        runtime.poller = Some(
-            shared
-                .config
-                .thread_builder("poller")
-                .spawn(move || poller::run(poller_shared))?,
-        );
+        // The poller thread starts on first need (`PollerThread`), not here.
         Ok(runtime)
     }
 }
@@ -291,7 +287,6 @@ impl Builder {
 /// ```
 pub struct Runtime {
     handle: Handle,
-    poller: Option<thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -378,14 +373,16 @@ impl Runtime {
             shared.remotes[index].parker.unpark();
         }
         shared.reactor.unpark();
-        if let Some(poller) = &self.poller {
+        // After the shutdown flag: no poller thread starts from here on.
+        let poller = shared.poller.stop();
+        if let Some(poller) = &poller {
             poller.thread().unpark();
         }
         let mut all_joined = true;
         for handle in shared.spares.shutdown() {
             all_joined &= join_until(handle, deadline);
         }
-        if let Some(poller) = self.poller.take() {
+        if let Some(poller) = poller {
             join_until(poller, deadline);
         }
         shared.owned.close_and_shutdown_all();
