@@ -1,6 +1,6 @@
 //! The poller (sysmon) thread starts on first need, not when the runtime is built: a
 //! runtime that is built and dropped, or only runs `block_on` futures that finish at once,
-//! never starts it; the first task, a `block_on` caller about to sleep, or a blocking job
+//! never starts it; the first spawn, a `block_on` caller about to sleep, or a blocking job
 //! starts it; and shutdown joins it. Threads are told apart by name (`/proc/self/task`),
 //! each test with its own name prefix, so tests running in parallel do not see each other.
 
@@ -37,7 +37,7 @@ fn the_first_task_starts_the_poller_and_shutdown_joins_it() {
     let rt = runtime("lzp-b");
     let task = rt.spawn(async { 7 });
     assert_eq!(rt.block_on(task).unwrap(), 7);
-    // The worker started the thread before polling the task; its name is set by the new
+    // The spawn started the thread (after queueing the task); its name is set by the new
     // thread itself, so wait for it.
     wait_until("the poller thread runs", || {
         threads_named("lzp-b-poller") == 1

@@ -52,11 +52,13 @@ const UNATTENDED_AFTER: Duration = Duration::from_millis(1);
 ///
 /// **When it must run**: sysmon's duties all concern a task being polled (stall, retake,
 /// blocking report) or a waiter asleep (deadlock re-check, stall report). So it is started
-/// by a worker before its first poll of a task, by `block_on` before its caller first
-/// sleeps, and by `spawn_blocking` (a job may hold a task's waker): before anything it
-/// watches can happen. A task waiting in a queue needs no sysmon (queued work is never
-/// quiet: a worker re-checks the queues before it parks). Its reactor fallback (polling
-/// while every worker is busy) is likewise only needed once a task runs.
+/// by every spawn (right after the task is queued: the spawner pays for the thread while a
+/// worker already runs the task), by `block_on` before its caller first sleeps, and by
+/// `spawn_blocking` (a job may hold a task's waker). A poll that began before sysmon's first
+/// tick is timed from that tick: a stall is noticed that much later, never missed. A task
+/// waiting in a queue needs no sysmon (queued work is never quiet: a worker re-checks the
+/// queues before it parks), and neither does the reactor fallback (polling while every
+/// worker is busy) before a task exists.
 ///
 /// Start and shutdown meet under `state`: shutdown sets `Shared::shutdown` before taking
 /// the lock and leaves `Stopped`; a start under the lock checks both, so either the thread

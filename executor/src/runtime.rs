@@ -218,7 +218,8 @@ impl Builder {
     }
 
     /// Builds the runtime and starts its worker threads (the poller thread starts when the
-    /// first task runs, a `block_on` caller first sleeps, or a blocking job is submitted).
+    /// first task is spawned, a `block_on` caller first sleeps, or a blocking job is
+    /// submitted).
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = self
             .worker_threads
@@ -676,6 +677,9 @@ where
     if let Some(notified) = shared.owned.bind(task, notified) {
         shared.schedule_task(notified, false);
     }
+    // After queueing, so a worker can run the first task while this thread starts sysmon
+    // (it need only watch polls, and it sees a poll already under way as starting now).
+    shared.poller.ensure_started(shared);
     join
 }
 

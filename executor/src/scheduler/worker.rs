@@ -54,9 +54,6 @@ pub(crate) struct Worker {
     rng: u32,
     /// Reused buffer for wakers taken out of the reactor.
     wakers: Vec<Waker>,
-    /// Whether the poller (sysmon) thread is known to run: it must before we poll a task
-    /// (it watches polls for stalls and retakes; see `poller::PollerThread`).
-    sysmon_running: bool,
 }
 
 impl Worker {
@@ -69,7 +66,6 @@ impl Worker {
             searching: false,
             rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
             wakers: Vec::new(),
-            sysmon_running: false,
         }
     }
 
@@ -123,9 +119,6 @@ impl Worker {
             if self.shared.idle.stop_searching() {
                 self.shared.notify_parked();
             }
-        }
-        if !self.sysmon_running {
-            self.sysmon_running = self.shared.poller.ensure_started(&self.shared);
         }
         self.tick = self.tick.wrapping_add(1);
         let remote = &self.shared.remotes[self.index];
