@@ -102,7 +102,7 @@ impl PollerThread {
         let poller_shared = shared.clone();
         match shared
             .config
-            .thread_builder("poller")
+            .poller_thread_builder()
             .spawn(move || run(poller_shared))
         {
             Ok(handle) => {

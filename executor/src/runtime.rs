@@ -66,6 +66,14 @@ impl Config {
         }
         builder
     }
+
+    /// The poller thread's builder: named like the others, but with the platform's default
+    /// stack, not `thread_stack_size` (which is for threads that poll tasks). It starts on
+    /// first need (`poller::PollerThread`), possibly long after `build`, so it should not
+    /// need a large mapping that a later address-space limit may refuse.
+    pub(crate) fn poller_thread_builder(&self) -> thread::Builder {
+        thread::Builder::new().name(format!("{}-poller", (self.thread_name)()))
+    }
 }
 
 /// Configures and builds a [`Runtime`].
@@ -189,7 +197,8 @@ impl Builder {
         self
     }
 
-    /// Stack size of the runtime's threads, in bytes.
+    /// Stack size of the runtime's threads that poll tasks (workers, blocking pool), in
+    /// bytes. The poller thread polls no task and keeps the default.
     pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Self {
         self.config.stack_size = Some(bytes);
         self
