@@ -19,6 +19,11 @@
 //!   runtime lends the main thread to its workers (a smol `block_on(ex.run(..))` on the
 //!   main thread would add a third worker; async-io's `block_on` would add a reactor
 //!   driver).
+//! - **The `block_on` shape.** `block_on` runs a future in each runtime's own `block_on`
+//!   on the calling thread (smol: `async_io::block_on`, with `Smol::spawn` on that thread
+//!   going to the executor the workers run), for the workloads that measure a `#[main]`
+//!   program's spawner: there the runtime's choice of how its `block_on` thread sleeps and
+//!   is woken is part of what is measured.
 
 use std::cell::RefCell;
 use std::future::Future;
