@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use report::{Metric, Row};
 use rt::{Kind, Runtime};
+use support::Usage;
 
 /// Worker threads for every runtime (the machine this was tuned on has 2 cores).
 const DEFAULT_WORKERS: usize = 2;
@@ -193,19 +194,37 @@ macro_rules! per_runtime {
 }
 
 /// Starts `R`, runs `warmup` unmeasured then `iters` measured iterations of `f`, stops it.
+/// Each sample gets the three cost columns appended (`Metric::costs`), from the process's
+/// usage around that iteration alone, divided by `ops(sample)` operations.
 fn on_fresh<R: Runtime>(
     workers: usize,
     warmup: usize,
     iters: usize,
+    ops: impl Fn(&[f64]) -> f64,
     f: impl Fn(&R) -> Vec<f64>,
 ) -> Vec<Vec<f64>> {
     let rt = R::start(workers);
     for _ in 0..warmup {
         f(&rt);
     }
-    let samples = (0..iters).map(|_| f(&rt)).collect();
+    let samples = (0..iters).map(|_| costed(&ops, || f(&rt))).collect();
     drop(rt);
     samples
+}
+
+/// Runs `f` (one sample) and appends its cost columns.
+fn costed(ops: impl Fn(&[f64]) -> f64, f: impl FnOnce() -> Vec<f64>) -> Vec<f64> {
+    let before = Usage::now();
+    let mut sample = f();
+    let cost = Usage::per_op_since(before, ops(&sample));
+    sample.extend(cost);
+    sample
+}
+
+/// `metrics` followed by the cost metrics.
+fn with_costs(mut metrics: Vec<Metric>) -> Vec<Metric> {
+    metrics.extend(Metric::costs());
+    metrics
 }
 
 fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
@@ -216,7 +235,7 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
     } else {
         ((1, 0, 1), (1, 0, 1), (1, 0, 1))
     };
-    let ms = || vec![Metric::lower("time", "ms")];
+    let ms = || with_costs(vec![Metric::lower("time", "ms")]);
     let mut w = Vec::new();
 
     let (n, (rounds, warm, iters)) = (s.spawn, light);
@@ -225,18 +244,52 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
         title: format!("spawn_many_local ({n} tasks)"),
         metrics: ms(),
         rounds,
-        run: per_runtime!(|R| on_fresh::<R>(workers, warm, iters, |rt| vec![
-            scheduler::spawn_many_local(rt, n)
-        ])),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| n as f64,
+            |rt| vec![scheduler::spawn_many_local(rt, n)]
+        )),
     });
     w.push(Workload {
         id: "spawn_many_remote",
         title: format!("spawn_many_remote ({n} tasks)"),
         metrics: ms(),
         rounds,
-        run: per_runtime!(|R| on_fresh::<R>(workers, warm, iters, |rt| vec![
-            scheduler::spawn_many_remote(rt, n)
-        ])),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| n as f64,
+            |rt| vec![scheduler::spawn_many_remote(rt, n)]
+        )),
+    });
+    w.push(Workload {
+        id: "block_on_spawn_local",
+        title: format!("block_on_spawn_local ({n} tasks)"),
+        metrics: ms(),
+        rounds,
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| n as f64,
+            |rt| vec![scheduler::block_on_spawn_local(rt, n)]
+        )),
+    });
+    w.push(Workload {
+        id: "block_on_spawn_remote",
+        title: format!("block_on_spawn_remote ({n} tasks)"),
+        metrics: ms(),
+        rounds,
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| n as f64,
+            |rt| vec![scheduler::block_on_spawn_remote(rt, n)]
+        )),
     });
     let n = s.ping_pong;
     w.push(Workload {
@@ -244,9 +297,13 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
         title: format!("ping_pong ({n} pairs)"),
         metrics: ms(),
         rounds,
-        run: per_runtime!(|R| on_fresh::<R>(workers, warm, iters, |rt| vec![
-            scheduler::ping_pong(rt, n)
-        ])),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| n as f64,
+            |rt| vec![scheduler::ping_pong(rt, n)]
+        )),
     });
     let (tasks, yields) = (s.yield_tasks, s.yields);
     w.push(Workload {
@@ -254,9 +311,13 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
         title: format!("yield_many ({tasks} × {yields})"),
         metrics: ms(),
         rounds,
-        run: per_runtime!(|R| on_fresh::<R>(workers, warm, iters, |rt| vec![
-            scheduler::yield_many(rt, tasks, yields)
-        ])),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| (tasks * yields) as f64,
+            |rt| vec![scheduler::yield_many(rt, tasks, yields)]
+        )),
     });
     let n = s.chain;
     w.push(Workload {
@@ -264,9 +325,13 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
         title: format!("chained_spawn ({n})"),
         metrics: ms(),
         rounds,
-        run: per_runtime!(|R| on_fresh::<R>(workers, warm, iters, |rt| vec![
-            scheduler::chained_spawn(rt, n)
-        ])),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| n as f64,
+            |rt| vec![scheduler::chained_spawn(rt, n)]
+        )),
     });
 
     let (n, (rounds, warm, iters)) = (s.fan_in, medium);
@@ -275,23 +340,32 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
         title: format!("fan_in ({n} tasks → 1 channel)"),
         metrics: ms(),
         rounds,
-        run: per_runtime!(
-            |R| on_fresh::<R>(workers, warm, iters, |rt| vec![scheduler::fan_in(rt, n)])
-        ),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| n as f64,
+            |rt| vec![scheduler::fan_in(rt, n)]
+        )),
     });
     let plan = timers::sleep_plan(s.sleeps);
+    let plan_len = s.sleeps;
     w.push(Workload {
         id: "timer_sleeps",
         title: format!("timer_sleeps ({} × random 0–10 ms)", s.sleeps),
-        metrics: vec![
+        metrics: with_costs(vec![
             Metric::lower("time", "ms"),
             Metric::lower("late p50", "µs"),
             Metric::lower("late p99", "µs"),
-        ],
+        ]),
         rounds,
-        run: per_runtime!(|R| on_fresh::<R>(workers, warm, iters, |rt| {
-            timers::random_sleeps(rt, &plan).to_vec()
-        })),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| plan_len as f64,
+            |rt| { timers::random_sleeps(rt, &plan).to_vec() }
+        )),
     });
     let (tasks, per) = (s.timeout_tasks, s.timeouts_per_task);
     w.push(Workload {
@@ -299,9 +373,13 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
         title: format!("timer_timeouts ({tasks} tasks × {per}, cancelled)"),
         metrics: ms(),
         rounds,
-        run: per_runtime!(|R| on_fresh::<R>(workers, warm, iters, |rt| vec![
-            timers::cancelled_timeouts(rt, tasks, per)
-        ])),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            warm,
+            iters,
+            |_| (tasks * per) as f64,
+            |rt| vec![timers::cancelled_timeouts(rt, tasks, per)]
+        )),
     });
 
     let (rounds, _, _) = heavy;
@@ -314,18 +392,22 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
                 "tcp_echo_64"
             },
             title: format!("tcp_echo ({conns} conns × {msgs} msgs of 512 B)"),
-            metrics: vec![
+            metrics: with_costs(vec![
                 Metric::higher("rate", "msgs/s"),
                 Metric::lower("rtt p50", "µs"),
                 Metric::lower("rtt p99", "µs"),
-            ],
+            ]),
             rounds,
             run: per_runtime!(|R| {
                 let rt = R::start(workers);
                 if warm_msgs > 0 {
                     tcp::echo(&rt, conns, warm_msgs);
                 }
-                vec![tcp::echo(&rt, conns, msgs).to_vec()]
+                let sample = costed(
+                    |_| (conns * msgs) as f64,
+                    || tcp::echo(&rt, conns, msgs).to_vec(),
+                );
+                vec![sample]
             }),
         });
     }
@@ -336,9 +418,16 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
             "tcp_stream ({conns} conns × 64 KiB writes, {:.1} s)",
             dur.as_secs_f64()
         ),
-        metrics: vec![Metric::higher("throughput", "GB/s")],
+        metrics: with_costs(vec![Metric::higher("throughput", "GB/s")]),
         rounds: if full { 3 } else { 1 },
-        run: per_runtime!(|R| on_fresh::<R>(workers, 0, 1, |rt| vec![tcp::stream(rt, conns, dur)])),
+        run: per_runtime!(|R| on_fresh::<R>(
+            workers,
+            0,
+            1,
+            // Operations: 64 KiB writes, from the bytes the sample moved.
+            |sample| sample[0] * 1e9 * dur.as_secs_f64() / tcp::CHUNK as f64,
+            |rt| vec![tcp::stream(rt, conns, dur)]
+        )),
     });
 
     let mem_rounds = if full { 3 } else { 1 };
@@ -364,10 +453,19 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
     w.push(Workload {
         id: "startup",
         title: "start-up (build + first task)".to_owned(),
-        metrics: vec![Metric::lower("time", "µs")],
+        metrics: with_costs(vec![Metric::lower("time", "µs")]),
         rounds,
         run: per_runtime!(|R| (0..iters)
-            .map(|_| vec![memory::startup::<R>(workers)])
+            .map(|_| costed(|_| 1.0, || vec![memory::startup::<R>(workers)]))
+            .collect()),
+    });
+    w.push(Workload {
+        id: "startup_block_on",
+        title: "start-up (build + block_on(ready) + drop)".to_owned(),
+        metrics: with_costs(vec![Metric::lower("time", "µs")]),
+        rounds,
+        run: per_runtime!(|R| (0..iters)
+            .map(|_| costed(|_| 1.0, || vec![memory::startup_block_on::<R>(workers)]))
             .collect()),
     });
     w
@@ -520,6 +618,8 @@ fn main() {
         elapsed.as_secs_f64()
     );
     md.push_str(&report::table(&rows));
+    md.push_str("\n### CPU cost per operation (same samples)\n\n");
+    md.push_str(&report::cost_table(&rows));
     println!("{md}");
     let path = output_path(&o);
     if let Some(dir) = path.parent() {

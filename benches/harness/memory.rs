@@ -223,3 +223,15 @@ pub fn startup<R: Runtime>(workers: usize) -> f64 {
     drop(rt);
     elapsed
 }
+
+/// Build, run a ready future in the runtime's own `block_on`, drop (µs): what a program
+/// whose `main` is `block_on` pays before its first line runs, and after its last.
+pub fn startup_block_on<R: Runtime>(workers: usize) -> f64 {
+    let t = Instant::now();
+    let rt = R::start(workers);
+    let v = rt.block_on(async { 42 });
+    drop(rt);
+    let elapsed = t.elapsed().as_secs_f64() * 1e6;
+    assert_eq!(v, 42);
+    elapsed
+}

@@ -19,6 +19,8 @@ pub struct Metric {
     pub label: &'static str,
     pub unit: &'static str,
     pub better: Better,
+    /// A cost column (CPU, context switches per operation): goes to the second table.
+    pub cost: bool,
 }
 
 impl Metric {
@@ -27,7 +29,21 @@ impl Metric {
             label,
             unit,
             better: Better::Lower,
+            cost: false,
         }
+    }
+
+    /// The three cost metrics every timed workload appends (see `support::Usage`).
+    pub fn costs() -> [Metric; 3] {
+        let cost = |label, unit| Metric {
+            cost: true,
+            ..Metric::lower(label, unit)
+        };
+        [
+            cost("CPU per op", "µs"),
+            cost("vol. ctx sw per 1k ops", "n"),
+            cost("invol. ctx sw per 1k ops", "n"),
+        ]
     }
 
     pub const fn higher(label: &'static str, unit: &'static str) -> Metric {
@@ -35,6 +51,7 @@ impl Metric {
             label,
             unit,
             better: Better::Higher,
+            cost: false,
         }
     }
 }
@@ -117,8 +134,25 @@ fn cell(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), fmt_num)
 }
 
-/// The results table in markdown.
+/// The results table in markdown (the timing metrics).
 pub fn table(rows: &[Row]) -> String {
+    rows_table(rows.iter().filter(|r| !r.metric.cost))
+}
+
+/// The cost table: CPU time of the whole process per operation and context switches per
+/// 1000 operations, over the measured part of each sample.
+pub fn cost_table(rows: &[Row]) -> String {
+    let mut out = rows_table(rows.iter().filter(|r| r.metric.cost));
+    out.push_str(
+        "\nCPU: user + system time of the whole process (`getrusage(RUSAGE_SELF)`, every \
+         thread) over the measured part, divided by the workload's operations (tasks, \
+         yields, messages, sleeps, 64 KiB writes, start-ups). Context switches: voluntary \
+         (a thread blocked) and involuntary (preempted), per 1000 operations.\n",
+    );
+    out
+}
+
+fn rows_table<'a>(rows: impl Iterator<Item = &'a Row>) -> String {
     let mut out = String::new();
     out.push_str(
         "| workload | metric | runnel median | runnel best | tokio median | tokio best \

@@ -19,6 +19,11 @@
 //!   runtime lends the main thread to its workers (a smol `block_on(ex.run(..))` on the
 //!   main thread would add a third worker; async-io's `block_on` would add a reactor
 //!   driver).
+//! - **The `block_on` shape.** `block_on` runs a future in each runtime's own `block_on`
+//!   on the calling thread (smol: `async_io::block_on`, with `Smol::spawn` on that thread
+//!   going to the executor the workers run), for the workloads that measure a `#[main]`
+//!   program's spawner: there the runtime's choice of how its `block_on` thread sleeps and
+//!   is woken is part of what is measured.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -110,6 +115,12 @@ pub trait Runtime: Sized + 'static {
         buf: &'a [u8],
     ) -> impl Future<Output = io::Result<()>> + Send + 'a;
 
+    /// Runs `fut` on this (non-runtime) thread in the runtime's own `block_on` (runnel's
+    /// and tokio's `Runtime::block_on`, smol's `async_io::block_on` with this thread's
+    /// spawns going to the executor its worker threads run): the `#[main]` shape, where
+    /// the spawner is the `block_on` thread and `R::spawn` works inside `fut`.
+    fn block_on<F: Future>(&self, fut: F) -> F::Output;
+
     /// Runs `fut` as a task and blocks this (non-runtime) thread until it finishes.
     fn run<F>(&self, fut: F) -> F::Output
     where
@@ -167,6 +178,10 @@ impl Runtime for Runnel {
         F::Output: Send + 'static,
     {
         RunnelJoin(self.0.spawn(fut))
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.0.block_on(fut)
     }
 
     fn spawn<F>(fut: F) -> RunnelJoin<F::Output>
@@ -268,6 +283,10 @@ impl Runtime for Tokio {
         F::Output: Send + 'static,
     {
         TokioJoin(self.0.spawn(fut))
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.0.block_on(fut)
     }
 
     fn spawn<F>(fut: F) -> TokioJoin<F::Output>
@@ -414,6 +433,16 @@ impl Runtime for Smol {
         F::Output: Send + 'static,
     {
         SmolJoin(Some(self.executor.spawn(fut)))
+    }
+
+    /// async-io's `block_on` (which also drives the reactor while this thread waits);
+    /// `Smol::spawn` on this thread meanwhile goes to the executor the workers run, as a
+    /// smol program's `main` would call `ex.spawn`.
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let previous = SMOL_EXECUTOR.with(|e| e.borrow_mut().replace(self.executor.clone()));
+        let out = async_io::block_on(fut);
+        SMOL_EXECUTOR.with(|e| *e.borrow_mut() = previous);
+        out
     }
 
     fn spawn<F>(fut: F) -> SmolJoin<F::Output>

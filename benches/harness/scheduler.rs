@@ -54,6 +54,54 @@ pub fn spawn_many_remote<R: Runtime>(rt: &R, n: usize) -> f64 {
     elapsed
 }
 
+/// `n` tasks spawned by the future the runtime's own `block_on` runs on this thread
+/// (the `#[main]` shape: the spawner is not a worker, so every spawn goes through the
+/// runtime's global queue and wakes a worker), completion awaited in that `block_on`.
+pub fn block_on_spawn_remote<R: Runtime>(rt: &R, n: usize) -> f64 {
+    rt.block_on(async move {
+        let start = Instant::now();
+        let (countdown, done) = Countdown::new(n);
+        for i in 0..n {
+            let countdown = countdown.clone();
+            drop(R::spawn(async move { countdown.arrive(i) }));
+        }
+        drop(countdown);
+        let sum = done.await.expect("countdown dropped");
+        let elapsed = ms(start);
+        assert_eq!(
+            sum,
+            index_sum(n),
+            "block_on_spawn_remote: a task ran twice or never"
+        );
+        elapsed
+    })
+}
+
+/// As `block_on_spawn_remote`, but the `block_on` future spawns one root task that
+/// spawns the `n` (onto a worker's own queue) and awaits it.
+pub fn block_on_spawn_local<R: Runtime>(rt: &R, n: usize) -> f64 {
+    rt.block_on(async move {
+        let start = Instant::now();
+        let root = R::spawn(async move {
+            let (countdown, done) = Countdown::new(n);
+            for i in 0..n {
+                let countdown = countdown.clone();
+                drop(R::spawn(async move { countdown.arrive(i) }));
+            }
+            drop(countdown);
+            done.await.expect("countdown dropped")
+        });
+        let sum = root.await;
+        let elapsed = ms(start);
+        assert_eq!(
+            sum,
+            index_sum(n),
+            "block_on_spawn_local: a task ran twice or never"
+        );
+        elapsed
+    })
+}
+
 /// `n` pairs of tasks; each pair passes a message there and back over oneshots.
 pub fn ping_pong<R: Runtime>(rt: &R, n: usize) -> f64 {
     rt.run(async move {

@@ -198,3 +198,44 @@ pub fn try_raise_hard_fd_limit(want: u64) -> bool {
     // SAFETY: `lim` is a valid rlimit; the kernel refuses (EPERM) without the privilege.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 }
 }
+
+/// What the whole process (every thread: `RUSAGE_SELF` sums them) has used so far: CPU
+/// time and context switches. Read around a measured part, so a runtime that spins or
+/// hops threads shows it even when its wall time looks the same.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    /// User + system CPU time, µs.
+    pub cpu_us: f64,
+    /// Voluntary context switches (a thread blocked: futex wait, epoll_wait, …).
+    pub voluntary: f64,
+    /// Involuntary ones (the kernel preempted a thread that wanted to run on).
+    pub involuntary: f64,
+}
+
+impl Usage {
+    pub fn now() -> Usage {
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is valid and writable for the call; RUSAGE_SELF is always valid.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        assert_eq!(rc, 0, "getrusage(RUSAGE_SELF) failed");
+        let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+        Usage {
+            cpu_us: us(ru.ru_utime) + us(ru.ru_stime),
+            voluntary: ru.ru_nvcsw as f64,
+            involuntary: ru.ru_nivcsw as f64,
+        }
+    }
+
+    /// The cost columns for `ops` operations since `before`: CPU µs per operation and
+    /// voluntary / involuntary context switches per 1000 operations.
+    pub fn per_op_since(before: Usage, ops: f64) -> [f64; 3] {
+        let now = Usage::now();
+        assert!(ops > 0.0, "a cost sample needs at least one operation");
+        [
+            (now.cpu_us - before.cpu_us) / ops,
+            (now.voluntary - before.voluntary) * 1e3 / ops,
+            (now.involuntary - before.involuntary) * 1e3 / ops,
+        ]
+    }
+}

@@ -166,6 +166,8 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         if let Poll::Ready(output) = poll {
             return output;
         }
+        // Sysmon re-checks for a deadlock (and reports a stall) while the caller sleeps.
+        shared.poller.ensure_started(shared);
         if let Err(report) = sleep_until_woken(shared, &signal) {
             // Panics at the caller's `block_on` (track_caller), like Go's fatal error
             // points at the program, not the runtime.

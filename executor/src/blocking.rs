@@ -130,6 +130,8 @@ where
         location: Location::caller(),
         owner: shared.id,
     };
+    // A job may hold a task's waker, or call `block_on`: sysmon must be watching.
+    shared.poller.ensure_started(shared);
     let (task, notified, join) = task::new_task(BlockingTask(Some(f)), BlockingSchedule, origin);
     // No owned list for jobs: the queue (then the running thread) owns them.
     drop(task);

@@ -24,9 +24,10 @@
 //!   armed timer, no blocking job), print one stall report.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::Waker;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use runnel_reactor::Driver;
@@ -47,6 +48,92 @@ const PARTIAL_CHECK_EVERY: Duration = Duration::from_millis(250);
 /// polling on every 20 µs tick instead cost measurable CPU on a 2-core machine (the
 /// poller kept finding fresh events and never let its tick grow).
 const UNATTENDED_AFTER: Duration = Duration::from_millis(1);
+
+/// The poller thread's life: started on first need, not by `Builder::build`, so a runtime
+/// that is built and dropped (or only runs `block_on` futures that finish on their first
+/// poll) costs one thread fewer, as tokio's does.
+///
+/// **When it must run**: sysmon's duties all concern a task being polled (stall, retake,
+/// blocking report) or a waiter asleep (deadlock re-check, stall report). So it is started
+/// by every spawn (right after the task is queued: the spawner pays for the thread while a
+/// worker already runs the task), by `block_on` before its caller first sleeps, and by
+/// `spawn_blocking` (a job may hold a task's waker). A poll that began before sysmon's first
+/// tick is timed from that tick: a stall is noticed that much later, never missed. A task
+/// waiting in a queue needs no sysmon (queued work is never quiet: a worker re-checks the
+/// queues before it parks), and neither does the reactor fallback (polling while every
+/// worker is busy) before a task exists.
+///
+/// Start and shutdown meet under `state`: shutdown sets `Shared::shutdown` before taking
+/// the lock and leaves `Stopped`; a start under the lock checks both, so either the thread
+/// exists before shutdown takes its handle (and is joined), or it is never started.
+pub(crate) struct PollerThread {
+    /// Set once the thread runs; the fast path of `ensure_started`.
+    started: AtomicBool,
+    state: Mutex<PollerState>,
+}
+
+enum PollerState {
+    NotStarted,
+    Running(JoinHandle<()>),
+    Stopped,
+}
+
+impl PollerThread {
+    pub(crate) fn new() -> PollerThread {
+        PollerThread {
+            started: AtomicBool::new(false),
+            state: Mutex::new(PollerState::NotStarted),
+        }
+    }
+
+    /// Starts the poller thread unless it runs already. Returns whether it runs (or the
+    /// runtime is shutting down, when none is wanted). A failed thread start is reported
+    /// on stderr and retried on the next call: until then there is no stall report, no
+    /// retake and no deadlock re-check, never a false report.
+    pub(crate) fn ensure_started(&self, shared: &Arc<Shared>) -> bool {
+        // Acquire: pairs with the Release below (nothing else is published through it;
+        // it only saves the lock once the thread runs).
+        if self.started.load(Acquire) {
+            return true;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match *state {
+            PollerState::Running(_) | PollerState::Stopped => return true,
+            PollerState::NotStarted if shared.is_shutdown() => return true,
+            PollerState::NotStarted => {}
+        }
+        let poller_shared = shared.clone();
+        match shared
+            .config
+            .poller_thread_builder()
+            .spawn(move || run(poller_shared))
+        {
+            Ok(handle) => {
+                *state = PollerState::Running(handle);
+                self.started.store(true, Release);
+                true
+            }
+            Err(err) => {
+                eprintln!(
+                    "runnel: could not start the poller (sysmon) thread: {err}; stall reports, \
+                     retakes and deadlock re-checks wait until it can be started (raise the \
+                     thread limit)"
+                );
+                false
+            }
+        }
+    }
+
+    /// Shutdown: no start from now on; the thread to join, if one was started. The caller
+    /// set `Shared::shutdown` first.
+    pub(crate) fn stop(&self) -> Option<JoinHandle<()>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, PollerState::Stopped) {
+            PollerState::Running(handle) => Some(handle),
+            PollerState::NotStarted | PollerState::Stopped => None,
+        }
+    }
+}
 
 /// Takes every ready waker out of the reactor, wakes it, and only then releases the
 /// reactor's waiter counts. The caller must be counted running (a worker that is not
@@ -92,7 +179,7 @@ pub(crate) fn try_lock_driver(shared: &Shared) -> Option<MutexGuard<'_, Driver>>
     }
 }
 
-pub(crate) fn run(shared: Arc<Shared>) {
+fn run(shared: Arc<Shared>) {
     let mut wakers = Vec::new();
     let mut tick = MIN_TICK;
     let mut sysmon = Sysmon::new(shared.remotes.len());

@@ -1,8 +1,8 @@
 //! The public face of the executor: `Builder`, `Runtime`, `Handle`, `OnDeadlock`.
 //!
-//! A `Runtime` owns its threads: `worker_threads` workers, one poller, and the blocking
-//! pool's threads (on demand). Dropping it shuts down in an order that frees every task
-//! exactly once (see `Runtime::shutdown_inner`).
+//! A `Runtime` owns its threads: `worker_threads` workers, one poller (started on first
+//! need: `poller::PollerThread`), and the blocking pool's threads (on demand). Dropping it
+//! shuts down in an order that frees every task exactly once (see `Runtime::shutdown`).
 
 use std::any::Any;
 use std::fmt;
@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 
 use crate::blocking::{self, BlockingPool};
 use crate::metrics::RuntimeMetrics;
+use crate::poller::PollerThread;
 use crate::scheduler::idle::Idle;
 use crate::scheduler::injector::Injector;
 use crate::scheduler::role::RoleState;
 use crate::scheduler::{threads, Remote, Shared};
 use crate::task::{self, JoinHandle, Origin, OwnedTasks};
-use crate::{block_on, context, poller};
+use crate::{block_on, context};
 
 /// What the runtime does when it finds that no task can ever make progress.
 ///
@@ -109,6 +110,14 @@ impl Config {
             builder = builder.stack_size(size);
         }
         builder
+    }
+
+    /// The poller thread's builder: named like the others, but with the platform's default
+    /// stack, not `thread_stack_size` (which is for threads that poll tasks). It starts on
+    /// first need (`poller::PollerThread`), possibly long after `build`, so it should not
+    /// need a large mapping that a later address-space limit may refuse.
+    pub(crate) fn poller_thread_builder(&self) -> thread::Builder {
+        thread::Builder::new().name(format!("{}-poller", (self.thread_name)()))
     }
 }
 
@@ -234,7 +243,8 @@ impl Builder {
         self
     }
 
-    /// Stack size of the runtime's threads, in bytes.
+    /// Stack size of the runtime's threads that poll tasks (workers, blocking pool), in
+    /// bytes. The poller thread polls no task and keeps the default.
     pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Self {
         self.config.stack_size = Some(bytes);
         self
@@ -270,7 +280,9 @@ impl Builder {
         self
     }
 
-    /// Builds the runtime and starts its worker and poller threads.
+    /// Builds the runtime and starts its worker threads (the poller thread starts when the
+    /// first task is spawned, a `block_on` caller first sleeps, or a blocking job is
+    /// submitted).
     pub fn build(&mut self) -> io::Result<Runtime> {
         let workers = self
             .worker_threads
@@ -315,22 +327,16 @@ impl Builder {
             retakes: AtomicU64::new(0),
             block_on_polls: AtomicU64::new(0),
             spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
+            poller: PollerThread::new(),
         });
-        let mut runtime = Runtime {
+        let runtime = Runtime {
             handle: Handle::new(shared.clone()),
-            poller: None,
         };
         for slot in 0..workers {
             // On error, dropping `runtime` shuts down the threads already started.
             threads::start_thread(&shared, slot)?;
         }
-        let poller_shared = shared.clone();
-        runtime.poller = Some(
-            shared
-                .config
-                .thread_builder("poller")
-                .spawn(move || poller::run(poller_shared))?,
-        );
+        // The poller thread starts on first need (`PollerThread`), not here.
         Ok(runtime)
     }
 }
@@ -347,7 +353,6 @@ impl Builder {
 /// ```
 pub struct Runtime {
     handle: Handle,
-    poller: Option<thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -449,14 +454,16 @@ impl Runtime {
             shared.remotes[index].parker.unpark();
         }
         shared.reactor.unpark();
-        if let Some(poller) = &self.poller {
+        // After the shutdown flag: no poller thread starts from here on.
+        let poller = shared.poller.stop();
+        if let Some(poller) = &poller {
             poller.thread().unpark();
         }
         let mut all_joined = true;
         for handle in shared.spares.shutdown() {
             all_joined &= join_until(handle, deadline);
         }
-        if let Some(poller) = self.poller.take() {
+        if let Some(poller) = poller {
             join_until(poller, deadline);
         }
         shared.owned.close_and_shutdown_all();
@@ -875,6 +882,9 @@ where
     if let Some(notified) = shared.owned.bind(task, notified) {
         shared.schedule_task(notified, false);
     }
+    // After queueing, so a worker can run the first task while this thread starts sysmon
+    // (it need only watch polls, and it sees a poll already under way as starting now).
+    shared.poller.ensure_started(shared);
     join
 }
 

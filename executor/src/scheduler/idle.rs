@@ -21,6 +21,8 @@ use crate::loom::{Mutex, MutexGuard};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod transition_bench;
 
 pub(crate) struct Idle {
     counts: Mutex<Counts>,

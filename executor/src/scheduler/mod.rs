@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) block_on_polls: AtomicU64,
     /// Worker threads, with a role or waiting for one (see `retake`).
     pub(crate) spares: threads::SparePool,
+    /// The poller (sysmon) thread, started on first need (see `poller::PollerThread`).
+    pub(crate) poller: crate::poller::PollerThread,
 }
 
 /// The part of a worker other threads touch: its queue (to steal), its LIFO slot, its

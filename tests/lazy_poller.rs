@@ -1,0 +1,114 @@
+//! The poller (sysmon) thread starts on first need, not when the runtime is built: a
+//! runtime that is built and dropped, or only runs `block_on` futures that finish at once,
+//! never starts it; the first spawn, a `block_on` caller about to sleep, or a blocking job
+//! starts it; and shutdown joins it. Threads are told apart by name (`/proc/self/task`),
+//! each test with its own name prefix, so tests running in parallel do not see each other.
+
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use support::{threads_named, wait_until};
+
+fn runtime(prefix: &str) -> runnel::Runtime {
+    runnel::Builder::new()
+        .worker_threads(2)
+        .thread_name(prefix)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_runtime_built_and_dropped_or_only_blocking_on_ready_futures_starts_no_poller() {
+    let rt = runtime("lzp-a");
+    wait_until("both workers started", || {
+        threads_named("lzp-a-worker") == 2
+    });
+    assert_eq!(rt.block_on(async { 6 * 7 }), 42);
+    assert_eq!(threads_named("lzp-a-poller"), 0, "poller started too early");
+    drop(rt);
+    assert_eq!(threads_named("lzp-a-worker"), 0, "workers not joined");
+}
+
+#[test]
+fn the_first_task_starts_the_poller_and_shutdown_joins_it() {
+    let rt = runtime("lzp-b");
+    let task = rt.spawn(async { 7 });
+    assert_eq!(rt.block_on(task).unwrap(), 7);
+    // The spawn started the thread (after queueing the task); its name is set by the new
+    // thread itself, so wait for it.
+    wait_until("the poller thread runs", || {
+        threads_named("lzp-b-poller") == 1
+    });
+    drop(rt);
+    assert_eq!(threads_named("lzp-b-poller"), 0, "poller not joined");
+}
+
+/// Pending once (waking itself at once), then ready: `block_on` sleeps once.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_block_on_caller_that_waits_starts_the_poller() {
+    let rt = runtime("lzp-c");
+    rt.block_on(PendingOnce(false));
+    wait_until("the poller thread runs", || {
+        threads_named("lzp-c-poller") == 1
+    });
+    drop(rt);
+    assert_eq!(threads_named("lzp-c-poller"), 0, "poller not joined");
+}
+
+#[test]
+fn a_blocking_job_starts_the_poller() {
+    let rt = runtime("lzp-d");
+    let job = rt.spawn_blocking(|| 5);
+    wait_until("the poller thread runs", || {
+        threads_named("lzp-d-poller") == 1
+    });
+    assert_eq!(rt.block_on(job).unwrap(), 5);
+    drop(rt);
+    assert_eq!(threads_named("lzp-d-poller"), 0, "poller not joined");
+}
+
+#[test]
+fn a_stall_in_the_very_first_task_is_still_retaken() {
+    // The first poll ever blocks its worker: sysmon must already be watching it, or the
+    // second task never runs (a hang, hence the child process).
+    support::in_child_process(
+        "a_stall_in_the_very_first_task_is_still_retaken",
+        first_task_stall,
+    );
+}
+
+fn first_task_stall() {
+    let rt = runnel::Builder::new()
+        .worker_threads(1)
+        .thread_name("lzp-e")
+        .retake_after(Some(std::time::Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let blocker = rt.spawn(async move {
+        release_rx.recv().unwrap();
+    });
+    // Runs only if the stuck worker's role was retaken by sysmon.
+    let other = rt.spawn(async { 1 });
+    assert_eq!(rt.block_on(other).unwrap(), 1);
+    assert!(rt.metrics().retakes >= 1, "{:?}", rt.metrics());
+    release_tx.send(()).unwrap();
+    rt.block_on(blocker).unwrap();
+}
