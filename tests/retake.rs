@@ -252,6 +252,9 @@ fn child_failed_retake_keeps_the_stuck_role() {
     let (started_tx, started_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let (c_tx, c_rx) = mpsc::channel::<()>();
+    // The poller (sysmon, which retakes) starts on the first spawn: start it before
+    // thread creation is made to fail.
+    rt.block_on(rt.spawn(async {})).unwrap();
     let limit = AddressSpaceLimit::lower(16 << 20);
     assert!(
         std::thread::Builder::new()
