@@ -151,3 +151,46 @@ fn a_join_handle_awaited_inside_is_inside_again() {
     let report = support::panic_message(&*payload);
     assert!(report.starts_with(DEADLOCK_MESSAGE), "{report}");
 }
+
+/// A waker stashed in a static is a holder the runtime cannot see: no report while it is
+/// there, and a wake through it (from a thread that never held a `Handle`) completes the
+/// program.
+#[test]
+fn a_waker_stashed_in_a_static_may_still_wake() {
+    support::in_child_process("a_waker_stashed_in_a_static_may_still_wake", || {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        use std::sync::Mutex;
+        use std::task::Waker;
+
+        static STASH: Mutex<Option<Waker>> = Mutex::new(None);
+        static WOKEN: AtomicBool = AtomicBool::new(false);
+
+        let rt = panicking_runtime();
+        let reader = rt.handle().metrics_reader();
+        let waker_thread = std::thread::spawn(move || {
+            wait_until("a stall report", || reader.snapshot().stall_reports >= 1);
+            WOKEN.store(true, SeqCst);
+            let waker = STASH
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the task stashed its waker");
+            waker.wake();
+        });
+        rt.block_on(async {
+            runnel::spawn(std::future::poll_fn(|cx| {
+                if WOKEN.load(SeqCst) {
+                    return Poll::Ready(());
+                }
+                *STASH.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            }))
+            .await
+            .unwrap()
+        });
+        waker_thread.join().unwrap();
+        let m = rt.metrics();
+        assert_eq!(m.deadlock_reports, 0, "{m:?}");
+        assert_eq!(m.stall_reports, 1, "{m:?}");
+    });
+}
