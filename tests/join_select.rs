@@ -197,16 +197,18 @@ async fn a_long_lived_future_across_iterations() {
     });
     let mut done_rx = std::pin::pin!(done_rx);
     let mut done = false;
+    let mut closed = false;
     let mut got = Vec::new();
-    loop {
+    // Both branches are gated: the loop ends only once each has completed, in
+    // whichever order the unbiased select happens to pick them.
+    while !(done && closed) {
         runnel::select! {
             _ = &mut done_rx, if !done => done = true,
-            mut item = futures::StreamExt::next(&mut rx) => match item.take() {
+            mut item = futures::StreamExt::next(&mut rx), if !closed => match item.take() {
                 Some(v) => got.push(v),
-                None => break,
+                None => closed = true,
             },
         }
     }
-    assert!(done);
     assert_eq!(got, [0, 1, 2, 3, 4]);
 }
