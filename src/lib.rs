@@ -80,7 +80,8 @@ pub use runnel_macros::test;
 pub mod task {
     //! Tasks: spawning, joining, yielding.
     pub use runnel_executor::task::{
-        futures, task_local, AccessError, JoinSet, LocalKey, TaskLocalFuture,
+        futures, spawn_local, task_local, AccessError, JoinSet, LocalEnterGuard, LocalJoinHandle,
+        LocalKey, LocalSet, TaskLocalFuture,
     };
     pub use runnel_executor::task::{
         spawn, spawn_blocking, yield_now, AbortHandle, Id, JoinError, JoinHandle,

@@ -79,7 +79,7 @@ impl Future for AbortedDuringPoll {
 }
 
 fn abort_during_poll(then_ready: bool) -> Result<u32, runnel::JoinError> {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let counts = Counts::new();
     let (in_poll_tx, in_poll_rx) = mpsc::channel();
     let (aborted_tx, aborted_rx) = mpsc::channel();
@@ -113,7 +113,7 @@ fn abort_during_a_poll_that_completes_keeps_the_output() {
 
 #[test]
 fn task_aborting_itself_during_its_poll() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let counts = Counts::new();
     let slot: Arc<Mutex<Option<JoinHandle<()>>>> = Arc::default();
     let (go_tx, go_rx) = oneshot::channel::<()>();
@@ -140,7 +140,7 @@ fn task_aborting_itself_during_its_poll() {
 
 #[test]
 fn abort_after_completion_returns_the_output() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let counts = Counts::new();
     let out_drops = Arc::new(AtomicUsize::new(0));
     let d = out_drops.clone();
@@ -167,7 +167,7 @@ impl Drop for SignalOnDrop {
 
 #[test]
 fn abort_then_detach() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let counts = Counts::new();
     let (dropped_tx, dropped_rx) = mpsc::channel();
     let (tx, rx) = oneshot::channel::<()>();
@@ -193,7 +193,7 @@ fn abort_then_detach() {
 
 #[test]
 fn detach_without_abort_keeps_running() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let (tx, rx) = oneshot::channel::<u32>();
     let (done_tx, done_rx) = mpsc::channel();
     drop(rt.spawn(async move {

@@ -200,11 +200,7 @@ fn long_chain_report_is_short() {
 /// (`&Runtime` is not counted as a holder: the README's stated limit) and ends the child.
 fn deadlock_keeps_waiting(test: &str, action: OnDeadlock) {
     if support::is_child(test) {
-        let rt = runnel::Builder::new()
-            .worker_threads(2)
-            .on_deadlock(action)
-            .build()
-            .unwrap();
+        let rt = support::builder(2).on_deadlock(action).build().unwrap();
         let reader = rt.handle().metrics_reader();
         std::thread::scope(|s| {
             s.spawn(move || {
@@ -254,8 +250,7 @@ fn on_deadlock_ignore_counts_and_keeps_waiting() {
 fn a_deadlock_is_reported_once_until_something_runs() {
     const NAME: &str = "a_deadlock_is_reported_once_until_something_runs";
     if support::is_child(NAME) {
-        let rt = runnel::Builder::new()
-            .worker_threads(2)
+        let rt = support::builder(2)
             .on_deadlock(OnDeadlock::Ignore)
             .build()
             .unwrap();
@@ -436,8 +431,7 @@ fn task_awaiting_a_sleeping_task() {
 
 #[test]
 fn stall_report_after_the_quiet_period() {
-    let rt = runnel::Builder::new()
-        .worker_threads(2)
+    let rt = support::builder(2)
         .stall_report_after(Some(Duration::from_millis(100)))
         .build()
         .unwrap();

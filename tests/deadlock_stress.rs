@@ -96,10 +96,7 @@ const CHECKSUM: usize = 6 + 6 + 1 + 3;
 fn stress(workers: usize) {
     for round in 0..ROUNDS {
         // A fresh runtime every few rounds also covers the start-up window.
-        let rt = runnel::Builder::new()
-            .worker_threads(workers)
-            .build()
-            .unwrap();
+        let rt = support::builder(workers).build().unwrap();
         for sub in 0..2 {
             let sum = rt.block_on(workload(round * 2 + sub));
             assert_eq!(sum, CHECKSUM, "round {round}");
@@ -140,8 +137,7 @@ fn foreign_spawns_while_every_task_is_stuck() {
         20_000
     };
     if support::is_child(NAME) {
-        let rt = runnel::Builder::new()
-            .worker_threads(2)
+        let rt = support::builder(2)
             .on_deadlock(runnel::OnDeadlock::Ignore)
             .build()
             .unwrap();

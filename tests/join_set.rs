@@ -103,7 +103,7 @@ fn abort_all_leaves_no_task_alive() {
 
 #[test]
 fn dropping_the_set_aborts_its_tasks() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let baseline = rt.metrics().live_tasks;
     let counts = Counts::new();
     let c = counts.clone();
@@ -124,7 +124,7 @@ fn dropping_the_set_aborts_its_tasks() {
 
 #[test]
 fn detach_all_lets_the_tasks_run_on() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let done = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = oneshot::channel::<()>();
     let d = done.clone();
@@ -144,7 +144,7 @@ fn detach_all_lets_the_tasks_run_on() {
 
 #[test]
 fn shutdown_waits_for_every_task_to_stop() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let counts = Counts::new();
     let gate = Gate::new();
     let c = counts.clone();

@@ -170,3 +170,18 @@ mod hygiene {
         ::core::result::Result::Ok(())
     }
 }
+
+#[runnel::test(flavor = "current_thread")]
+async fn test_with_flavor_current_thread_runs_tasks_on_its_thread() {
+    let me = std::thread::current().id();
+    let ran_on = runnel::spawn(async { std::thread::current().id() })
+        .await
+        .unwrap();
+    assert_eq!(ran_on, me);
+}
+
+#[runnel::test(flavor = "current_thread")]
+#[should_panic(expected = "all tasks are asleep - deadlock!")]
+async fn current_thread_test_that_would_hang_fails_with_the_deadlock_report() {
+    runnel::spawn(std::future::pending::<()>()).await.unwrap();
+}

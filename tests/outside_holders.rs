@@ -32,8 +32,11 @@ impl Drop for ExitOnDrop {
 }
 
 fn panicking_runtime() -> runnel::Runtime {
-    runnel::Builder::new()
-        .worker_threads(2)
+    panicking(support::builder(2))
+}
+
+fn panicking(mut builder: runnel::Builder) -> runnel::Runtime {
+    builder
         .on_deadlock(OnDeadlock::Panic)
         .stall_report_after(Some(std::time::Duration::from_millis(50)))
         .build()
@@ -76,7 +79,10 @@ fn a_thread_holding_a_handle_may_still_spawn() {
 /// aborts the task later. It used to be "reported" at spawn time.
 #[test]
 fn a_join_handle_kept_by_the_main_thread_without_block_on() {
-    let rt = panicking_runtime();
+    // Multi-thread only: the task must run (and the checks happen) with no `block_on`.
+    let mut builder = runnel::Builder::new();
+    builder.worker_threads(2);
+    let rt = panicking(builder);
     let stuck = rt.spawn(std::future::pending::<()>());
     let checks = rt.metrics().deadlock_checks;
     wait_until("five checks", || rt.metrics().deadlock_checks >= checks + 5);

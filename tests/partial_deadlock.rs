@@ -87,7 +87,7 @@ fn the_report_names_the_cycle() {
 /// Not a deadlock: one member can still be woken by someone outside the cycle.
 #[test]
 fn a_cycle_member_with_another_waker_is_not_reported() {
-    let rt = support::runtime(2);
+    let rt = support::multi_thread(2);
     rt.block_on(async {
         // B waits on A's join *and* on a channel whose sender we hold: not stuck.
         let (tx_a, rx_a) = oneshot::channel::<JoinHandle<()>>();

@@ -13,8 +13,7 @@ use support::{run_child, wait_until, Gate};
 const PERIOD: Duration = Duration::from_millis(20);
 
 fn runtime() -> Runtime {
-    runnel::Builder::new()
-        .worker_threads(2)
+    support::builder(2)
         .on_deadlock(OnDeadlock::Panic)
         .stall_report_after(Some(PERIOD))
         .build()

@@ -13,8 +13,7 @@ use runnel::{OnDeadlock, DEADLOCK_MESSAGE};
 use support::{run_child, wait_until};
 
 fn panicking_runtime() -> runnel::Runtime {
-    runnel::Builder::new()
-        .worker_threads(2)
+    support::builder(2)
         .on_deadlock(OnDeadlock::Panic)
         .stall_report_after(Some(Duration::from_millis(50)))
         .build()

@@ -498,8 +498,7 @@ fn agnostic_scenario() {
 /// Naming it a deadlock needs a wait-for graph (who holds each lock), a follow-up.
 #[test]
 fn lock_order_inversion_gives_a_stall_report_not_a_deadlock_report() {
-    let rt = runnel::Builder::new()
-        .worker_threads(2)
+    let rt = support::builder(2)
         .on_deadlock(runnel::OnDeadlock::Panic)
         .stall_report_after(Some(Duration::from_millis(20)))
         .build()

@@ -9,7 +9,7 @@ use support::wait_until;
 
 #[test]
 fn the_dump_names_what_each_task_waits_on() {
-    let rt = support::runtime(2);
+    let rt = support::multi_thread(2);
     let dump = rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -77,7 +77,7 @@ fn the_dump_shows_block_on_and_a_waker_held_outside() {
 
 #[test]
 fn the_dump_names_a_lock_and_a_channel() {
-    let rt = support::runtime(2);
+    let rt = support::multi_thread(2);
     let text = rt.block_on(async {
         let mutex = std::sync::Arc::new(runnel::sync::Mutex::new(0u32));
         let guard = mutex.clone().lock_owned().await;

@@ -9,7 +9,9 @@
 //! token protects was really exercised).
 
 use runnel::net::{TcpListener, TcpStream};
-use runnel::{Builder, OnDeadlock, RuntimeMetrics};
+use runnel::{OnDeadlock, RuntimeMetrics};
+
+mod support;
 
 const MSG: usize = 512;
 
@@ -23,8 +25,7 @@ fn pattern(conn: usize, msg: usize, buf: &mut [u8; MSG]) {
 }
 
 fn echo_stress(workers: usize, conns: usize, msgs: usize) -> RuntimeMetrics {
-    let rt = Builder::new()
-        .worker_threads(workers)
+    let rt = support::builder(workers)
         .on_deadlock(OnDeadlock::Panic)
         .build()
         .unwrap();

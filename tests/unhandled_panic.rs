@@ -9,15 +9,14 @@ mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use runnel::{Builder, UnhandledPanic};
+use runnel::UnhandledPanic;
 use support::{
     in_child_process, panic_message, silence_expected_panics, threads_named, tracked, wait_until,
     Counts, Gate, EXPECTED,
 };
 
 fn shutdown_on_panic(workers: usize) -> runnel::Runtime {
-    Builder::new()
-        .worker_threads(workers)
+    support::builder(workers)
         .unhandled_panic(UnhandledPanic::ShutdownRuntime)
         .build()
         .unwrap()
@@ -122,7 +121,8 @@ fn ignore_is_the_default_and_fails_only_the_task() {
 fn shutdown_background_does_not_wait_for_busy_threads() {
     // A hang (waiting for the blocked threads) is the failure mode: run it in a child.
     in_child_process("shutdown_background_does_not_wait_for_busy_threads", || {
-        let rt = Builder::new()
+        // Multi-thread only: a worker thread blocked in a poll is the scenario.
+        let rt = runnel::Builder::new()
             .worker_threads(1)
             .retake_after(None)
             .thread_name("bgshut")

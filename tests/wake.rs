@@ -187,7 +187,7 @@ fn waking_a_queued_task_does_not_queue_it_twice() {
 fn wakes_from_foreign_threads() {
     const TASKS: usize = 400;
     const THREADS: usize = 4;
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let counts = Counts::new();
     let mut wakers = Vec::new();
     let mut flags = Vec::new();
@@ -244,7 +244,7 @@ fn wakes_from_foreign_threads() {
 
 #[test]
 fn waker_outliving_the_runtime() {
-    let rt = runtime(2);
+    let rt = support::multi_thread(2);
     let counts = Counts::new();
     let token = Arc::new(());
     let waker = Arc::new(Mutex::new(None::<Waker>));

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use crate::scheduler::core::Core;
 use crate::scheduler::idle::Counts;
 use crate::scheduler::park::Parker;
 use crate::scheduler::Shared;
@@ -30,6 +31,9 @@ pub(crate) struct Signal {
     notified: AtomicBool,
     /// Written under the scheduler lock (read without it by the waker's fast path).
     parked: AtomicBool,
+    /// Holds a current-thread runtime's core: `CORE_REFS` more references are the
+    /// runtime's own (`Core` and `Counts::core`).
+    pub(crate) holds_core: AtomicBool,
     /// Set by the deadlock check (under the scheduler lock) when `OnDeadlock::Panic`.
     deadlock: Mutex<Option<String>>,
     parker: Parker,
@@ -38,6 +42,8 @@ pub(crate) struct Signal {
 /// `Arc` references to a `Signal` that are not wakers someone else holds: `block_on`'s
 /// own, its `Registration`'s, the scheduler's list entry, and the `Context`'s waker.
 const OWN_REFS: usize = 4;
+/// References to the `Signal` of the core's holder kept by `Core` and `Counts::core`.
+const CORE_REFS: usize = 2;
 
 static SIGNAL_WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
@@ -84,7 +90,7 @@ pub(crate) fn wait_record_of(waker: &Waker, owner: u64) -> Option<&WaitRecord> {
 }
 
 impl Signal {
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         if self.notified.swap(true, SeqCst) || !self.parked.load(SeqCst) {
             return;
         }
@@ -99,12 +105,23 @@ impl Signal {
 
     /// Under the scheduler lock: if the caller is parked, count it running again. The
     /// caller must unpark it after releasing the lock.
-    fn claim(&self, counts: &mut Counts) -> bool {
+    pub(crate) fn claim(&self, counts: &mut Counts) -> bool {
         if !self.parked.swap(false, SeqCst) {
             return false;
         }
         counts.block_on_claimed();
         true
+    }
+
+    /// The caller, counted parked, runs again by itself (it found events in the reactor).
+    /// False if someone claimed it first (its unpark is on the way).
+    pub(crate) fn claim_self(&self) -> bool {
+        let mut counts = self.shared.idle.lock();
+        self.claim(&mut counts)
+    }
+
+    pub(crate) fn parker(&self) -> &Parker {
+        &self.parker
     }
 
     /// The caller sleeps (its future returned `Pending` and no wake arrived yet).
@@ -121,14 +138,32 @@ impl Signal {
     /// the ones in `JoinHandle` slots): held by someone the runtime cannot see.
     pub(crate) fn held_outside(self: &Arc<Self>) -> usize {
         let holds = self.wait.holds.load(SeqCst);
-        Arc::strong_count(self).saturating_sub(OWN_REFS + holds)
+        let core = if self.holds_core.load(SeqCst) {
+            CORE_REFS
+        } else {
+            0
+        };
+        Arc::strong_count(self).saturating_sub(OWN_REFS + core + holds)
     }
 
     /// Deadlock with `OnDeadlock::Panic`: hand the report to the sleeper. Under the lock;
     /// returns whether the caller must unpark it.
     pub(crate) fn deliver_deadlock(&self, counts: &mut Counts, report: &str) -> bool {
-        *self.deadlock.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.to_owned());
+        // The first delivery wins: a later one (a deadlock found after a panic shut the
+        // runtime down and cancelled every task) must not replace the cause.
+        self.deadlock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| report.to_owned());
         self.claim(counts)
+    }
+
+    /// The report or shutdown message handed to this caller, if any (taken once).
+    fn take_delivered(&self) -> Option<String> {
+        self.deadlock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     pub(crate) fn unpark(&self) {
@@ -148,60 +183,105 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         wait: WaitRecord::default(),
         notified: AtomicBool::new(false),
         parked: AtomicBool::new(false),
+        holds_core: AtomicBool::new(false),
         deadlock: Mutex::new(None),
-        parker: Parker::new(),
+        // The core's holder (current-thread runtime) may sleep in the reactor's poll.
+        parker: Parker::with_reactor(shared.reactor.clone()),
     });
     let _registration = Registration::new(&signal, on_blocking_thread);
     let waker = signal_waker(&signal);
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
+    // Current-thread runtime: the core, once this caller holds it (see `scheduler::core`).
+    // Dropped before `_registration`, so the other callers are woken to take it over
+    // while this one still counts as running.
+    let mut core: Option<Core> = None;
+    let mut poll_future = true;
     loop {
-        shared
-            .block_on_polls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let poll = {
-            let _wait = runnel_reactor::wait::enter(&signal.wait.reason);
-            runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx))
-        };
-        if let Poll::Ready(output) = poll {
-            return output;
+        if poll_future {
+            shared
+                .block_on_polls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let poll = {
+                let _wait = runnel_reactor::wait::enter(&signal.wait.reason);
+                runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx))
+            };
+            if let Poll::Ready(output) = poll {
+                return output;
+            }
+            // Sysmon re-checks for a deadlock (and reports a stall) while the caller
+            // sleeps, and watches the polls of the tasks the core runs.
+            shared.poller.ensure_started(shared);
         }
-        // Sysmon re-checks for a deadlock (and reports a stall) while the caller sleeps.
-        shared.poller.ensure_started(shared);
-        if let Err(report) = sleep_until_woken(shared, &signal) {
+        if core.is_none() {
+            core = Core::try_take(shared, &signal);
+        }
+        if let Some(held) = &mut core {
+            if held.must_release() {
+                core = None;
+            } else if held.run_one() {
+                // One task at a time, so a wake of the future is served between tasks.
+                poll_future = signal.notified.swap(false, SeqCst);
+                continue;
+            }
+        }
+        if signal.notified.swap(false, SeqCst) {
+            poll_future = true;
+            continue;
+        }
+        if let Err(report) = sleep_until_woken(shared, &signal, core.as_mut()) {
             // Panics at the caller's `block_on` (track_caller), like Go's fatal error
             // points at the program, not the runtime.
             panic!("{report}");
         }
+        poll_future = signal.notified.swap(false, SeqCst);
     }
 }
 
-/// Returns when the waker fired, or with the deadlock report to panic with.
-fn sleep_until_woken(shared: &Arc<Shared>, signal: &Arc<Signal>) -> Result<(), String> {
+/// Returns when woken — by the waker (`notified` is then set), or, for the core's holder,
+/// by queued work or reactor events — or with the deadlock report to panic with.
+fn sleep_until_woken(
+    shared: &Arc<Shared>,
+    signal: &Arc<Signal>,
+    mut core: Option<&mut Core>,
+) -> Result<(), String> {
     loop {
-        if signal.notified.swap(false, SeqCst) {
+        // Delivered while this caller was awake (the core's holder ran the task whose
+        // panic shut the runtime down): nothing to sleep for.
+        if let Some(report) = signal.take_delivered() {
+            return Err(report);
+        }
+        if signal.notified.load(SeqCst) {
             return Ok(());
         }
         let (_, report) = {
             let mut counts = shared.idle.lock();
             signal.parked.store(true, SeqCst);
-            if signal.notified.load(SeqCst) {
+            if core.is_some() {
+                // Announce, then re-check the queues (core invariant 3).
+                shared.idle.set_core_sleeping(true);
+            }
+            let work_queued = core.is_some() && shared.has_queued_work();
+            if signal.notified.load(SeqCst) || work_queued {
                 signal.parked.store(false, SeqCst);
-                continue;
+                shared.idle.set_core_sleeping(false);
+                return Ok(());
             }
             detector::check_after(shared, &mut counts, Counts::block_on_idle)
         };
         if let Some(report) = report {
             report.deliver(shared);
         }
-        signal.parker.park();
-        if let Some(report) = signal
-            .deadlock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        match core.as_deref_mut() {
+            Some(held) => held.sleep(),
+            None => signal.parker.park(),
+        }
+        if let Some(report) = signal.take_delivered() {
             return Err(report);
+        }
+        if core.is_some() {
+            shared.idle.set_core_sleeping(false);
+            return Ok(());
         }
     }
 }

@@ -75,6 +75,13 @@ pub(crate) fn enter_worker(shared: &Arc<Shared>, index: usize) -> ContextGuard {
     enter(shared, (ptr, index), (ThreadKind::Worker, shared.id))
 }
 
+/// A current-thread runtime's `block_on` caller takes the core: it runs role 0, so wakes
+/// on this thread use role 0's queues. It stays a `block_on` thread otherwise.
+pub(crate) fn enter_core(shared: &Arc<Shared>) -> ContextGuard {
+    let kind = KIND.with(Cell::get);
+    enter(shared, (Arc::as_ptr(shared), 0), kind)
+}
+
 pub(crate) fn enter_blocking(shared: &Arc<Shared>) -> ContextGuard {
     enter(
         shared,

@@ -41,10 +41,12 @@ pub mod task {
     //! ```
     mod imp;
     mod join_set;
+    mod local;
     mod task_local;
     pub(crate) use imp::*;
     pub use imp::{AbortHandle, Id, JoinError, JoinHandle};
     pub use join_set::JoinSet;
+    pub use local::{spawn_local, LocalEnterGuard, LocalJoinHandle, LocalSet};
     pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 
     pub use crate::task_local;

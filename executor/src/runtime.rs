@@ -99,6 +99,9 @@ pub(crate) struct Config {
     /// Off only to measure what the detector costs (benchmarks); see `Builder`.
     pub(crate) deadlock_check: bool,
     pub(crate) unhandled_panic: UnhandledPanic,
+    /// `Builder::new_current_thread`: no worker thread; the `block_on` caller holding the
+    /// core runs the tasks (`scheduler::core`).
+    pub(crate) current_thread: bool,
     thread_name: NameFn,
     stack_size: Option<usize>,
 }
@@ -173,13 +176,40 @@ impl Builder {
                 retake_after: Some(RETAKE_AFTER),
                 deadlock_check: true,
                 unhandled_panic: UnhandledPanic::Ignore,
+                current_thread: false,
                 thread_name: Arc::new(|| "runnel".to_owned()),
                 stack_size: None,
             },
         }
     }
 
-    /// Number of worker threads (default: `std::thread::available_parallelism`).
+    /// A builder for a current-thread runtime: no worker thread; tasks run on the thread
+    /// that calls [`Runtime::block_on`], while it is inside it (tokio's `current_thread`
+    /// flavour). Several threads may be in `block_on` at once: one of them (the first)
+    /// runs the tasks, and hands that job to another when its `block_on` returns.
+    /// `spawn_blocking` still runs on the blocking pool, and a monitor thread (sysmon:
+    /// deadlock re-checks, stall and partial-deadlock reports) starts on first need. The
+    /// deadlock detector works as on the multi-thread runtime. `worker_threads`,
+    /// `retake_after` and `max_spare_threads` have no effect: a task that blocks the one
+    /// thread blocks the runtime (it is named on stderr after a second).
+    ///
+    /// ```
+    /// let rt = runnel_executor::Builder::new_current_thread().build().unwrap();
+    /// let thread = std::thread::current().id();
+    /// let ran_on = rt.block_on(async {
+    ///     runnel_executor::spawn(async { std::thread::current().id() }).await.unwrap()
+    /// });
+    /// assert_eq!(ran_on, thread);
+    /// ```
+    pub fn new_current_thread() -> Builder {
+        let mut builder = Builder::new();
+        builder.config.current_thread = true;
+        builder.config.retake_after = None;
+        builder
+    }
+
+    /// Number of worker threads (default: `std::thread::available_parallelism`). No
+    /// effect on a current-thread runtime.
     ///
     /// # Panics
     /// If `n` is 0: a runtime without workers could never run a task.
@@ -203,6 +233,9 @@ impl Builder {
     /// # drop(rt);
     /// ```
     pub fn retake_after(&mut self, after: Option<Duration>) -> &mut Self {
+        if self.config.current_thread {
+            return self; // Nothing to retake: the one thread is the caller's.
+        }
         self.config.retake_after = after;
         self
     }
@@ -284,10 +317,21 @@ impl Builder {
     /// first task is spawned, a `block_on` caller first sleeps, or a blocking job is
     /// submitted).
     pub fn build(&mut self) -> io::Result<Runtime> {
-        let workers = self
-            .worker_threads
-            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
-        let spares = self.max_spare_threads.unwrap_or(workers);
+        let current_thread = self.config.current_thread;
+        // A current-thread runtime has one worker role and no thread for it: the
+        // `block_on` caller holding the core runs it.
+        let workers = if current_thread {
+            1
+        } else {
+            self.worker_threads
+                .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+        };
+        let threads = if current_thread { 0 } else { workers };
+        let spares = if current_thread {
+            0
+        } else {
+            self.max_spare_threads.unwrap_or(workers)
+        };
         let (driver, reactor) = runnel_reactor::Driver::new()?;
         static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
@@ -306,7 +350,8 @@ impl Builder {
                 })
                 .collect(),
             injector: Injector::new(),
-            idle: Idle::new(workers),
+            idle: Idle::with_threads(workers, threads),
+            core: crate::scheduler::core::CoreSlot::default(),
             owned: OwnedTasks::new(4 * workers),
             reactor,
             driver: std::sync::Mutex::new(driver),
@@ -332,7 +377,7 @@ impl Builder {
         let runtime = Runtime {
             handle: Handle::new(shared.clone()),
         };
-        for slot in 0..workers {
+        for slot in 0..threads {
             // On error, dropping `runtime` shuts down the threads already started.
             threads::start_thread(&shared, slot)?;
         }
@@ -459,7 +504,9 @@ impl Runtime {
         if let Some(poller) = &poller {
             poller.thread().unpark();
         }
-        let mut all_joined = true;
+        // A current-thread runtime's tasks run on a `block_on` caller: wait for it to give
+        // the core back (it sees the flag after its current poll) and keep it.
+        let mut all_joined = !shared.config.current_thread || shared.core.close(shared, deadline);
         for handle in shared.spares.shutdown() {
             all_joined &= join_until(handle, deadline);
         }

@@ -5,8 +5,12 @@
 //! | name             | value                                   | main default      | test default |
 //! | ---------------- | --------------------------------------- | ----------------- | ------------ |
 //! | `worker_threads` | integer literal ≥ 1                     | builder's (1/CPU) | 2            |
+//! | `flavor`         | `"multi_thread"` or `"current_thread"`  | `"multi_thread"`  | `"multi_thread"` |
 //! | `on_deadlock`    | `"panic"`, `"report"` or `"ignore"`      | builder's (panic) | `"panic"`    |
 //! | `crate`          | string holding a path to the runnel crate | `::runnel`      | `::runnel`   |
+//!
+//! `flavor = "current_thread"` builds `Builder::new_current_thread()` (tasks run on the
+//! thread in `block_on`); `worker_threads` is then an error (it would have no effect).
 //!
 //! Tests default to two workers so that every test exercises stealing, and to
 //! `"panic"` so that a test that would hang fails at once with the deadlock report.
@@ -89,6 +93,8 @@ pub(crate) struct Config {
     pub(crate) worker_threads: Option<WithSpan<usize>>,
     /// `None`: leave it to the builder (panic).
     pub(crate) on_deadlock: Option<WithSpan<OnDeadlock>>,
+    /// `flavor = "current_thread"`.
+    pub(crate) current_thread: bool,
     /// The path through which runnel's items are named in the expansion.
     pub(crate) crate_path: syn::Path,
 }
@@ -97,7 +103,7 @@ pub(crate) struct Config {
 /// exercise work stealing and cross-thread wakeups.
 pub(crate) const TEST_WORKER_THREADS: usize = 2;
 
-const VALID_NAMES: [&str; 3] = ["worker_threads", "on_deadlock", "crate"];
+const VALID_NAMES: [&str; 4] = ["worker_threads", "flavor", "on_deadlock", "crate"];
 
 impl Config {
     /// The configuration used when no argument is given.
@@ -107,6 +113,7 @@ impl Config {
             Kind::Main => Config {
                 worker_threads: None,
                 on_deadlock: None,
+                current_thread: false,
                 crate_path: default_crate_path(),
             },
             Kind::Test => Config {
@@ -118,6 +125,7 @@ impl Config {
                     value: OnDeadlock::Panic,
                     span: call_site,
                 }),
+                current_thread: false,
                 crate_path: default_crate_path(),
             },
         }
@@ -143,6 +151,8 @@ pub(crate) fn parse(kind: Kind, args: TokenStream) -> syn::Result<Config> {
 
 fn parse_list(input: ParseStream<'_>, config: &mut Config, errors: &mut Errors) -> syn::Result<()> {
     let mut seen: Vec<String> = Vec::new();
+    // Where `worker_threads` was given, to reject it next to `flavor = "current_thread"`.
+    let mut workers_span = None;
     while !input.is_empty() {
         // `crate` is a keyword; `parse_any` accepts it as a name.
         let name = input.call(Ident::parse_any).map_err(|e| {
@@ -177,6 +187,7 @@ fn parse_list(input: ParseStream<'_>, config: &mut Config, errors: &mut Errors) 
             seen.push(name_str.clone());
             let applied = match name_str.as_str() {
                 "worker_threads" => parse_worker_threads(&value).map(|n| {
+                    workers_span = Some(name.span());
                     config.worker_threads = Some(WithSpan {
                         value: n,
                         span: value.span(),
@@ -188,6 +199,7 @@ fn parse_list(input: ParseStream<'_>, config: &mut Config, errors: &mut Errors) 
                         span: value.span(),
                     });
                 }),
+                "flavor" => parse_flavor(&value).map(|current| config.current_thread = current),
                 "crate" => parse_crate_path(&value).map(|path| config.crate_path = path),
                 _ => Err(unknown_name(&name, &name_str)),
             };
@@ -203,7 +215,35 @@ fn parse_list(input: ParseStream<'_>, config: &mut Config, errors: &mut Errors) 
             .parse::<Token![,]>()
             .map_err(|e| syn::Error::new(e.span(), "expected `,` between arguments"))?;
     }
+    if config.current_thread {
+        if let Some(span) = workers_span {
+            errors.push(syn::Error::new(
+                span,
+                "`worker_threads` has no effect with `flavor = \"current_thread\"` (tasks run \
+                 on the thread in block_on); drop it, or use `flavor = \"multi_thread\"`",
+            ));
+        }
+        config.worker_threads = None;
+    }
     Ok(())
+}
+
+fn parse_flavor(value: &Expr) -> syn::Result<bool> {
+    const HINT: &str = "`flavor` takes \"multi_thread\" or \"current_thread\"";
+    match literal(value) {
+        Some(Lit::Str(s)) => match s.value().as_str() {
+            "current_thread" => Ok(true),
+            "multi_thread" => Ok(false),
+            other => Err(syn::Error::new(
+                s.span(),
+                format!("unknown `flavor` {other:?}; {HINT}"),
+            )),
+        },
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("{HINT} (a string literal, e.g. `flavor = \"current_thread\"`)"),
+        )),
+    }
 }
 
 fn parse_worker_threads(value: &Expr) -> syn::Result<usize> {
@@ -332,11 +372,6 @@ fn unknown_name(name: &Ident, name_str: &str) -> syn::Error {
         .find(|valid| edit_distance(valid, name_str) <= 2)
     {
         msg = format!("{msg} (did you mean `{near}`?)");
-    } else if name_str == "flavor" {
-        // Coming from tokio: runnel has one, multi-threaded, flavor.
-        msg = format!(
-            "{msg}; runnel has no flavors: `worker_threads = 1` gives a runtime with one worker"
-        );
     } else if name_str == "core_threads" {
         msg = format!("{msg} (did you mean `worker_threads`?)");
     }
@@ -355,6 +390,7 @@ fn example(name: &str) -> &'static str {
     match name {
         "worker_threads" => "`worker_threads = 4`",
         "on_deadlock" => "`on_deadlock = \"report\"`",
+        "flavor" => "`flavor = \"current_thread\"`",
         "crate" => "`crate = \"my_crate::runnel\"`",
         _ => "`name = value`",
     }
@@ -469,7 +505,7 @@ mod tests {
         let e = errs(Kind::Main, quote!(threads = 4));
         assert_eq!(
             e,
-            ["unknown argument `threads`; expected one of `worker_threads`, `on_deadlock`, `crate`"]
+            ["unknown argument `threads`; expected one of `worker_threads`, `flavor`, `on_deadlock`, `crate`"]
         );
     }
 
@@ -477,8 +513,21 @@ mod tests {
     fn misspelled_name_suggests() {
         let e = errs(Kind::Main, quote!(worker_thread = 4));
         assert!(e[0].ends_with("(did you mean `worker_threads`?)"), "{e:?}");
-        let e = errs(Kind::Main, quote!(flavor = "current_thread"));
-        assert!(e[0].contains("`worker_threads = 1`"), "{e:?}");
+        let e = errs(Kind::Main, quote!(flavr = "current_thread"));
+        assert!(e[0].ends_with("(did you mean `flavor`?)"), "{e:?}");
+    }
+
+    #[test]
+    fn flavor_current_thread_rejects_worker_threads() {
+        let e = errs(
+            Kind::Test,
+            quote!(flavor = "current_thread", worker_threads = 2),
+        );
+        assert!(e[0].contains("has no effect"), "{e:?}");
+        let e = errs(Kind::Main, quote!(flavor = "single"));
+        assert!(e[0].contains("unknown `flavor`"), "{e:?}");
+        let config = parse(Kind::Test, quote!(flavor = "current_thread")).unwrap();
+        assert!(config.current_thread && config.worker_threads.is_none());
     }
 
     #[test]

@@ -283,6 +283,14 @@ fn generate(kind: Kind, func: &ItemFn, config: &Config, emit_test_attr: bool) ->
         quote!(.on_deadlock(#krate::OnDeadlock::#variant))
     });
 
+    let constructor = Ident::new(
+        if config.current_thread {
+            "new_current_thread"
+        } else {
+            "new"
+        },
+        Span::call_site(),
+    );
     let test_attr =
         (kind == Kind::Test && emit_test_attr).then(|| quote!(#[::core::prelude::v1::test]));
     // A test function left without `#[test]` next to an error would also warn.
@@ -291,7 +299,7 @@ fn generate(kind: Kind, func: &ItemFn, config: &Config, emit_test_attr: bool) ->
     let block = quote! {
         #future
         #[allow(clippy::expect_used)]
-        let #runtime_var = #krate::Builder::new()
+        let #runtime_var = #krate::Builder::#constructor()
             #worker_threads
             #on_deadlock
             .build()

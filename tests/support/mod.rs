@@ -164,10 +164,37 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 pub fn runtime(workers: usize) -> runnel::Runtime {
+    builder(workers).build().unwrap()
+}
+
+/// A multi-thread runtime whatever [`FLAVOR_ENV`] says: for tests whose tasks must run
+/// while no thread is in `block_on` (a task polled while the test thread waits on a
+/// std channel), which a current-thread runtime cannot do by design.
+pub fn multi_thread(workers: usize) -> runnel::Runtime {
     runnel::Builder::new()
         .worker_threads(workers)
         .build()
         .unwrap()
+}
+
+/// Set to `current_thread` to run every suite that builds its runtime with [`builder`] or
+/// [`runtime`] on a current-thread runtime instead (`.ci/run` runs those suites both ways).
+pub const FLAVOR_ENV: &str = "RUNNEL_TEST_FLAVOR";
+
+/// Whether this run uses current-thread runtimes (see [`FLAVOR_ENV`]).
+pub fn current_thread() -> bool {
+    std::env::var(FLAVOR_ENV).is_ok_and(|v| v == "current_thread")
+}
+
+/// A builder with `workers` worker threads, or a current-thread builder (see
+/// [`FLAVOR_ENV`]; `workers` is then ignored).
+pub fn builder(workers: usize) -> runnel::Builder {
+    if current_thread() {
+        return runnel::Builder::new_current_thread();
+    }
+    let mut builder = runnel::Builder::new();
+    builder.worker_threads(workers);
+    builder
 }
 
 /// The environment variable that tells a test binary it runs as a child (its value is the

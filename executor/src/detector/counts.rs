@@ -25,6 +25,8 @@ pub(crate) struct Counts {
     /// Parked worker threads (by role index), each also counted in `idle`.
     sleepers: Vec<usize>,
     block_ons: Vec<Arc<Signal>>,
+    /// Current-thread runtime: the `block_on` caller that holds the core (runs the tasks).
+    core: Option<Arc<Signal>>,
     /// The runtime's total poll count when the last deadlock was reported: the same
     /// deadlock is not reported again until some task has run.
     reported_at_polls: Option<u64>,
@@ -197,6 +199,19 @@ impl Counts {
         }
         self.block_ons.retain(|s| !Arc::ptr_eq(s, signal));
         self.check_if_quiet()
+    }
+
+    // --- the current-thread core ------------------------------------------------------
+
+    /// A `block_on` caller took (`Some`) or gave back (`None`) the current-thread core.
+    /// Not a counting transition: the caller is counted as a `block_on` caller either way.
+    pub(crate) fn set_core(&mut self, holder: Option<Arc<Signal>>) {
+        self.core = holder;
+    }
+
+    /// The `block_on` caller holding the current-thread core, if any.
+    pub(crate) fn core(&self) -> Option<&Arc<Signal>> {
+        self.core.as_ref()
     }
 
     // --- report de-duplication -----------------------------------------------------------

@@ -16,7 +16,7 @@
 //! (push, SeqCst fence, read the mirror vs. count idle, SeqCst fence, re-check queues).
 
 pub(crate) use crate::detector::{Check, Counts};
-use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Mutex, MutexGuard};
 
 #[cfg(all(test, loom))]
@@ -28,20 +28,42 @@ pub(crate) struct Idle {
     counts: Mutex<Counts>,
     num_idle: AtomicUsize,
     num_searching: AtomicUsize,
-    /// Worker threads (not `block_on` callers): the half-searching bound.
+    /// Worker roles (not `block_on` callers): the half-searching bound.
     num_workers: usize,
+    /// Current-thread runtime: the `block_on` caller holding the core is asleep (a
+    /// lock-free mirror of its `parked` flag, set under the lock when it parks and cleared
+    /// by itself when it resumes; see `scheduler::core`). Dekker-paired with the run
+    /// queues like `num_idle`.
+    core_sleeping: AtomicBool,
 }
 
 impl Idle {
+    #[cfg(test)]
     pub(crate) fn new(num_workers: usize) -> Idle {
+        Idle::with_threads(num_workers, num_workers)
+    }
+
+    /// `roles` worker roles, `threads` of them run by worker threads reserved now (a
+    /// current-thread runtime has one role and no thread: its `block_on` caller runs it).
+    pub(crate) fn with_threads(roles: usize, threads: usize) -> Idle {
         Idle {
             // Worker threads count as running from the moment they are reserved
             // (invariant 1), i.e. before their threads start.
-            counts: Mutex::new(Counts::with_workers(num_workers)),
+            counts: Mutex::new(Counts::with_workers(threads)),
             num_idle: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
-            num_workers,
+            num_workers: roles,
+            core_sleeping: AtomicBool::new(false),
         }
+    }
+
+    /// See `core_sleeping`.
+    pub(crate) fn set_core_sleeping(&self, sleeping: bool) {
+        self.core_sleeping.store(sleeping, SeqCst);
+    }
+
+    pub(crate) fn core_sleeping(&self) -> bool {
+        self.core_sleeping.load(SeqCst)
     }
 
     pub(crate) fn num_workers(&self) -> usize {

@@ -13,6 +13,7 @@
 //! else goes to the injector. Whenever work lands somewhere another worker could take it,
 //! `notify_parked` wakes a sleeper unless one is already searching.
 
+pub(crate) mod core;
 pub(crate) mod idle;
 pub(crate) mod injector;
 pub(crate) mod local_queue;
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) spares: threads::SparePool,
     /// The poller (sysmon) thread, started on first need (see `poller::PollerThread`).
     pub(crate) poller: crate::poller::PollerThread,
+    /// Current-thread runtime: which `block_on` caller runs role 0 (see `core`).
+    pub(crate) core: core::CoreSlot,
 }
 
 /// The part of a worker other threads touch: its queue (to steal), its LIFO slot, its
@@ -188,6 +191,9 @@ impl Shared {
 
     /// Wakes a parked worker to look for work, unless one is searching already.
     pub(crate) fn notify_parked(&self) {
+        if self.config.current_thread {
+            return self.notify_core();
+        }
         // The SeqCst fence pairs with the one a parking worker runs between counting itself
         // idle and re-checking the queues: either we see it idle or it sees our work.
         std::sync::atomic::fence(SeqCst);

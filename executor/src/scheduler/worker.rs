@@ -124,7 +124,11 @@ impl Worker {
         &self.shared.remotes[self.index]
     }
 
-    fn run_task(&mut self, task: Notified<Arc<Shared>>) {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn run_task(&mut self, task: Notified<Arc<Shared>>) {
         if self.searching {
             self.searching = false;
             // We were the last searcher and found work: there may be more, so keep one
@@ -147,7 +151,7 @@ impl Worker {
         remote.metrics.end_poll();
     }
 
-    fn next_task(&mut self) -> Option<Notified<Arc<Shared>>> {
+    pub(crate) fn next_task(&mut self) -> Option<Notified<Arc<Shared>>> {
         if self.tick % GLOBAL_QUEUE_INTERVAL == 0 {
             self.poll_reactor_now();
             if let Some(task) = self.shared.injector.pop() {
