@@ -21,6 +21,8 @@ use crate::scheduler::idle::Idle;
 use crate::scheduler::injector::Injector;
 use crate::scheduler::role::RoleState;
 use crate::scheduler::{threads, Remote, Shared};
+#[cfg(unix)]
+use crate::signal_dump::DumpOnSignal;
 use crate::task::{self, JoinHandle, Origin, OwnedTasks};
 use crate::{block_on, context};
 
@@ -136,6 +138,8 @@ pub struct Builder {
     max_spare_threads: Option<usize>,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
+    #[cfg(unix)]
+    dump_on_signal: Option<runnel_reactor::signal::unix::SignalKind>,
     config: Config,
 }
 
@@ -167,6 +171,8 @@ impl Builder {
             max_spare_threads: None,
             max_blocking_threads: MAX_BLOCKING_THREADS,
             thread_keep_alive: THREAD_KEEP_ALIVE,
+            #[cfg(unix)]
+            dump_on_signal: None,
             config: Config {
                 on_deadlock: OnDeadlock::Panic,
                 stall_report_after: Some(STALL_REPORT_AFTER),
@@ -272,6 +278,38 @@ impl Builder {
         self
     }
 
+    /// On each delivery of `signal` (e.g. `Some(SignalKind::quit())`, Go's SIGQUIT), print
+    /// this runtime's task dump ([`Handle::dump`]) to stderr. Unlike Go, the process keeps
+    /// running. Default `None` (off).
+    ///
+    /// The listener is a plain thread (`<name>-dump`), not a task: a task waiting for a
+    /// signal counts as waiting for I/O, which would keep the deadlock detector from ever
+    /// reporting. With this on, deadlocks are reported as without it.
+    ///
+    /// Installing the handler is for the life of the process, as with
+    /// [`signal`](runnel_reactor::signal::unix::signal): the signal's default action (for
+    /// SIGQUIT, a core dump) no longer happens, even after the runtime is dropped. Other
+    /// listeners of the same signal (a `Signal` stream, another runtime) still see each
+    /// delivery. [`build`](Self::build) fails with `InvalidInput` for a signal that cannot
+    /// be handled (SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV) or is not a signal number.
+    ///
+    /// ```no_run
+    /// use runnel_reactor::signal::unix::SignalKind;
+    /// let rt = runnel_executor::Builder::new()
+    ///     .dump_on_signal(Some(SignalKind::quit())) // `kill -QUIT <pid>` prints the dump
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    #[cfg(unix)]
+    pub fn dump_on_signal(
+        &mut self,
+        signal: Option<runnel_reactor::signal::unix::SignalKind>,
+    ) -> &mut Self {
+        self.dump_on_signal = signal;
+        self
+    }
+
     /// Turns the deadlock check off entirely. Not for production: it exists so the
     /// benchmarks can measure what the detector's bookkeeping costs.
     #[doc(hidden)]
@@ -288,6 +326,9 @@ impl Builder {
             .worker_threads
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
         let spares = self.max_spare_threads.unwrap_or(workers);
+        // Before any thread starts: a signal that cannot be handled fails the build.
+        #[cfg(unix)]
+        let dump_on_signal = self.dump_on_signal.map(DumpOnSignal::listen).transpose()?;
         let (driver, reactor) = runnel_reactor::Driver::new()?;
         static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
@@ -329,12 +370,19 @@ impl Builder {
             spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
             poller: PollerThread::new(),
         });
-        let runtime = Runtime {
+        let mut runtime = Runtime {
             handle: Handle::new(shared.clone()),
+            #[cfg(unix)]
+            dump_on_signal,
         };
         for slot in 0..workers {
             // On error, dropping `runtime` shuts down the threads already started.
             threads::start_thread(&shared, slot)?;
+        }
+        #[cfg(unix)]
+        if let Some(dump) = &mut runtime.dump_on_signal {
+            let name = format!("{}-dump", (self.config.thread_name)());
+            dump.start(&shared, thread::Builder::new().name(name))?;
         }
         // The poller thread starts on first need (`PollerThread`), not here.
         Ok(runtime)
@@ -353,6 +401,9 @@ impl Builder {
 /// ```
 pub struct Runtime {
     handle: Handle,
+    /// `Builder::dump_on_signal`'s listener, stopped first at shutdown.
+    #[cfg(unix)]
+    dump_on_signal: Option<DumpOnSignal>,
 }
 
 impl fmt::Debug for Runtime {
@@ -449,6 +500,11 @@ impl Runtime {
         let shared = &self.handle.shared;
         if shared.shutdown.swap(true, SeqCst) {
             return;
+        }
+        // First, so no dump is printed while the runtime shuts down.
+        #[cfg(unix)]
+        if let Some(dump) = self.dump_on_signal.take() {
+            dump.stop(deadline);
         }
         for index in shared.idle.claim_all() {
             shared.remotes[index].parker.unpark();
@@ -552,7 +608,7 @@ pub(crate) fn shut_down_on_panic(shared: &Arc<Shared>, id: task::Id, payload: &(
     shared.owned.close_and_shutdown_all();
 }
 
-fn join_until(handle: thread::JoinHandle<()>, deadline: Option<Instant>) -> bool {
+pub(crate) fn join_until(handle: thread::JoinHandle<()>, deadline: Option<Instant>) -> bool {
     if let Some(deadline) = deadline {
         while !handle.is_finished() {
             if Instant::now() >= deadline {
