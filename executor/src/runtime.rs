@@ -787,8 +787,8 @@ impl Handle {
     /// assert!(dump.to_string().contains("(spawned at"));
     /// ```
     pub fn dump(&self) -> TaskDump {
-        let (text, tasks) = crate::detector::dump(&self.shared);
-        TaskDump { text, tasks }
+        let (text, tasks, walk) = crate::detector::dump(&self.shared);
+        TaskDump { text, tasks, walk }
     }
 
     /// A reader of this runtime's counters for a monitoring thread. Unlike a `Handle` it
@@ -813,12 +813,20 @@ impl Handle {
 pub struct TaskDump {
     text: String,
     tasks: usize,
+    walk: Duration,
 }
 
 impl TaskDump {
     /// How many tasks the dump lists.
     pub fn tasks(&self) -> usize {
         self.tasks
+    }
+
+    /// How long the dump spent reading the tasks, one owned-list shard lock at a time: an
+    /// upper bound on how long it delayed any spawn or task completion (see
+    /// [`Handle::dump`]).
+    pub fn walk_time(&self) -> Duration {
+        self.walk
     }
 }
 
