@@ -771,7 +771,22 @@ impl Handle {
     /// runs, is queued, or what it waits on (a socket's readiness, a timer, the join of
     /// another task, a lock or channel of `runnel::sync`, a waker held outside the
     /// runtime) — Go's goroutine dump. Cheap enough to call from a signal handler thread
-    /// or a debug endpoint of a live server.
+    /// or a debug endpoint of a live server; [`Builder::dump_on_signal`] prints it on a
+    /// signal.
+    ///
+    /// **Cost.** The calling thread pays; the workers are never stopped for the whole dump.
+    /// The scheduler lock (which workers take to sleep and wake) is held only to copy the
+    /// counts and the `block_on` callers. The tasks are read one owned-list shard at a time
+    /// (`4 × workers` shards, rounded up to a power of two), copying a few words per task
+    /// under that shard's lock, which delays only a spawn or a completion of a task of that
+    /// shard; the text is built after every lock is released. Measured with
+    /// `cargo bench --bench dump` (2 workers, 100 000 tasks waiting on channels, on a
+    /// shared 2-vCPU machine under a load of 7–8): a dump takes 80–200 ms of the calling
+    /// thread, mostly building its 13.6 MB of text; the walk under the shard locks takes
+    /// 7–40 ms in all ([`TaskDump::walk_time`]), and each of the 8 shard locks is held for
+    /// its own part of that only, so no worker waits longer than that. Spawn-and-await round
+    /// trips while another thread dumps back to back: p99.9 3.3–3.8 ms against 2.7–4.5 ms
+    /// with no dump running (the machine's noise).
     ///
     /// ```
     /// let rt = runnel_executor::Runtime::new().unwrap();
