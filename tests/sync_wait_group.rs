@@ -169,7 +169,10 @@ fn cancelled_waits_lose_nothing() {
                                     }
                                     .await
                                 }
-                                _ => Some(wg.wait().await),
+                                _ => {
+                                    wg.wait().await;
+                                    Some(())
+                                }
                             };
                             match outcome {
                                 Some(()) => completed.fetch_add(1, SeqCst),

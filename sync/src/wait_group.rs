@@ -2,7 +2,7 @@
 //! work reaches zero — with an RAII token ([`WaitGroupToken`]) for Rust-shaped code.
 //!
 //! State: one `AtomicU64` holding the counter (low 32 bits) and a generation (high 32
-//! bits), plus a mutex-guarded [`WakeList`] of waiting futures.
+//! bits), plus a mutex-guarded `WakeList` of waiting futures.
 //!
 //! Invariants:
 //! - The counter never goes below zero: a decrement that would is refused (a panic) and
