@@ -95,8 +95,8 @@ pub mod time {
 
 pub mod sync {
     //! Async locks and channels with tokio's names: [`Mutex`], [`RwLock`], [`Semaphore`],
-    //! [`Notify`], [`Barrier`], and the channels [`mpsc`], [`oneshot`], [`watch`],
-    //! [`broadcast`]. Runtime-agnostic (any executor may poll them); see `runnel-sync`.
+    //! [`Notify`], [`Barrier`], [`WaitGroup`] (Go's), and the channels [`mpsc`],
+    //! [`oneshot`], [`watch`], [`broadcast`]. Runtime-agnostic (any executor may poll them); see `runnel-sync`.
     pub use runnel_sync::*;
 }
 

@@ -12,6 +12,7 @@
 //! | `block_on` | driving a future on the caller's thread |
 //! | `blocking` | the `spawn_blocking` pool |
 //! | `runtime` | `Builder`, `Runtime`, `Handle`, `spawn`, `spawn_blocking` |
+//! | `signal_dump` | `Builder::dump_on_signal`'s listener thread (invisible to the detector) |
 //! | `context` | the thread-local "current runtime" |
 //! | `metrics` | counters |
 //!
@@ -27,6 +28,8 @@ mod metrics;
 mod poller;
 mod runtime;
 mod scheduler;
+#[cfg(unix)]
+mod signal_dump;
 mod yield_now;
 
 pub mod task {

@@ -21,6 +21,8 @@ use crate::scheduler::idle::Idle;
 use crate::scheduler::injector::Injector;
 use crate::scheduler::role::RoleState;
 use crate::scheduler::{threads, Remote, Shared};
+#[cfg(unix)]
+use crate::signal_dump::DumpOnSignal;
 use crate::task::{self, JoinHandle, Origin, OwnedTasks};
 use crate::{block_on, context};
 
@@ -139,6 +141,8 @@ pub struct Builder {
     max_spare_threads: Option<usize>,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
+    #[cfg(unix)]
+    dump_on_signal: Option<runnel_reactor::signal::unix::SignalKind>,
     config: Config,
 }
 
@@ -170,6 +174,8 @@ impl Builder {
             max_spare_threads: None,
             max_blocking_threads: MAX_BLOCKING_THREADS,
             thread_keep_alive: THREAD_KEEP_ALIVE,
+            #[cfg(unix)]
+            dump_on_signal: None,
             config: Config {
                 on_deadlock: OnDeadlock::Panic,
                 stall_report_after: Some(STALL_REPORT_AFTER),
@@ -305,6 +311,38 @@ impl Builder {
         self
     }
 
+    /// On each delivery of `signal` (e.g. `Some(SignalKind::quit())`, Go's SIGQUIT), print
+    /// this runtime's task dump ([`Handle::dump`]) to stderr. Unlike Go, the process keeps
+    /// running. Default `None` (off).
+    ///
+    /// The listener is a plain thread (`<name>-dump`), not a task: a task waiting for a
+    /// signal counts as waiting for I/O, which would keep the deadlock detector from ever
+    /// reporting. With this on, deadlocks are reported as without it.
+    ///
+    /// Installing the handler is for the life of the process, as with
+    /// [`signal`](runnel_reactor::signal::unix::signal): the signal's default action (for
+    /// SIGQUIT, a core dump) no longer happens, even after the runtime is dropped. Other
+    /// listeners of the same signal (a `Signal` stream, another runtime) still see each
+    /// delivery. [`build`](Self::build) fails with `InvalidInput` for a signal that cannot
+    /// be handled (SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV) or is not a signal number.
+    ///
+    /// ```no_run
+    /// use runnel_reactor::signal::unix::SignalKind;
+    /// let rt = runnel_executor::Builder::new()
+    ///     .dump_on_signal(Some(SignalKind::quit())) // `kill -QUIT <pid>` prints the dump
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    #[cfg(unix)]
+    pub fn dump_on_signal(
+        &mut self,
+        signal: Option<runnel_reactor::signal::unix::SignalKind>,
+    ) -> &mut Self {
+        self.dump_on_signal = signal;
+        self
+    }
+
     /// Turns the deadlock check off entirely. Not for production: it exists so the
     /// benchmarks can measure what the detector's bookkeeping costs.
     #[doc(hidden)]
@@ -332,6 +370,9 @@ impl Builder {
         } else {
             self.max_spare_threads.unwrap_or(workers)
         };
+        // Before any thread starts: a signal that cannot be handled fails the build.
+        #[cfg(unix)]
+        let dump_on_signal = self.dump_on_signal.map(DumpOnSignal::listen).transpose()?;
         let (driver, reactor) = runnel_reactor::Driver::new()?;
         static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
         let shared = Arc::new(Shared {
@@ -374,12 +415,19 @@ impl Builder {
             spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
             poller: PollerThread::new(),
         });
-        let runtime = Runtime {
+        let mut runtime = Runtime {
             handle: Handle::new(shared.clone()),
+            #[cfg(unix)]
+            dump_on_signal,
         };
         for slot in 0..threads {
             // On error, dropping `runtime` shuts down the threads already started.
             threads::start_thread(&shared, slot)?;
+        }
+        #[cfg(unix)]
+        if let Some(dump) = &mut runtime.dump_on_signal {
+            let name = format!("{}-dump", (self.config.thread_name)());
+            dump.start(&shared, thread::Builder::new().name(name))?;
         }
         // The poller thread starts on first need (`PollerThread`), not here.
         Ok(runtime)
@@ -398,6 +446,9 @@ impl Builder {
 /// ```
 pub struct Runtime {
     handle: Handle,
+    /// `Builder::dump_on_signal`'s listener, stopped first at shutdown.
+    #[cfg(unix)]
+    dump_on_signal: Option<DumpOnSignal>,
 }
 
 impl fmt::Debug for Runtime {
@@ -494,6 +545,11 @@ impl Runtime {
         let shared = &self.handle.shared;
         if shared.shutdown.swap(true, SeqCst) {
             return;
+        }
+        // First, so no dump is printed while the runtime shuts down.
+        #[cfg(unix)]
+        if let Some(dump) = self.dump_on_signal.take() {
+            dump.stop(deadline);
         }
         for index in shared.idle.claim_all() {
             shared.remotes[index].parker.unpark();
@@ -599,7 +655,7 @@ pub(crate) fn shut_down_on_panic(shared: &Arc<Shared>, id: task::Id, payload: &(
     shared.owned.close_and_shutdown_all();
 }
 
-fn join_until(handle: thread::JoinHandle<()>, deadline: Option<Instant>) -> bool {
+pub(crate) fn join_until(handle: thread::JoinHandle<()>, deadline: Option<Instant>) -> bool {
     if let Some(deadline) = deadline {
         while !handle.is_finished() {
             if Instant::now() >= deadline {
@@ -762,7 +818,22 @@ impl Handle {
     /// runs, is queued, or what it waits on (a socket's readiness, a timer, the join of
     /// another task, a lock or channel of `runnel::sync`, a waker held outside the
     /// runtime) — Go's goroutine dump. Cheap enough to call from a signal handler thread
-    /// or a debug endpoint of a live server.
+    /// or a debug endpoint of a live server; [`Builder::dump_on_signal`] prints it on a
+    /// signal.
+    ///
+    /// **Cost.** The calling thread pays; the workers are never stopped for the whole dump.
+    /// The scheduler lock (which workers take to sleep and wake) is held only to copy the
+    /// counts and the `block_on` callers. The tasks are read one owned-list shard at a time
+    /// (`4 × workers` shards, rounded up to a power of two), copying a few words per task
+    /// under that shard's lock, which delays only a spawn or a completion of a task of that
+    /// shard; the text is built after every lock is released. Measured with
+    /// `cargo bench --bench dump` (2 workers, 100 000 tasks waiting on channels, on a
+    /// shared 2-vCPU machine under a load of 7–8): a dump takes 80–200 ms of the calling
+    /// thread, mostly building its 13.6 MB of text; the walk under the shard locks takes
+    /// 7–40 ms in all ([`TaskDump::walk_time`]), and each of the 8 shard locks is held for
+    /// its own part of that only, so no worker waits longer than that. Spawn-and-await round
+    /// trips while another thread dumps back to back: p99.9 3.3–3.8 ms against 2.7–4.5 ms
+    /// with no dump running (the machine's noise).
     ///
     /// ```
     /// let rt = runnel_executor::Runtime::new().unwrap();
@@ -778,8 +849,8 @@ impl Handle {
     /// assert!(dump.to_string().contains("(spawned at"));
     /// ```
     pub fn dump(&self) -> TaskDump {
-        let (text, tasks) = crate::detector::dump(&self.shared);
-        TaskDump { text, tasks }
+        let (text, tasks, walk) = crate::detector::dump(&self.shared);
+        TaskDump { text, tasks, walk }
     }
 
     /// A reader of this runtime's counters for a monitoring thread. Unlike a `Handle` it
@@ -804,12 +875,20 @@ impl Handle {
 pub struct TaskDump {
     text: String,
     tasks: usize,
+    walk: Duration,
 }
 
 impl TaskDump {
     /// How many tasks the dump lists.
     pub fn tasks(&self) -> usize {
         self.tasks
+    }
+
+    /// How long the dump spent reading the tasks, one owned-list shard lock at a time: an
+    /// upper bound on how long it delayed any spawn or task completion (see
+    /// [`Handle::dump`]).
+    pub fn walk_time(&self) -> Duration {
+        self.walk
     }
 }
 

@@ -76,10 +76,12 @@ pub enum SyncKind {
     ChannelRecv,
     /// A channel's `send` (a full bounded channel).
     ChannelSend,
+    /// `WaitGroup::wait` (the group's counter reaching zero).
+    WaitGroup,
 }
 
 impl SyncKind {
-    const ALL: [SyncKind; 8] = [
+    const ALL: [SyncKind; 9] = [
         SyncKind::MutexLock,
         SyncKind::RwLockRead,
         SyncKind::RwLockWrite,
@@ -88,6 +90,7 @@ impl SyncKind {
         SyncKind::BarrierWait,
         SyncKind::ChannelRecv,
         SyncKind::ChannelSend,
+        SyncKind::WaitGroup,
     ];
 
     fn describe(self) -> &'static str {
@@ -100,6 +103,7 @@ impl SyncKind {
             SyncKind::BarrierWait => "barrier",
             SyncKind::ChannelRecv => "recv on channel",
             SyncKind::ChannelSend => "send on full channel",
+            SyncKind::WaitGroup => "completion of wait group",
         }
     }
 }
@@ -276,12 +280,32 @@ mod tests {
                 kind: SyncKind::ChannelSend,
                 addr: 8,
             },
+            WaitReason::Sync {
+                kind: SyncKind::WaitGroup,
+                addr: 0x5555_0000_1000,
+            },
         ];
         for reason in reasons {
             let slot = WaitSlot::default();
             slot.set(reason);
             assert_eq!(slot.get(), Some(reason));
         }
+    }
+
+    #[test]
+    fn every_sync_kind_round_trips_and_is_named() {
+        for kind in SyncKind::ALL {
+            let reason = WaitReason::Sync { kind, addr: 0x10 };
+            let slot = WaitSlot::default();
+            slot.set(reason);
+            assert_eq!(slot.get(), Some(reason));
+            assert!(reason.to_string().ends_with(" 0x10"), "{reason}");
+        }
+        let wait_group = WaitReason::Sync {
+            kind: SyncKind::WaitGroup,
+            addr: 0x10,
+        };
+        assert_eq!(wait_group.to_string(), "completion of wait group 0x10");
     }
 
     #[test]

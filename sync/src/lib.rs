@@ -12,6 +12,7 @@
 //! | `rwlock` | [`RwLock`] (readers take one permit, a writer takes them all) |
 //! | `notify` | [`Notify`] |
 //! | `barrier` | [`Barrier`] |
+//! | `wait_group` | [`WaitGroup`] (Go's `sync.WaitGroup`) and its RAII [`WaitGroupToken`] |
 //! | `mpsc`, `oneshot`, `watch`, `broadcast` | the channels |
 //!
 //! Waiting tasks keep their wakers in these primitives, which the runtime cannot see
@@ -28,6 +29,8 @@ pub mod rwlock;
 pub use rwlock::{
     OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
+pub mod wait_group;
+pub use wait_group::{WaitGroup, WaitGroupToken};
 pub mod semaphore;
 pub use semaphore::{
     AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,

@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::sync::lock;
 
@@ -85,6 +85,35 @@ impl Globals {
         })?;
         installed[slot] = true;
         Ok(())
+    }
+
+    /// Installs the counting handler for `signal` (if it is not yet, so the signal keeps the
+    /// life-of-the-process rule above) and adds one more action that writes one byte to
+    /// `pipe` on every delivery: the wake-up of a listener on a plain thread
+    /// (`listener.rs`), which reads its own pipe and so never drains the shared one. The
+    /// action stays until `signal_hook_registry::unregister` is called with the returned id.
+    pub(crate) fn add_pipe_action(
+        &'static self,
+        signal: c_int,
+        pipe: Arc<UnixStream>,
+    ) -> io::Result<signal_hook_registry::SigId> {
+        self.install(signal)?;
+        let action = move || {
+            // EAGAIN (pipe full) is fine: unread bytes already wake the listener.
+            let _ = (&*pipe).write(&[1]);
+        };
+        // SAFETY: `register` requires an async-signal-safe action. This one does one
+        // `write(2)` on a non-blocking socket (`pipe` must be one, see the caller) that the
+        // action keeps open itself (it owns an `Arc` to it, dropped only when the action is
+        // unregistered, never inside the handler); it allocates nothing, takes no lock and
+        // never panics (the write's result is ignored).
+        let registered = unsafe { signal_hook_registry::register(signal, action) };
+        registered.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("adding a listener for signal {signal} failed: {e}"),
+            )
+        })
     }
 
     /// Runs inside the signal handler: see the module invariants.

@@ -4,13 +4,17 @@
 //! | --- | --- |
 //! | `globals` | the process-wide self-pipe, per-signal delivery counts, the installed handlers (the crate's only `unsafe`) |
 //! | [`unix`] | [`unix::Signal`] streams: a descriptor of the pipe registered with the reactor, and the count seen |
+//! | `listener` | [`SignalListener`]: a listener on a plain thread, with its own pipe (no task, no waker: invisible to the deadlock detector) |
 //!
 //! A task waiting for a signal waits on a reactor registration like a socket read, so the
 //! deadlock detector counts it as waiting for I/O and never reports a server that waits for
 //! SIGTERM.
 
 mod globals;
+mod listener;
 pub mod unix;
+
+pub use listener::SignalListener;
 
 use std::io;
 
