@@ -57,7 +57,11 @@ async fn round_trip(stream: &mut TcpStream, n: u64) {
     stream.write_all(&n.to_le_bytes()).await.unwrap();
     let mut back = [0u8; 8];
     stream.read_exact(&mut back).await.unwrap();
-    assert_eq!(u64::from_le_bytes(back), n, "the echo server answered wrong");
+    assert_eq!(
+        u64::from_le_bytes(back),
+        n,
+        "the echo server answered wrong"
+    );
 }
 
 /// Talks to the echo server until `reported` says the report came (bounded by the test
@@ -68,7 +72,11 @@ async fn serve_until(reader: &MetricsReader, reported: impl Fn(&RuntimeMetrics) 
     let deadline = Instant::now() + support::PATIENCE;
     let mut n = 0;
     while !reported(&reader.snapshot()) {
-        assert!(Instant::now() < deadline, "no report: {:?}", reader.snapshot());
+        assert!(
+            Instant::now() < deadline,
+            "no report: {:?}",
+            reader.snapshot()
+        );
         round_trip(&mut client, n).await;
         n += 1;
         runnel::time::sleep(Duration::from_millis(2)).await;
@@ -149,7 +157,11 @@ fn a_two_task_lock_order_inversion_is_reported_while_the_server_answers() {
         "{report}"
     );
     // Every task, what it waits on (with the mutex's creation site), and who holds what.
-    assert_eq!(report.matches("waits on: lock of mutex").count(), 2, "{report}");
+    assert_eq!(
+        report.matches("waits on: lock of mutex").count(),
+        2,
+        "{report}"
+    );
     assert_eq!(
         report.matches("(created at tests/wait_graph.rs:").count(),
         4,
@@ -182,7 +194,11 @@ fn a_three_task_lock_order_cycle_is_reported_while_the_server_answers() {
         report.contains("likely partial deadlock: 3 task(s)"),
         "{report}"
     );
-    assert_eq!(report.matches("waits on: lock of mutex").count(), 3, "{report}");
+    assert_eq!(
+        report.matches("waits on: lock of mutex").count(),
+        3,
+        "{report}"
+    );
     assert_eq!(report.matches("; it holds mutex").count(), 3, "{report}");
 }
 
@@ -341,7 +357,10 @@ fn a_lost_waker_is_reported_as_a_leak_while_the_server_answers() {
         report.contains("leaked: it returned Pending and no waker for it exists"),
         "{report}"
     );
-    assert!(report.contains("spawned at tests/wait_graph.rs:"), "{report}");
+    assert!(
+        report.contains("spawned at tests/wait_graph.rs:"),
+        "{report}"
+    );
 }
 
 /// `#[runnel::test]` fails with the report instead of hanging (run as a child: the test

@@ -235,3 +235,80 @@ fn tasks(ids: &[u64]) -> String {
     let names: Vec<String> = ids.iter().map(|id| format!("task {id}")).collect();
     names.join(" and ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(id: u64, target: u64) -> Vertex {
+        Vertex {
+            id,
+            polls: 1,
+            location: Location::caller(),
+            edge: Edge::Join { target },
+        }
+    }
+
+    fn lock(id: u64, holders: &[u64]) -> Vertex {
+        Vertex {
+            id,
+            polls: 1,
+            location: Location::caller(),
+            edge: Edge::Lock {
+                reason: WaitReason::Sync {
+                    kind: SyncKind::MutexLock,
+                    addr: 0x10,
+                },
+                holders: HoldersSnapshot {
+                    tasks: holders.to_vec(),
+                    unknown: false,
+                    open: false,
+                    created_at: Location::caller(),
+                },
+            },
+        }
+    }
+
+    fn graph(vertices: Vec<Vertex>) -> HashMap<u64, Vertex> {
+        vertices.into_iter().map(|v| (v.id, v)).collect()
+    }
+
+    #[test]
+    fn a_cycle_and_the_chain_into_it_are_one_stuck_set() {
+        // 1 -> 2 -> 3 -> 2 (join, lock, join); 4 waits on 1; 5 on a task not waiting (9).
+        let g = graph(vec![
+            join(1, 2),
+            lock(2, &[3]),
+            join(3, 2),
+            lock(4, &[1]),
+            join(5, 9),
+        ]);
+        assert_eq!(stuck_sets(&g), vec![vec![1, 2, 3, 4]]);
+    }
+
+    #[test]
+    fn a_waiter_with_any_source_outside_is_not_stuck() {
+        // 1 and 2 hold what the other waits on, but 2 could also be released by 3, which
+        // is not waiting: nothing is stuck (one source acting suffices).
+        let g = graph(vec![lock(1, &[2]), lock(2, &[1, 3])]);
+        assert!(stuck_sets(&g).is_empty());
+        // A self-wait (an RwLock reader asking to write) is stuck on its own.
+        let g = graph(vec![lock(7, &[7]), lock(8, &[8])]);
+        assert_eq!(stuck_sets(&g), vec![vec![7], vec![8]]);
+    }
+
+    #[test]
+    fn the_report_says_likely_only_with_a_lock_edge() {
+        let g = graph(vec![join(1, 2), join(2, 1)]);
+        assert!(render(&[1, 2], &g).starts_with("partial deadlock: 2 task(s)"));
+        let g = graph(vec![join(1, 2), lock(2, &[1])]);
+        let text = render(&[1, 2], &g);
+        assert!(
+            text.starts_with("likely partial deadlock: 2 task(s)"),
+            "{text}"
+        );
+        assert!(text.contains("held by task 1"), "{text}");
+        assert!(text.contains("task 1 (spawned at"), "{text}");
+        assert!(text.contains("; it holds mutex 0x10"), "{text}");
+    }
+}

@@ -106,8 +106,7 @@ impl Holders {
     pub fn hold_shared(&self) -> HoldSlot {
         let id = holder_id();
         for (i, slot) in self.slots.iter().enumerate() {
-            if slot.load(Relaxed) == 0 && slot.compare_exchange(0, id, Relaxed, Relaxed).is_ok()
-            {
+            if slot.load(Relaxed) == 0 && slot.compare_exchange(0, id, Relaxed, Relaxed).is_ok() {
                 return HoldSlot(i as u8);
             }
         }

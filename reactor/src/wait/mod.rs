@@ -27,7 +27,9 @@ mod holders;
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+};
 use std::sync::{Arc, OnceLock};
 use std::task::{RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
