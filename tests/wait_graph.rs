@@ -617,3 +617,41 @@ fn no_report_lock_churn() {
     });
     assert_silent(&rt.metrics());
 }
+
+/// The limit, shown: a guard handed to a thread that holds it longer than the quiet
+/// period, while the task that took it awaits the lock's waiter, is reported as a likely
+/// deadlock although the thread will release it. (The record names the task that took
+/// the guard; nothing tells the lock that the guard moved.)
+#[test]
+fn limit_a_moved_guard_held_past_the_quiet_period_is_reported_as_likely() {
+    let rt = runtime(SENSITIVE);
+    let reader = rt.handle().metrics_reader();
+    rt.block_on(async move {
+        let lock = Arc::new(Mutex::new(0));
+        let (guard_tx, guard_rx) = std::sync::mpsc::channel::<runnel::sync::OwnedMutexGuard<u32>>();
+        let (reported_tx, reported_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let guard = guard_rx.recv().unwrap();
+            // Released only once the report is out (the scenario, not a sleep).
+            reported_rx.recv().unwrap();
+            drop(guard);
+        });
+        let waiter_lock = lock.clone();
+        let taker = runnel::spawn(async move {
+            let guard = lock.lock_owned().await;
+            guard_tx.send(guard).unwrap();
+            runnel::spawn(async move { *waiter_lock.lock().await += 1 })
+                .await
+                .unwrap();
+        });
+        let deadline = Instant::now() + support::PATIENCE;
+        while reader.snapshot().partial_deadlocks == 0 {
+            assert!(Instant::now() < deadline, "no report");
+            runnel::time::sleep(Duration::from_millis(10)).await;
+        }
+        reported_tx.send(()).unwrap();
+        taker.await.unwrap();
+        thread.join().unwrap();
+    });
+    assert_eq!(rt.metrics().partial_deadlocks, 1);
+}
