@@ -80,9 +80,13 @@ pub struct RuntimeMetrics {
     pub steals: u64,
     /// Times a worker went to sleep.
     pub parks: u64,
-    /// Partial deadlocks reported: cycles of tasks awaiting each other's `JoinHandle`s,
-    /// found while the rest of the runtime runs on (each cycle is reported once).
+    /// Partial deadlocks reported: cycles in the wait-for graph (tasks awaiting each
+    /// other's `JoinHandle`s, or locks held by each other), found while the rest of the
+    /// runtime runs on (each cycle is reported once).
     pub partial_deadlocks: u64,
+    /// Tasks reported leaked: waiting, and no waker of them exists anywhere, so they can
+    /// never be polled again (each task is reported once).
+    pub leaked_tasks: u64,
     /// Deadlock checks run (each time the runtime went quiet).
     pub deadlock_checks: u64,
     /// Deadlocks reported.

@@ -40,7 +40,8 @@ use crate::scheduler::{retake, Shared};
 const MIN_TICK: Duration = Duration::from_micros(20);
 const MAX_TICK: Duration = Duration::from_millis(10);
 
-/// How often sysmon scans the tasks for cycles of joins (`detector::PartialCheck`).
+/// How often sysmon scans the tasks for partial deadlocks and leaks
+/// (`detector::PartialCheck`).
 const PARTIAL_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// The poller thread polls the reactor only when no worker has for this long. Busy
@@ -260,13 +261,11 @@ impl Sysmon {
     }
 
     fn run(&mut self, shared: &Arc<Shared>, now: Instant) {
-        // A server never goes quiet, so cycles of joins are looked for while it runs: a
-        // scan of every task, hence at most once per `PARTIAL_CHECK_EVERY`.
+        // A server never goes quiet, so partial deadlocks and leaks are looked for while it
+        // runs: a scan of every task, hence at most once per `PARTIAL_CHECK_EVERY`.
         if shared.config.deadlock_check && now - self.partial_checked_at >= PARTIAL_CHECK_EVERY {
             self.partial_checked_at = now;
-            for report in self.partial.run(shared) {
-                eprintln!("runnel: {report}");
-            }
+            self.partial.run(shared, now);
         }
         let mut polls = 0;
         let mut in_poll = false;

@@ -94,6 +94,11 @@ type NameFn = Arc<dyn Fn() -> String + Send + Sync>;
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) on_deadlock: OnDeadlock,
+    /// What a partial deadlock or a leaked task does (`detector/graph.rs`).
+    pub(crate) on_partial_deadlock: OnDeadlock,
+    /// How long the tasks of a partial deadlock (or a leaked task) must stay unpolled
+    /// before it is reported.
+    pub(crate) partial_deadlock_after: Duration,
     pub(crate) stall_report_after: Option<Duration>,
     /// A poll longer than this is retaken (its worker's queue handed to a spare thread);
     /// `None` turns retake off (such polls are still counted as stalls).
@@ -158,6 +163,8 @@ pub(crate) const STALL_AFTER: Duration = RETAKE_AFTER;
 pub(crate) const BLOCKING_REPORT_AFTER: Duration = Duration::from_secs(1);
 /// Default quiet period before a stall report.
 const STALL_REPORT_AFTER: Duration = Duration::from_secs(10);
+/// Default quiet period of the tasks in a partial deadlock before it is reported.
+const PARTIAL_DEADLOCK_AFTER: Duration = Duration::from_secs(1);
 
 impl Default for Builder {
     fn default() -> Self {
@@ -178,6 +185,8 @@ impl Builder {
             dump_on_signal: None,
             config: Config {
                 on_deadlock: OnDeadlock::Panic,
+                on_partial_deadlock: OnDeadlock::Report,
+                partial_deadlock_after: PARTIAL_DEADLOCK_AFTER,
                 stall_report_after: Some(STALL_REPORT_AFTER),
                 retake_after: Some(RETAKE_AFTER),
                 deadlock_check: true,
@@ -292,6 +301,38 @@ impl Builder {
     /// What to do on a deadlock (default [`OnDeadlock::Panic`]).
     pub fn on_deadlock(&mut self, action: OnDeadlock) -> &mut Self {
         self.config.on_deadlock = action;
+        self
+    }
+
+    /// What to do when some tasks can never run again while the rest of the runtime goes
+    /// on: a cycle in the wait-for graph (tasks awaiting each other's `JoinHandle`s, or
+    /// `runnel::sync` locks held by each other) or a leaked task (it returned `Pending`
+    /// and no waker of it exists). Default [`OnDeadlock::Report`]: one report on stderr
+    /// and the `partial_deadlocks` / `leaked_tasks` metrics. `Panic` makes every
+    /// `block_on` caller panic with the report (what `#[runnel::test]` uses); `Ignore`
+    /// only counts. See ARCHITECTURE.md, "The wait-for graph", for what is certain and
+    /// what is likely.
+    ///
+    /// ```
+    /// use runnel_executor::{Builder, OnDeadlock};
+    /// let rt = Builder::new()
+    ///     .on_partial_deadlock(OnDeadlock::Panic)
+    ///     .partial_deadlock_after(std::time::Duration::from_millis(500))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn on_partial_deadlock(&mut self, action: OnDeadlock) -> &mut Self {
+        self.config.on_partial_deadlock = action;
+        self
+    }
+
+    /// How long every task of a partial deadlock (or a leaked task) must have gone
+    /// unpolled before it is reported (default 1 s). Cycles through locks are a
+    /// presumption (a guard can move), and this quiet period is what keeps a moment's
+    /// lock order from being mistaken for a deadlock.
+    pub fn partial_deadlock_after(&mut self, quiet: Duration) -> &mut Self {
+        self.config.partial_deadlock_after = quiet;
         self
     }
 
@@ -410,6 +451,7 @@ impl Builder {
             stalls: AtomicU64::new(0),
             stall_reports: AtomicU64::new(0),
             partial_deadlocks: AtomicU64::new(0),
+            leaked_tasks: AtomicU64::new(0),
             retakes: AtomicU64::new(0),
             block_on_polls: AtomicU64::new(0),
             spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
@@ -932,6 +974,7 @@ fn metrics_of(shared: &Shared) -> RuntimeMetrics {
         stalls: shared.stalls.load(Relaxed),
         stall_reports: shared.stall_reports.load(Relaxed),
         partial_deadlocks: shared.partial_deadlocks.load(Relaxed),
+        leaked_tasks: shared.leaked_tasks.load(Relaxed),
         retakes: shared.retakes.load(Relaxed),
         failed_retakes: shared.spares.failed_retakes(),
         worker_threads: shared.spares.threads(),

@@ -16,13 +16,16 @@
 //!     let runtime = <crate>::Builder::new()
 //!         .worker_threads(4)
 //!         .on_deadlock(<crate>::OnDeadlock::Panic)
+//!         .on_partial_deadlock(<crate>::OnDeadlock::Panic)
 //!         .build()
 //!         .expect("failed to build the runnel runtime");
 //!     runtime.block_on(body)
 //! }
 //! ```
 //!
-//! `#[runnel::main]` is the same without the test attribute and without the pinning.
+//! `#[runnel::main]` is the same without the test attribute, without the pinning, and
+//! without `on_partial_deadlock` (a program keeps the runtime's default, `Report`; a test
+//! fails with the report instead of hanging, in the mode `on_deadlock` names).
 //!
 //! Why each piece is there:
 //!
@@ -282,6 +285,15 @@ fn generate(kind: Kind, func: &ItemFn, config: &Config, emit_test_attr: bool) ->
         let variant = Ident::new(mode.value.variant(), mode.span);
         quote!(.on_deadlock(#krate::OnDeadlock::#variant))
     });
+    // Tests: a partial deadlock or a leak fails the test the way a deadlock does.
+    let on_partial_deadlock = config
+        .on_deadlock
+        .as_ref()
+        .filter(|_| kind == Kind::Test)
+        .map(|mode| {
+            let variant = Ident::new(mode.value.variant(), mode.span);
+            quote!(.on_partial_deadlock(#krate::OnDeadlock::#variant))
+        });
 
     let constructor = Ident::new(
         if config.current_thread {
@@ -302,6 +314,7 @@ fn generate(kind: Kind, func: &ItemFn, config: &Config, emit_test_attr: bool) ->
         let #runtime_var = #krate::Builder::#constructor()
             #worker_threads
             #on_deadlock
+            #on_partial_deadlock
             .build()
             .expect("failed to build the runnel runtime");
         #runtime_var.block_on(#body_var)
@@ -417,7 +430,10 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains(". worker_threads (2) . on_deadlock (:: runnel :: OnDeadlock :: Panic)"),
+            out.contains(
+                ". worker_threads (2) . on_deadlock (:: runnel :: OnDeadlock :: Panic) \
+                 . on_partial_deadlock (:: runnel :: OnDeadlock :: Panic) . build ()"
+            ),
             "{out}"
         );
         assert!(

@@ -2,8 +2,9 @@
 //! switches by changing the path (`tokio::sync::Mutex` → `runnel::sync::Mutex`).
 //!
 //! Everything here is runtime-agnostic: only the standard library (and `slab`), plain
-//! [`Waker`](std::task::Waker)s, no timers and no thread-locals. The futures work when
-//! polled by any executor (`futures::executor::block_on` included).
+//! [`Waker`](std::task::Waker)s, no timers. The futures work when polled by any executor
+//! (`futures::executor::block_on` included); the only thread-local they read is
+//! `runnel_reactor::wait`'s, which is empty outside a runnel poll.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -16,8 +17,14 @@
 //! | `mpsc`, `oneshot`, `watch`, `broadcast` | the channels |
 //!
 //! Waiting tasks keep their wakers in these primitives, which the runtime cannot see
-//! into: for runnel's deadlock detector such a task is woken by an outside holder, so a
-//! lock-order deadlock gives a stall report ("maybe"), never a false deadlock report.
+//! into: for runnel's global deadlock check such a task is woken by an outside holder
+//! ("maybe"), never a false deadlock report. For the wait-for graph (partial deadlocks,
+//! found while the rest of the runtime runs) `Mutex`, `RwLock` and `Semaphore` permits
+//! record which runnel task holds them (a task id stored on acquire, cleared on release;
+//! "outside" when not taken on a runnel task), and their creation site
+//! (`#[track_caller]`); a lock wait registers itself in the waiting task's wait slot.
+//! A guard can move to another task or thread without the lock seeing it, so a cycle
+//! through locks is reported as *likely* (see ARCHITECTURE.md, "The wait-for graph").
 
 pub mod barrier;
 pub use barrier::{Barrier, BarrierWaitResult};

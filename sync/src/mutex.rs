@@ -3,6 +3,10 @@
 //! Invariant: whoever holds the semaphore's single permit (a guard) has exclusive access
 //! to the cell; the permit is released exactly once, when the guard drops. Fairness and
 //! cancel safety come from the semaphore (FIFO, a dropped `lock` future loses nothing).
+//!
+//! Every guard records its holder in the semaphore's exclusive holder slot when the lock
+//! is taken and clears it before the permit is released (see `semaphore.rs`), so runnel's
+//! wait-for graph can name who holds a mutex another task waits on.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -55,12 +59,15 @@ impl fmt::Display for TryLockError {
 impl std::error::Error for TryLockError {}
 
 impl<T> Mutex<T> {
-    /// A new, unlocked mutex holding `value`.
+    /// A new, unlocked mutex holding `value`. Where it is called is the mutex's creation
+    /// site in runnel's deadlock reports.
+    #[track_caller]
     pub fn new(value: T) -> Mutex<T> {
         Mutex::const_new(value)
     }
 
     /// Like [`new`](Self::new), usable in a `static`.
+    #[track_caller]
     pub const fn const_new(value: T) -> Mutex<T> {
         Mutex {
             sem: Semaphore::const_new(1),
@@ -143,17 +150,21 @@ impl<T: ?Sized> Mutex<T> {
         // The semaphore of a mutex is never closed, so acquiring cannot fail.
         if self
             .sem
-            .acquire_permits_as(1, crate::SyncKind::MutexLock)
+            .acquire_tracked(1, crate::SyncKind::MutexLock)
             .await
             .is_err()
         {
             unreachable!("a mutex's semaphore is never closed");
         }
+        self.sem.holders().hold_exclusive();
     }
 
     fn try_acquire(&self) -> Result<(), TryLockError> {
         match self.sem.try_acquire_permits(1) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.sem.holders().hold_exclusive();
+                Ok(())
+            }
             Err(TryAcquireError::NoPermits) => Err(TryLockError(())),
             Err(TryAcquireError::Closed) => unreachable!("a mutex's semaphore is never closed"),
         }
@@ -161,12 +172,14 @@ impl<T: ?Sized> Mutex<T> {
 }
 
 impl<T: Default> Default for Mutex<T> {
+    #[track_caller]
     fn default() -> Mutex<T> {
         Mutex::new(T::default())
     }
 }
 
 impl<T> From<T> for Mutex<T> {
+    #[track_caller]
     fn from(value: T) -> Mutex<T> {
         Mutex::new(value)
     }
@@ -244,7 +257,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.sem.release(1);
+        self.lock.sem.unlock_exclusive(1);
     }
 }
 
@@ -292,7 +305,7 @@ impl<T: ?Sized> DerefMut for MappedMutexGuard<'_, T> {
 
 impl<T: ?Sized> Drop for MappedMutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.sem.release(1);
+        self.sem.unlock_exclusive(1);
     }
 }
 
@@ -336,7 +349,7 @@ impl<T: ?Sized> DerefMut for OwnedMutexGuard<T> {
 
 impl<T: ?Sized> Drop for OwnedMutexGuard<T> {
     fn drop(&mut self) {
-        self.lock.sem.release(1);
+        self.lock.sem.unlock_exclusive(1);
     }
 }
 

@@ -4,6 +4,10 @@
 //! a queued writer blocks every reader that arrives after it (write-preferring, no writer
 //! starvation), as in tokio. Invariant: a write guard holds all `max_readers` permits, so
 //! while it lives no read guard exists; read guards hold one each, so no writer holds all.
+//!
+//! Holders: a write guard records its task in the semaphore's exclusive holder slot, a
+//! read guard in a shared one (kept in the guard; a downgraded writer keeps the exclusive
+//! slot), each cleared before the permits go back, for runnel's wait-for graph.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -12,6 +16,7 @@ use std::sync::Arc;
 
 use crate::mutex::TryLockError;
 use crate::semaphore::{block_on, Semaphore, TryAcquireError};
+use runnel_reactor::wait::HoldSlot;
 
 /// The most concurrent readers an [`RwLock`] allows (tokio's value).
 const MAX_READS: u32 = u32::MAX >> 3;
@@ -44,11 +49,13 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 
 impl<T> RwLock<T> {
     /// A new, unlocked lock allowing up to `u32::MAX >> 3` concurrent readers.
+    #[track_caller]
     pub fn new(value: T) -> RwLock<T> {
         RwLock::with_max_readers(value, MAX_READS)
     }
 
     /// Like [`new`](Self::new), usable in a `static`.
+    #[track_caller]
     pub const fn const_new(value: T) -> RwLock<T> {
         RwLock::const_with_max_readers(value, MAX_READS)
     }
@@ -58,11 +65,13 @@ impl<T> RwLock<T> {
     /// # Panics
     ///
     /// If `max_reads` is 0 or above `u32::MAX >> 3`.
+    #[track_caller]
     pub fn with_max_readers(value: T, max_reads: u32) -> RwLock<T> {
         RwLock::const_with_max_readers(value, max_reads)
     }
 
     /// Like [`with_max_readers`](Self::with_max_readers), usable in a `static`.
+    #[track_caller]
     pub const fn const_with_max_readers(value: T, max_reads: u32) -> RwLock<T> {
         assert!(
             max_reads > 0 && max_reads <= MAX_READS,
@@ -88,7 +97,10 @@ impl<T: ?Sized> RwLock<T> {
     /// queue and gives back anything handed to it.
     pub async fn read(&self) -> RwLockReadGuard<'_, T> {
         self.acquire(1).await;
-        RwLockReadGuard { lock: self }
+        RwLockReadGuard {
+            lock: self,
+            hold: self.sem.holders().hold_shared(),
+        }
     }
 
     /// [`read`](Self::read) for an `Arc<RwLock<T>>`; the guard owns the `Arc`.
@@ -96,7 +108,8 @@ impl<T: ?Sized> RwLock<T> {
     /// **Cancel safety:** cancel-safe.
     pub async fn read_owned(self: Arc<Self>) -> OwnedRwLockReadGuard<T> {
         self.acquire(1).await;
-        OwnedRwLockReadGuard { lock: self }
+        let hold = self.sem.holders().hold_shared();
+        OwnedRwLockReadGuard { lock: self, hold }
     }
 
     /// Waits for exclusive write access (all reader permits).
@@ -105,6 +118,7 @@ impl<T: ?Sized> RwLock<T> {
     /// permits already collected for it, so readers behind it proceed.
     pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
         self.acquire(self.max_readers).await;
+        self.sem.holders().hold_exclusive();
         RwLockWriteGuard { lock: self }
     }
 
@@ -113,6 +127,7 @@ impl<T: ?Sized> RwLock<T> {
     /// **Cancel safety:** cancel-safe.
     pub async fn write_owned(self: Arc<Self>) -> OwnedRwLockWriteGuard<T> {
         self.acquire(self.max_readers).await;
+        self.sem.holders().hold_exclusive();
         OwnedRwLockWriteGuard { lock: self }
     }
 
@@ -123,7 +138,10 @@ impl<T: ?Sized> RwLock<T> {
     /// [`TryLockError`] if a writer holds or waits for it.
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
         self.try_acquire(1)?;
-        Ok(RwLockReadGuard { lock: self })
+        Ok(RwLockReadGuard {
+            lock: self,
+            hold: self.sem.holders().hold_shared(),
+        })
     }
 
     /// [`try_read`](Self::try_read) for an `Arc<RwLock<T>>`.
@@ -133,7 +151,8 @@ impl<T: ?Sized> RwLock<T> {
     /// [`TryLockError`] if a writer holds or waits for it.
     pub fn try_read_owned(self: Arc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
         self.try_acquire(1)?;
-        Ok(OwnedRwLockReadGuard { lock: self })
+        let hold = self.sem.holders().hold_shared();
+        Ok(OwnedRwLockReadGuard { lock: self, hold })
     }
 
     /// Write access if nobody holds or waits for the lock.
@@ -143,6 +162,7 @@ impl<T: ?Sized> RwLock<T> {
     /// [`TryLockError`] if it is held or waited for.
     pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
         self.try_acquire(self.max_readers)?;
+        self.sem.holders().hold_exclusive();
         Ok(RwLockWriteGuard { lock: self })
     }
 
@@ -153,6 +173,7 @@ impl<T: ?Sized> RwLock<T> {
     /// [`TryLockError`] if it is held or waited for.
     pub fn try_write_owned(self: Arc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
         self.try_acquire(self.max_readers)?;
+        self.sem.holders().hold_exclusive();
         Ok(OwnedRwLockWriteGuard { lock: self })
     }
 
@@ -180,7 +201,7 @@ impl<T: ?Sized> RwLock<T> {
         } else {
             crate::SyncKind::RwLockWrite
         };
-        if self.sem.acquire_permits_as(n as usize, kind).await.is_err() {
+        if self.sem.acquire_tracked(n as usize, kind).await.is_err() {
             unreachable!("an RwLock's semaphore is never closed");
         }
     }
@@ -195,12 +216,14 @@ impl<T: ?Sized> RwLock<T> {
 }
 
 impl<T: Default> Default for RwLock<T> {
+    #[track_caller]
     fn default() -> RwLock<T> {
         RwLock::new(T::default())
     }
 }
 
 impl<T> From<T> for RwLock<T> {
+    #[track_caller]
     fn from(value: T) -> RwLock<T> {
         RwLock::new(value)
     }
@@ -221,6 +244,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
+    hold: HoldSlot,
 }
 
 /// Exclusive write access to an [`RwLock`]'s value; unlocks when dropped.
@@ -233,6 +257,7 @@ pub struct RwLockWriteGuard<'a, T: ?Sized> {
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct OwnedRwLockReadGuard<T: ?Sized> {
     lock: Arc<RwLock<T>>,
+    hold: HoldSlot,
 }
 
 /// [`RwLockWriteGuard`] owning an `Arc<RwLock<T>>`.
@@ -270,7 +295,11 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         let lock = self.lock;
         std::mem::forget(self); // we keep one permit and give the rest back
         lock.sem.release(lock.max_readers as usize - 1);
-        RwLockReadGuard { lock }
+        // The same task still holds: the exclusive slot now stands for the read hold.
+        RwLockReadGuard {
+            lock,
+            hold: HoldSlot::EXCLUSIVE,
+        }
     }
 }
 
@@ -281,12 +310,15 @@ impl<T: ?Sized> OwnedRwLockWriteGuard<T> {
         // SAFETY: `this` is never used or dropped again, so the Arc is moved out once.
         let lock = unsafe { std::ptr::read(&this.lock) };
         lock.sem.release(lock.max_readers as usize - 1);
-        OwnedRwLockReadGuard { lock }
+        OwnedRwLockReadGuard {
+            lock,
+            hold: HoldSlot::EXCLUSIVE,
+        }
     }
 }
 
 macro_rules! guard_impls {
-    ($guard:ident $(<$lt:lifetime>)?, permits: |$l:ident| $permits:expr, mut: $mutable:tt) => {
+    ($guard:ident $(<$lt:lifetime>)?, release: |$g:ident| $release:expr, mut: $mutable:tt) => {
         impl<$($lt,)? T: ?Sized> Deref for $guard<$($lt,)? T> {
             type Target = T;
             fn deref(&self) -> &T {
@@ -298,8 +330,8 @@ macro_rules! guard_impls {
 
         impl<$($lt,)? T: ?Sized> Drop for $guard<$($lt,)? T> {
             fn drop(&mut self) {
-                let $l = &self.lock;
-                self.lock.sem.release($permits);
+                let $g = &*self;
+                $release;
             }
         }
 
@@ -329,7 +361,8 @@ macro_rules! guard_impls {
     (@mut false $guard:ident $(<$lt:lifetime>)?) => {};
 }
 
-guard_impls!(RwLockReadGuard<'a>, permits: |_l| 1, mut: false);
-guard_impls!(OwnedRwLockReadGuard, permits: |_l| 1, mut: false);
-guard_impls!(RwLockWriteGuard<'a>, permits: |l| l.max_readers as usize, mut: true);
-guard_impls!(OwnedRwLockWriteGuard, permits: |l| l.max_readers as usize, mut: true);
+// Each drop clears its holder record before giving its permits back.
+guard_impls!(RwLockReadGuard<'a>, release: |g| g.lock.sem.unlock_shared(g.hold), mut: false);
+guard_impls!(OwnedRwLockReadGuard, release: |g| g.lock.sem.unlock_shared(g.hold), mut: false);
+guard_impls!(RwLockWriteGuard<'a>, release: |g| g.lock.sem.unlock_exclusive(g.lock.max_readers as usize), mut: true);
+guard_impls!(OwnedRwLockWriteGuard, release: |g| g.lock.sem.unlock_exclusive(g.lock.max_readers as usize), mut: true);

@@ -13,6 +13,14 @@
 //! - A dropped acquire future gives back whatever was assigned to it (partial or whole)
 //!   through the same release path, so the next waiter is served and nothing is lost.
 //! - Wakers are woken after the lock is released (`WakeList`).
+//!
+//! Holders (for runnel's wait-for graph, `runnel_reactor::wait::Holders`): the guard
+//! layer (`SemaphorePermit`, the `Mutex` and `RwLock` guards) records which task holds
+//! permits, in a record allocated once, on the first hold or tracked wait; the channels,
+//! which use raw permits, never create it. Under the waitlist lock the record also learns
+//! which queued task holds a partial assignment (`publish_partial`), since it holds
+//! permits too. A tracked acquire future registers its wait in the polled task's slot
+//! (`wait::register_wait`) when it queues, and ends it when it completes or is dropped.
 
 pub(crate) mod waitlist;
 mod wake_list;
@@ -21,12 +29,14 @@ pub(crate) use crate::block_on::block_on;
 pub(crate) use wake_list::WakeList;
 
 use crate::SyncKind;
+use runnel_reactor::wait::{self, HoldSlot, Holders};
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire as AcquireOrd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 
 type Waitlist = waitlist::Waitlist<NodeState>;
@@ -35,8 +45,13 @@ type Waitlist = waitlist::Waitlist<NodeState>;
 /// only the head may hold a partial assignment (`assigned > 0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NodeState {
-    /// In the queue, still owed `needed` permits, with `assigned` already handed over.
-    Queued { needed: usize, assigned: usize },
+    /// In the queue, still owed `needed` permits, with `assigned` already handed over;
+    /// `task` is the runnel task that queued it (0: none).
+    Queued {
+        needed: usize,
+        assigned: usize,
+        task: u64,
+    },
     /// Out of the queue with every permit it asked for.
     Granted,
     /// Out of the queue because the semaphore closed; it holds no permits.
@@ -69,6 +84,9 @@ const SHIFT: usize = 2;
 pub struct Semaphore {
     state: AtomicUsize,
     waiters: Mutex<Waitlist>,
+    /// Who holds permits (see the module docs); made on first need.
+    holders: OnceLock<Arc<Holders>>,
+    created_at: &'static Location<'static>,
 }
 
 /// The semaphore was closed ([`Semaphore::close`]) before a permit could be had.
@@ -123,6 +141,7 @@ impl Semaphore {
     /// # Panics
     ///
     /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
+    #[track_caller]
     pub fn new(permits: usize) -> Semaphore {
         Semaphore::const_new(permits)
     }
@@ -133,6 +152,7 @@ impl Semaphore {
     /// static LIMIT: runnel_sync::Semaphore = runnel_sync::Semaphore::const_new(10);
     /// assert_eq!(LIMIT.available_permits(), 10);
     /// ```
+    #[track_caller]
     pub const fn const_new(permits: usize) -> Semaphore {
         assert!(
             permits <= Semaphore::MAX_PERMITS,
@@ -141,6 +161,8 @@ impl Semaphore {
         Semaphore {
             state: AtomicUsize::new(permits << SHIFT),
             waiters: Mutex::new(Waitlist::new()),
+            holders: OnceLock::new(),
+            created_at: Location::caller(),
         }
     }
 
@@ -160,6 +182,8 @@ impl Semaphore {
     ///
     /// If the total would exceed [`Semaphore::MAX_PERMITS`].
     pub fn add_permits(&self, n: usize) {
+        // Permits that no holder gave back: holders no longer explain the waiters' wakes.
+        self.holders().mark_open();
         self.release(n);
     }
 
@@ -182,6 +206,7 @@ impl Semaphore {
     /// [`AcquireError`], `try_acquire` with [`TryAcquireError::Closed`]. Permits already
     /// handed out stay valid and come back when dropped.
     pub fn close(&self) {
+        self.holders().mark_open();
         let mut list = self.lock_waiters();
         self.state.fetch_or(CLOSED, AcqRel);
         let mut wakers = WakeList::new();
@@ -202,6 +227,7 @@ impl Semaphore {
             wakers.push(node.waker.take());
         }
         self.settle_empty(returned);
+        self.publish_partial(&list);
         drop(list);
         wakers.wake_all();
     }
@@ -215,11 +241,7 @@ impl Semaphore {
     ///
     /// [`AcquireError`] if the semaphore is closed.
     pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
-        self.acquire_permits(1).await?;
-        Ok(SemaphorePermit {
-            sem: self,
-            permits: 1,
-        })
+        self.acquire_many(1).await
     }
 
     /// Waits for `n` permits at once. While it waits, later requests queue behind it.
@@ -231,11 +253,9 @@ impl Semaphore {
     ///
     /// [`AcquireError`] if the semaphore is closed.
     pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
-        self.acquire_permits(n as usize).await?;
-        Ok(SemaphorePermit {
-            sem: self,
-            permits: n,
-        })
+        self.acquire_tracked(n as usize, SyncKind::SemaphoreAcquire)
+            .await?;
+        Ok(SemaphorePermit::new(self, n))
     }
 
     /// [`acquire`](Self::acquire) for an `Arc<Semaphore>`; the permit owns the `Arc`.
@@ -260,11 +280,9 @@ impl Semaphore {
         self: Arc<Self>,
         n: u32,
     ) -> Result<OwnedSemaphorePermit, AcquireError> {
-        self.acquire_permits(n as usize).await?;
-        Ok(OwnedSemaphorePermit {
-            sem: self,
-            permits: n,
-        })
+        self.acquire_tracked(n as usize, SyncKind::SemaphoreAcquire)
+            .await?;
+        Ok(OwnedSemaphorePermit::new(self, n))
     }
 
     /// Takes one permit if one is free and nobody is queued.
@@ -283,10 +301,7 @@ impl Semaphore {
     /// [`TryAcquireError::Closed`] or [`TryAcquireError::NoPermits`].
     pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
         self.try_acquire_permits(n as usize)?;
-        Ok(SemaphorePermit {
-            sem: self,
-            permits: n,
-        })
+        Ok(SemaphorePermit::new(self, n))
     }
 
     /// [`try_acquire`](Self::try_acquire) for an `Arc<Semaphore>`.
@@ -308,14 +323,12 @@ impl Semaphore {
         n: u32,
     ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
         self.try_acquire_permits(n as usize)?;
-        Ok(OwnedSemaphorePermit {
-            sem: self,
-            permits: n,
-        })
+        Ok(OwnedSemaphorePermit::new(self, n))
     }
 
     // ---- crate-wide raw interface (channels and locks build on these) ----
 
+    #[cfg(test)]
     /// A future for `n` raw permits. On `Ok(())` the caller owns `n` permits and must
     /// give them back with [`release`](Self::release) (or keep them forever). Dropping
     /// the future before it completes gives back anything assigned to it.
@@ -331,7 +344,49 @@ impl Semaphore {
             wanted: n,
             state: AcquireState::Init,
             kind,
+            tracked: false,
         }
+    }
+
+    /// As `acquire_permits_as`, for a guard that records its holder: while queued, the
+    /// waiting task registers the wait, so the wait-for graph can follow it to the
+    /// holders.
+    pub(crate) fn acquire_tracked(&self, n: usize, kind: SyncKind) -> Acquire<'_> {
+        let mut acquire = self.acquire_permits_as(n, kind);
+        acquire.tracked = true;
+        acquire
+    }
+
+    /// Clears the exclusive holder, then gives back `n` permits (a `Mutex` or `RwLock`
+    /// write guard's drop).
+    pub(crate) fn unlock_exclusive(&self, n: usize) {
+        self.holders().release_exclusive();
+        self.release(n);
+    }
+
+    /// Forgets a shared hold, then gives back one permit (a read guard's drop).
+    pub(crate) fn unlock_shared(&self, hold: HoldSlot) {
+        self.holders().release_shared(hold);
+        self.release(1);
+    }
+
+    /// The holder record (made on first need).
+    pub(crate) fn holders(&self) -> &Arc<Holders> {
+        self.holders
+            .get_or_init(|| Arc::new(Holders::new(self.created_at)))
+    }
+
+    /// Under the waitlist lock: tells the holder record (if any) which queued task holds
+    /// a partial assignment. Only the head can.
+    fn publish_partial(&self, list: &Waitlist) {
+        let Some(holders) = self.holders.get() else {
+            return;
+        };
+        let task = match list.head().map(|head| list.node(head).state) {
+            Some(NodeState::Queued { assigned, task, .. }) if assigned > 0 => task,
+            _ => 0,
+        };
+        holders.set_partial(task);
     }
 
     /// Takes `n` raw permits without waiting; the caller owns them on `Ok`.
@@ -401,7 +456,12 @@ impl Semaphore {
                 continue;
             }
             let node = list.node_mut(head);
-            let NodeState::Queued { needed, assigned } = node.state else {
+            let NodeState::Queued {
+                needed,
+                assigned,
+                task,
+            } = node.state
+            else {
                 unreachable!("a node in the queue is always Queued")
             };
             let give = n.min(needed);
@@ -414,12 +474,14 @@ impl Semaphore {
                 node.state = NodeState::Queued {
                     needed: needed - give,
                     assigned: assigned + give,
+                    task,
                 };
             }
         }
         if list.is_empty() {
             self.settle_empty(n);
         }
+        self.publish_partial(&list);
         drop(list);
         wakers.wake_all();
     }
@@ -480,6 +542,8 @@ pub(crate) struct Acquire<'a> {
     state: AcquireState,
     /// What the waiting task is said to wait on (see `crate::note_wait`).
     kind: SyncKind,
+    /// A guard's acquire: register the wait for the wait-for graph (see the module docs).
+    tracked: bool,
 }
 
 impl Future for Acquire<'_> {
@@ -498,17 +562,20 @@ impl Future for Acquire<'_> {
                             Some(w) if w.will_wake(cx.waker()) => {}
                             _ => node.waker = Some(cx.waker().clone()),
                         }
-                        crate::note_wait(this.kind, this.sem);
+                        drop(list);
+                        this.note_pending(cx);
                         Poll::Pending
                     }
                     NodeState::Granted => {
                         list.free(index);
-                        this.state = AcquireState::Done;
+                        drop(list);
+                        this.finish();
                         Poll::Ready(Ok(()))
                     }
                     NodeState::Closed => {
                         list.free(index);
-                        this.state = AcquireState::Done;
+                        drop(list);
+                        this.finish();
                         Poll::Ready(Err(AcquireError(())))
                     }
                 }
@@ -519,6 +586,26 @@ impl Future for Acquire<'_> {
 }
 
 impl Acquire<'_> {
+    /// Returning `Pending`, queued: say what the task waits on, and register a tracked
+    /// wait (after the waitlist lock is released: registering may free an older one).
+    fn note_pending(&self, cx: &Context<'_>) {
+        crate::note_wait(self.kind, self.sem);
+        if self.tracked {
+            wait::register_wait(self.sem.holders(), cx.waker());
+        }
+    }
+
+    /// Leaving the queue (granted, closed or dropped): a wait registered during this poll
+    /// no longer stands.
+    fn finish(&mut self) {
+        self.state = AcquireState::Done;
+        if self.tracked {
+            if let Some(holders) = self.sem.holders.get() {
+                wait::unregister_wait(holders);
+            }
+        }
+    }
+
     fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AcquireError>> {
         match self.sem.try_acquire_permits(self.wanted) {
             Ok(()) => {
@@ -564,11 +651,16 @@ impl Acquire<'_> {
             NodeState::Queued {
                 needed: self.wanted - taken,
                 assigned: taken,
+                task: wait::current_task().unwrap_or(0),
             },
             Some(cx.waker().clone()),
         );
         self.state = AcquireState::Queued(index);
-        crate::note_wait(self.kind, self.sem);
+        if taken > 0 {
+            sem.publish_partial(&list);
+        }
+        drop(list);
+        self.note_pending(cx);
         Poll::Pending
     }
 }
@@ -578,6 +670,7 @@ impl Drop for Acquire<'_> {
         let AcquireState::Queued(index) = self.state else {
             return;
         };
+        self.finish();
         let mut list = self.sem.lock_waiters();
         let give_back = match list.node(index).state {
             NodeState::Queued { assigned, .. } => {
@@ -595,17 +688,40 @@ impl Drop for Acquire<'_> {
     }
 }
 
+/// Records the current task as a holder of `permits` permits of `sem` (none for zero).
+fn hold(sem: &Semaphore, permits: u32) -> Option<HoldSlot> {
+    (permits > 0).then(|| sem.holders().hold_shared())
+}
+
+/// Forgets a hold recorded by `hold`.
+fn unhold(sem: &Semaphore, hold: &mut Option<HoldSlot>) {
+    if let Some(slot) = hold.take() {
+        sem.holders().release_shared(slot);
+    }
+}
+
 /// Permits borrowed from a [`Semaphore`]; dropping it gives them back.
 #[must_use = "dropping a permit gives it back at once"]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,
     permits: u32,
+    /// Where the holder is recorded (see the module docs).
+    hold: Option<HoldSlot>,
 }
 
 impl<'a> SemaphorePermit<'a> {
+    fn new(sem: &'a Semaphore, permits: u32) -> SemaphorePermit<'a> {
+        SemaphorePermit {
+            sem,
+            permits,
+            hold: hold(sem, permits),
+        }
+    }
+
     /// Keeps the permits out of the semaphore for good.
     pub fn forget(mut self) {
         self.permits = 0;
+        unhold(self.sem, &mut self.hold);
     }
 
     /// How many permits this holds.
@@ -625,6 +741,9 @@ impl<'a> SemaphorePermit<'a> {
         );
         self.permits += other.permits;
         other.permits = 0;
+        if self.hold.is_none() {
+            std::mem::swap(&mut self.hold, &mut other.hold);
+        }
     }
 
     /// Splits `n` permits off into a new permit; `None` if this holds fewer than `n`.
@@ -634,15 +753,16 @@ impl<'a> SemaphorePermit<'a> {
             return None;
         }
         self.permits -= n;
-        Some(SemaphorePermit {
-            sem: self.sem,
-            permits: n,
-        })
+        if self.permits == 0 {
+            unhold(self.sem, &mut self.hold);
+        }
+        Some(SemaphorePermit::new(self.sem, n))
     }
 }
 
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
+        unhold(self.sem, &mut self.hold);
         self.sem.release(self.permits as usize);
     }
 }
@@ -660,12 +780,20 @@ impl fmt::Debug for SemaphorePermit<'_> {
 pub struct OwnedSemaphorePermit {
     sem: Arc<Semaphore>,
     permits: u32,
+    /// Where the holder is recorded (see the module docs).
+    hold: Option<HoldSlot>,
 }
 
 impl OwnedSemaphorePermit {
+    fn new(sem: Arc<Semaphore>, permits: u32) -> OwnedSemaphorePermit {
+        let hold = hold(&sem, permits);
+        OwnedSemaphorePermit { sem, permits, hold }
+    }
+
     /// Keeps the permits out of the semaphore for good.
     pub fn forget(mut self) {
         self.permits = 0;
+        unhold(&self.sem, &mut self.hold);
     }
 
     /// How many permits this holds.
@@ -690,6 +818,9 @@ impl OwnedSemaphorePermit {
         );
         self.permits += other.permits;
         other.permits = 0;
+        if self.hold.is_none() {
+            std::mem::swap(&mut self.hold, &mut other.hold);
+        }
     }
 
     /// Splits `n` permits off into a new permit; `None` if this holds fewer than `n`.
@@ -699,15 +830,16 @@ impl OwnedSemaphorePermit {
             return None;
         }
         self.permits -= n;
-        Some(OwnedSemaphorePermit {
-            sem: self.sem.clone(),
-            permits: n,
-        })
+        if self.permits == 0 {
+            unhold(&self.sem, &mut self.hold);
+        }
+        Some(OwnedSemaphorePermit::new(self.sem.clone(), n))
     }
 }
 
 impl Drop for OwnedSemaphorePermit {
     fn drop(&mut self) {
+        unhold(&self.sem, &mut self.hold);
         self.sem.release(self.permits as usize);
     }
 }

@@ -30,6 +30,7 @@
 //! (printed, or handed to `block_on` callers to panic with) after the lock is released.
 
 mod counts;
+mod graph;
 mod partial;
 mod report;
 

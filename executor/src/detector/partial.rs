@@ -1,120 +1,153 @@
-//! Partial deadlocks: a cycle of tasks each awaiting the next one's `JoinHandle`, found
-//! while the rest of the runtime keeps running (a server never goes quiet, so the global
-//! check cannot see it).
+//! Partial deadlocks and leaks, found while the rest of the runtime keeps running (a
+//! server never goes quiet, so the global check cannot see them). Sysmon runs a scan
+//! every 250 ms.
 //!
-//! A task is a *link* when it is idle (not running, queued or complete), its only waker
-//! beyond the runtime's holders is the one in a `JoinHandle` slot (`holds == 1`, no other
-//! reference: no reactor, timer, channel or foreign waker, no `AbortHandle`), its own
-//! `JoinHandle` is inside the runtime, and what it waits on is the join of task T. Such a
-//! task can only be woken by T's completion. A cycle of links can never run again: each
-//! member waits for the next to complete, and none can complete without running.
+//! - **Stuck sets** of the wait-for graph (`graph.rs`): tasks that wait on each other's
+//!   completion (certain) or on locks held by each other (likely). Reported as "partial
+//!   deadlock" / "likely partial deadlock", counted in `partial_deadlocks`.
+//! - **Leaks** (certain): a task that waits and has no reference beyond the owned list's
+//!   and its `JoinHandle`'s — no waker exists anywhere, no `Notified` is in flight (one
+//!   read of the state word, `Header::is_unreachable_waiter`), so nothing can ever poll
+//!   it again: a future returned `Pending` without keeping its waker. Counted in
+//!   `leaked_tasks`. A task with an `AbortHandle` is not reported (the reference cannot be
+//!   told from a waker).
 //!
-//! Reading the tasks one at a time is enough: a member seen idle stays idle until its
-//! target completes, and every target is seen not complete (a link's target must be a
-//! link too). This relies on the rule's stated limit (README, "The limit"): a
-//! `JoinHandle` is held by the task that awaits it — one shared by reference with a task
-//! that could abort it is not seen.
+//! Both are reported once, and only after every task involved kept its poll count through
+//! `partial_deadlock_after` of scans that all found it so. For a leak that wait is not
+//! needed for certainty (nothing can reach the task), only to keep the two kinds alike.
+//!
+//! Delivery follows `Builder::on_partial_deadlock`: `Report` prints on stderr, `Ignore`
+//! only counts, `Panic` hands the report to every `block_on` caller (as the global check
+//! does; printed when there is none), again on each scan while any caller has not taken
+//! it, since a caller that was awake when the report came may go to sleep later.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use std::panic::Location;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::time::Instant;
 
-use runnel_reactor::wait::WaitReason;
-
-use super::refs_outside;
+use super::graph::{render, stuck_sets, Vertex};
+use crate::runtime::OnDeadlock;
 use crate::scheduler::Shared;
-use crate::task::Header;
 
-/// The cycles reported so far (by their smallest task id), so each is reported once.
+/// The scan's memory between runs.
 #[derive(Default)]
 pub(crate) struct PartialCheck {
-    reported: HashSet<u64>,
+    /// Each task found stuck or leaked by the last scan: its poll count then, and since
+    /// when it has been found so with that count.
+    quiet: HashMap<u64, (u64, Instant)>,
+    /// Stuck sets reported so far (sorted ids), so each is reported once.
+    reported: HashSet<Vec<u64>>,
+    /// Leaked tasks reported so far.
+    leaks_reported: HashSet<u64>,
+    /// `OnDeadlock::Panic`: the first report, handed to `block_on` callers on each scan.
+    panic_with: Option<String>,
+}
+
+/// A task found leaked by one scan.
+struct Leak {
+    id: u64,
+    polls: u64,
+    location: &'static Location<'static>,
 }
 
 impl PartialCheck {
-    /// Scans the runtime's tasks; returns a report for each cycle not reported before.
-    pub(crate) fn run(&mut self, shared: &Shared) -> Vec<String> {
-        let mut links: HashMap<u64, (u64, String)> = HashMap::new();
+    /// Scans the runtime's tasks; reports (per the policy) each stuck set and leak that has
+    /// stayed quiet long enough and was not reported before.
+    pub(crate) fn run(&mut self, shared: &Shared, now: Instant) {
+        let mut vertices = HashMap::new();
+        let mut leaks = Vec::new();
         shared.owned.for_each_while(|header| {
-            if let Some(target) = link_target(header) {
-                links.insert(
-                    header.id().as_u64(),
-                    (target, header.origin.location.to_string()),
-                );
+            let polls = header.wait.reason.polls();
+            if header.is_unreachable_waiter() && header.wait.holds.load(SeqCst) == 0 {
+                leaks.push(Leak {
+                    id: header.id().as_u64(),
+                    polls,
+                    location: header.origin.location,
+                });
+            } else if let Some(vertex) = Vertex::of(header) {
+                vertices.insert(vertex.id, vertex);
             }
             true
         });
-        let mut reports = Vec::new();
-        let mut seen = HashSet::new();
-        for &start in links.keys() {
-            if seen.contains(&start) {
-                continue;
-            }
-            // Follow the chain from `start`; a cycle closes when we meet a task of this
-            // walk again.
-            let mut path = Vec::new();
-            let mut on_path = HashMap::new();
-            let mut current = start;
-            let cycle = loop {
-                if seen.contains(&current) && !on_path.contains_key(&current) {
-                    break None;
-                }
-                if let Some(&at) = on_path.get(&current) {
-                    break Some(path[at..].to_vec());
-                }
-                let Some((target, _)) = links.get(&current) else {
-                    break None;
-                };
-                on_path.insert(current, path.len());
-                path.push(current);
-                current = *target;
+        let sets = stuck_sets(&vertices);
+
+        // Keep the clock of each task still found with the same poll count.
+        let mut quiet = HashMap::new();
+        let found = sets
+            .iter()
+            .flatten()
+            .map(|id| (*id, vertices[id].polls))
+            .chain(leaks.iter().map(|l| (l.id, l.polls)));
+        for (id, polls) in found {
+            let since = match self.quiet.get(&id) {
+                Some(&(seen, since)) if seen == polls => since,
+                _ => now,
             };
-            seen.extend(path.iter().copied());
-            let Some(cycle) = cycle else { continue };
-            let key = *cycle.iter().min().expect("a cycle has members");
-            if !self.reported.insert(key) {
-                continue;
+            quiet.insert(id, (polls, since));
+        }
+        self.quiet = quiet;
+        let after = shared.config.partial_deadlock_after;
+        let ripe = |id: &u64| now.duration_since(self.quiet[id].1) >= after;
+
+        let mut reports = Vec::new();
+        for set in sets {
+            if set.iter().all(ripe) && !self.reported.contains(&set) {
+                reports.push(render(&set, &vertices));
+                self.reported.insert(set);
+                shared.partial_deadlocks.fetch_add(1, Relaxed);
             }
-            reports.push(render(&cycle, &links));
         }
-        if !reports.is_empty() {
-            shared
-                .partial_deadlocks
-                .fetch_add(reports.len() as u64, Relaxed);
+        for leak in &leaks {
+            if ripe(&leak.id) && self.leaks_reported.insert(leak.id) {
+                reports.push(format!(
+                    "task {} leaked: it returned Pending and no waker for it exists, so it \
+                     can never be polled again (spawned at {}; a future that returns \
+                     Pending must keep its waker, or a clone of it, to be woken)",
+                    leak.id, leak.location
+                ));
+                shared.leaked_tasks.fetch_add(1, Relaxed);
+            }
         }
-        reports
+        self.deliver(shared, reports);
     }
-}
 
-/// The task `header` can only be woken by, if it is a link (see the module docs).
-fn link_target(header: &Header) -> Option<u64> {
-    if !header.is_idle() {
-        return None;
+    fn deliver(&mut self, shared: &Shared, reports: Vec<String>) {
+        match shared.config.on_partial_deadlock {
+            OnDeadlock::Ignore => {}
+            OnDeadlock::Report => {
+                for report in &reports {
+                    eprintln!("runnel: {report}");
+                }
+            }
+            OnDeadlock::Panic => {
+                if self.panic_with.is_none() {
+                    self.panic_with = reports.first().cloned();
+                }
+                let Some(text) = &self.panic_with else {
+                    return;
+                };
+                let mut unpark = Vec::new();
+                let callers = {
+                    let mut counts = shared.idle.lock();
+                    let signals = counts.block_ons().to_vec();
+                    for signal in &signals {
+                        if signal.deliver_deadlock(&mut counts, text) {
+                            unpark.push(signal.clone());
+                        }
+                    }
+                    signals.len()
+                };
+                for signal in unpark {
+                    signal.unpark();
+                }
+                if callers == 0 {
+                    // Nobody to panic: say it (new reports only).
+                    for report in &reports {
+                        eprintln!("runnel: {report}");
+                    }
+                }
+            }
+        }
     }
-    if header.wait.holds.load(SeqCst) != 1
-        || refs_outside(header) != 0
-        || header.is_join_held_outside()
-    {
-        return None;
-    }
-    match header.wait.reason.get() {
-        Some(WaitReason::Join { task }) if task != header.id().as_u64() => Some(task),
-        _ => None,
-    }
-}
-
-fn render(cycle: &[u64], links: &HashMap<u64, (u64, String)>) -> String {
-    let mut text = format!(
-        "partial deadlock: {} task(s) wait on each other's completion and can never run \
-         again (the rest of the runtime goes on):",
-        cycle.len()
-    );
-    for id in cycle {
-        let (target, location) = &links[id];
-        let _ = write!(
-            text,
-            "\ntask {id} (spawned at {location}) waits on: join of task {target}"
-        );
-    }
-    text
 }

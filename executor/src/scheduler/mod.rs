@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) stall_reports: AtomicU64,
     /// Cycles of tasks awaiting each other's joins, reported while the runtime runs on.
     pub(crate) partial_deadlocks: AtomicU64,
+    /// Tasks reported leaked (waiting, and no waker of them exists).
+    pub(crate) leaked_tasks: AtomicU64,
     pub(crate) retakes: AtomicU64,
     /// Polls of `block_on` futures (progress, for the report de-duplication).
     pub(crate) block_on_polls: AtomicU64,

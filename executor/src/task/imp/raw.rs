@@ -71,6 +71,18 @@ impl Header {
         self.state.load().is_notified()
     }
 
+    /// From one read of the state word: the task waits (not running, queued or
+    /// complete) and no reference to it exists beyond the owned list's and its
+    /// `JoinHandle`'s — no waker anywhere, no `Notified` in flight, no `AbortHandle`.
+    /// Nothing can ever poll it again (the detector's certain leak).
+    pub(crate) fn is_unreachable_waiter(&self) -> bool {
+        let s = self.state.load();
+        !s.is_running()
+            && !s.is_notified()
+            && !s.is_complete()
+            && s.ref_count() == 1 + usize::from(s.is_join_interested())
+    }
+
     /// Whether a `JoinHandle` of the task was made or last polled outside the runtime.
     pub(crate) fn is_join_held_outside(&self) -> bool {
         self.state.load().is_join_held_outside()
@@ -272,8 +284,13 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     // Running, so pinning it there is sound.
                     match unsafe { &mut *stage } {
                         Stage::Running(future) => {
-                            // Leaf futures note what the task waits on into its record.
-                            let _wait = runnel_reactor::wait::enter(&cell.header.wait.reason);
+                            // Leaf futures note what the task waits on into its record;
+                            // locks taken here name this task as their holder.
+                            let _wait = runnel_reactor::wait::enter_task(
+                                &cell.header.wait.reason,
+                                cell.header.id().as_u64(),
+                                &waker,
+                            );
                             // SAFETY: as above (2): the heap cell never moves the future.
                             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
                         }

@@ -1,0 +1,200 @@
+//! Who holds a lock: the holder record of a `runnel-sync` `Mutex`, `RwLock` or
+//! `Semaphore`, which the executor's wait-for graph reads to draw "waits on a lock held by
+//! task M" edges.
+//!
+//! A lock allocates its [`Holders`] once (behind an `Arc`, on its first acquire), and each
+//! guard writes its holder into it: the id of the runnel task being polled when the lock
+//! was taken ([`super::current_task`]), or [`OUTSIDE`] when it was taken anywhere else (a
+//! `std::thread`, another executor, `block_on`). Taking and releasing cost one store (the
+//! exclusive slot) or one compare-and-swap (a shared slot); no allocation, no lock.
+//!
+//! The record is a *presumption*: a guard can move to another task or thread without the
+//! lock seeing it, so "held by task M" means "taken while task M was polled, and not
+//! released since". What a waiter may conclude from it is up to the reader (see the
+//! executor's `detector/graph.rs`): every holder that is not a runnel task, and every hold
+//! the record could not keep (more concurrent holders than slots), makes it "unknown".
+//!
+//! Invariants:
+//! - slot 0 is the exclusive slot (a `Mutex`'s or an `RwLock` writer's): written only by
+//!   whoever holds every permit, so a plain store suffices; shared holders (readers,
+//!   semaphore permits) claim any free slot with a CAS, or count as `untracked`;
+//! - a slot is cleared before the permits it stands for are released, so the next holder
+//!   finds it free;
+//! - `open` is sticky: once permits were added from outside the guards (`add_permits`,
+//!   `close`), holders no longer explain who can wake a waiter.
+
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// How many holders a record names; more concurrent holders are counted, not named.
+pub const HOLDER_SLOTS: usize = 4;
+
+/// The holder id of a lock taken outside any runnel task.
+pub const OUTSIDE: u64 = u64::MAX;
+
+/// Where a shared hold was recorded (returned by [`Holders::hold_shared`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldSlot(u8);
+
+impl HoldSlot {
+    /// The exclusive slot (a write guard downgraded to a read guard keeps it).
+    pub const EXCLUSIVE: HoldSlot = HoldSlot(0);
+    /// Not in a slot: counted in `untracked`.
+    const UNTRACKED: HoldSlot = HoldSlot(u8::MAX);
+}
+
+/// The holders of one lock (see the module docs).
+#[derive(Debug)]
+pub struct Holders {
+    slots: [AtomicU64; HOLDER_SLOTS],
+    /// Holds not in a slot (all slots taken).
+    untracked: AtomicUsize,
+    /// The task at the head of the wait queue while it holds part of what it asked for
+    /// (a writer collecting reader permits): it holds permits too.
+    partial: AtomicU64,
+    /// Permits were added or the lock closed by a call no guard made.
+    open: AtomicBool,
+    created_at: &'static Location<'static>,
+}
+
+/// What a [`Holders`] record said when read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldersSnapshot {
+    /// Runnel tasks holding permits (slots and the partial head), each once.
+    pub tasks: Vec<u64>,
+    /// Some holder is not a runnel task, or was not recorded: who can release is unknown.
+    pub unknown: bool,
+    /// Permits may come from `add_permits` or `close` rather than a holder.
+    pub open: bool,
+    /// Where the lock was created.
+    pub created_at: &'static Location<'static>,
+}
+
+impl Holders {
+    /// An empty record for a lock created at `created_at`.
+    pub fn new(created_at: &'static Location<'static>) -> Holders {
+        Holders {
+            slots: Default::default(),
+            untracked: AtomicUsize::new(0),
+            partial: AtomicU64::new(0),
+            open: AtomicBool::new(false),
+            created_at,
+        }
+    }
+
+    /// Where the lock was created.
+    pub fn created_at(&self) -> &'static Location<'static> {
+        self.created_at
+    }
+
+    /// Records the current task (or [`OUTSIDE`]) as the exclusive holder. Call right after
+    /// taking every permit.
+    pub fn hold_exclusive(&self) {
+        // Relaxed: the permit hand-over (AcqRel on the semaphore word) orders this store
+        // after the previous holder's clear; the reader tolerates a stale view (it only
+        // concludes after the tasks involved stayed quiet, see the executor's graph).
+        self.slots[0].store(holder_id(), Relaxed);
+    }
+
+    /// Clears the exclusive holder. Call right before releasing the permits.
+    pub fn release_exclusive(&self) {
+        self.slots[0].store(0, Relaxed);
+    }
+
+    /// Records the current task (or [`OUTSIDE`]) as a shared holder; keep the returned
+    /// slot for [`release_shared`](Self::release_shared).
+    pub fn hold_shared(&self) -> HoldSlot {
+        let id = holder_id();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.load(Relaxed) == 0 && slot.compare_exchange(0, id, Relaxed, Relaxed).is_ok() {
+                return HoldSlot(i as u8);
+            }
+        }
+        self.untracked.fetch_add(1, Relaxed);
+        HoldSlot::UNTRACKED
+    }
+
+    /// Forgets a shared hold recorded by [`hold_shared`](Self::hold_shared).
+    pub fn release_shared(&self, slot: HoldSlot) {
+        match self.slots.get(usize::from(slot.0)) {
+            Some(slot) => slot.store(0, Relaxed),
+            None => {
+                self.untracked.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+
+    /// Records which queued task holds a partial assignment (0: none). Called by the lock
+    /// under its wait-queue lock.
+    pub fn set_partial(&self, task: u64) {
+        if self.partial.load(Relaxed) != task {
+            self.partial.store(task, Relaxed);
+        }
+    }
+
+    /// Permits were added, or the lock closed, by a call no guard made: from now on the
+    /// holders do not explain who can wake a waiter.
+    pub fn mark_open(&self) {
+        if !self.open.load(Relaxed) {
+            self.open.store(true, Relaxed);
+        }
+    }
+
+    /// The record as it is now (each field read once; see the module docs for what it
+    /// can and cannot say).
+    pub fn snapshot(&self) -> HoldersSnapshot {
+        let mut tasks = Vec::new();
+        let mut unknown = self.untracked.load(Relaxed) != 0;
+        let partial = self.partial.load(Relaxed);
+        for id in self
+            .slots
+            .iter()
+            .map(|s| s.load(Relaxed))
+            .chain(std::iter::once(partial))
+        {
+            match id {
+                0 => {}
+                OUTSIDE => unknown = true,
+                id if !tasks.contains(&id) => tasks.push(id),
+                _ => {}
+            }
+        }
+        HoldersSnapshot {
+            tasks,
+            unknown,
+            open: self.open.load(Relaxed),
+            created_at: self.created_at,
+        }
+    }
+}
+
+fn holder_id() -> u64 {
+    super::current_task().unwrap_or(OUTSIDE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_a_task_holders_are_unknown() {
+        let h = Holders::new(Location::caller());
+        h.hold_exclusive();
+        let s = h.snapshot();
+        assert!(s.unknown && s.tasks.is_empty(), "{s:?}");
+        h.release_exclusive();
+        assert!(!h.snapshot().unknown);
+    }
+
+    #[test]
+    fn shared_holds_fill_slots_then_count() {
+        let h = Holders::new(Location::caller());
+        let slots: Vec<_> = (0..HOLDER_SLOTS + 2).map(|_| h.hold_shared()).collect();
+        assert_eq!(h.untracked.load(Relaxed), 2);
+        for slot in slots {
+            h.release_shared(slot);
+        }
+        let s = h.snapshot();
+        assert!(!s.unknown && s.tasks.is_empty(), "{s:?}");
+    }
+}

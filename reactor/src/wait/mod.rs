@@ -1,0 +1,574 @@
+//! What a waiting task waits on.
+//!
+//! Leaf futures — socket readiness, timers, joins, the runtime's sync primitives — call
+//! [`note`] with a [`WaitReason`] when they return `Pending`. The executor points this
+//! thread's slot at the polled task's [`WaitSlot`] for exactly the duration of each poll
+//! ([`enter`], [`enter_task`]), so the slot ends up holding the reason given last before
+//! the task returned `Pending`: what it waits on now. A future that waits on several
+//! things at once (a `select!`) shows the last one it polled. The deadlock and stall
+//! reports and task dumps read the slots.
+//!
+//! The slot also keeps what the wait-for graph (the executor's `detector/graph.rs`) needs:
+//! a poll count (a task whose count did not move was not polled), and, while the task is
+//! queued on a lock of `runnel-sync`, a *registration*: an `Arc` of the lock's
+//! [`Holders`], so the detector can read who holds it without touching the lock itself
+//! (which may be freed at any time). Registrations are made by the lock's acquire future
+//! ([`register_wait`]) only when it is polled with the polled task's own waker, and end at
+//! the task's next poll, or when the future completes or is dropped during the same poll
+//! ([`unregister_wait`]). The one reader (the detector) borrows the `Arc` by tagging the
+//! pointer; a clear that finds the tag leaves the `Arc` to the reader to drop (see
+//! [`WaitSlot::read_registration`]), so neither side waits for the other.
+//!
+//! Cost: one thread-local read and one relaxed store per `Pending`, a few thread-local
+//! writes and one load of the registration per poll; the slot is three words. Outside a
+//! runnel poll (another executor, no runtime) `note` and `register_wait` do nothing.
+
+mod holders;
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{
+    AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+};
+use std::sync::{Arc, OnceLock};
+use std::task::{RawWakerVTable, Waker};
+use std::time::{Duration, Instant};
+
+pub use holders::{HoldSlot, Holders, HoldersSnapshot, HOLDER_SLOTS, OUTSIDE};
+
+/// What a task waits on, as its leaf future said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Read readiness of a file descriptor (a socket's `read`, `accept`, `recv`).
+    Readable {
+        /// The descriptor.
+        fd: i32,
+    },
+    /// Write readiness of a file descriptor (`write`, `connect`, `send`).
+    Writable {
+        /// The descriptor.
+        fd: i32,
+    },
+    /// A timer (`sleep`, `timeout`, `interval`), due at `deadline`.
+    Timer {
+        /// When it fires.
+        deadline: Instant,
+    },
+    /// The completion of another task (awaiting its `JoinHandle`).
+    Join {
+        /// The task's id.
+        task: u64,
+    },
+    /// The completion of any task of a `JoinSet`.
+    JoinSet {
+        /// How many tasks the set holds.
+        tasks: u64,
+    },
+    /// A synchronisation primitive (a lock, a semaphore, a channel).
+    Sync {
+        /// What kind of wait.
+        kind: SyncKind,
+        /// The primitive's address (low 48 bits): equal for tasks waiting on the same one.
+        addr: u64,
+    },
+}
+
+/// The kinds of [`WaitReason::Sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum SyncKind {
+    /// `Mutex::lock`.
+    MutexLock = 1,
+    /// `RwLock::read`.
+    RwLockRead,
+    /// `RwLock::write`.
+    RwLockWrite,
+    /// `Semaphore::acquire`.
+    SemaphoreAcquire,
+    /// `Notify::notified`.
+    Notified,
+    /// `Barrier::wait`.
+    BarrierWait,
+    /// A channel's `recv`.
+    ChannelRecv,
+    /// A channel's `send` (a full bounded channel).
+    ChannelSend,
+    /// `WaitGroup::wait` (the group's counter reaching zero).
+    WaitGroup,
+}
+
+impl SyncKind {
+    const ALL: [SyncKind; 9] = [
+        SyncKind::MutexLock,
+        SyncKind::RwLockRead,
+        SyncKind::RwLockWrite,
+        SyncKind::SemaphoreAcquire,
+        SyncKind::Notified,
+        SyncKind::BarrierWait,
+        SyncKind::ChannelRecv,
+        SyncKind::ChannelSend,
+        SyncKind::WaitGroup,
+    ];
+
+    fn describe(self) -> &'static str {
+        match self {
+            SyncKind::MutexLock => "lock of mutex",
+            SyncKind::RwLockRead => "read lock of rwlock",
+            SyncKind::RwLockWrite => "write lock of rwlock",
+            SyncKind::SemaphoreAcquire => "permit of semaphore",
+            SyncKind::Notified => "notification of notify",
+            SyncKind::BarrierWait => "barrier",
+            SyncKind::ChannelRecv => "recv on channel",
+            SyncKind::ChannelSend => "send on full channel",
+            SyncKind::WaitGroup => "completion of wait group",
+        }
+    }
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            WaitReason::Readable { fd } => write!(f, "read readiness of fd {fd}"),
+            WaitReason::Writable { fd } => write!(f, "write readiness of fd {fd}"),
+            WaitReason::Timer { deadline } => {
+                let now = Instant::now();
+                if deadline > now {
+                    write!(
+                        f,
+                        "a timer (fires in {:.3} s)",
+                        (deadline - now).as_secs_f64()
+                    )
+                } else {
+                    write!(f, "a timer (due)")
+                }
+            }
+            WaitReason::Join { task } => write!(f, "join of task {task}"),
+            WaitReason::JoinSet { tasks } => write!(f, "the next of {tasks} task(s) of a JoinSet"),
+            WaitReason::Sync { kind, addr } => write!(f, "{} {addr:#x}", kind.describe()),
+        }
+    }
+}
+
+const KIND_SHIFT: u32 = 56;
+const PAYLOAD: u64 = (1 << KIND_SHIFT) - 1;
+const NONE: u64 = 0;
+const READABLE: u64 = 1;
+const WRITABLE: u64 = 2;
+const TIMER: u64 = 3;
+const JOIN: u64 = 4;
+const JOIN_SET: u64 = 5;
+/// `SYNC + SyncKind as u64`.
+const SYNC: u64 = 16;
+
+/// Timer deadlines are stored in ms since this process-wide instant.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl WaitReason {
+    fn encode(self) -> u64 {
+        let (kind, payload) = match self {
+            // Descriptors are non-negative; the cast keeps the bits.
+            WaitReason::Readable { fd } => (READABLE, u64::from(fd as u32)),
+            WaitReason::Writable { fd } => (WRITABLE, u64::from(fd as u32)),
+            WaitReason::Timer { deadline } => {
+                let ms = deadline.saturating_duration_since(epoch()).as_millis();
+                (TIMER, u64::try_from(ms).unwrap_or(PAYLOAD).min(PAYLOAD))
+            }
+            WaitReason::Join { task } => (JOIN, task & PAYLOAD),
+            WaitReason::JoinSet { tasks } => (JOIN_SET, tasks & PAYLOAD),
+            WaitReason::Sync { kind, addr } => (SYNC + kind as u64, addr & 0xffff_ffff_ffff),
+        };
+        (kind << KIND_SHIFT) | payload
+    }
+
+    fn decode(word: u64) -> Option<WaitReason> {
+        let payload = word & PAYLOAD;
+        Some(match word >> KIND_SHIFT {
+            NONE => return None,
+            READABLE => WaitReason::Readable { fd: payload as i32 },
+            WRITABLE => WaitReason::Writable { fd: payload as i32 },
+            TIMER => WaitReason::Timer {
+                deadline: epoch() + Duration::from_millis(payload),
+            },
+            JOIN => WaitReason::Join { task: payload },
+            JOIN_SET => WaitReason::JoinSet { tasks: payload },
+            k => {
+                let kind = *SyncKind::ALL.iter().find(|s| SYNC + **s as u64 == k)?;
+                WaitReason::Sync {
+                    kind,
+                    addr: payload,
+                }
+            }
+        })
+    }
+}
+
+/// Where a task's last wait reason is kept (one per task, one per `block_on` caller),
+/// with its poll count and its lock registration (see the module docs).
+#[derive(Default)]
+pub struct WaitSlot {
+    word: AtomicU64,
+    /// Polls begun; written only by the thread polling the owner.
+    polls: AtomicU64,
+    /// An `Arc<Holders>` from `Arc::into_raw`, or null; bit 0 set while the detector
+    /// reads through it.
+    on: AtomicPtr<Holders>,
+}
+
+/// The tag bit of `WaitSlot::on` (an `Arc`'s data is at least word-aligned).
+const READING: usize = 1;
+
+impl WaitSlot {
+    /// The reason recorded last, if any. Meaningful while the task is not running.
+    pub fn get(&self) -> Option<WaitReason> {
+        WaitReason::decode(self.word.load(Relaxed))
+    }
+
+    /// Records `reason` (what [`note`] does for the current task).
+    pub fn set(&self, reason: WaitReason) {
+        // Relaxed: a diagnostic read by reports and dumps, ordering nothing.
+        self.word.store(reason.encode(), Relaxed);
+    }
+
+    /// How many polls of the owner have begun. Unchanged between two reads: the owner
+    /// was not polled in between (a poll in progress counts as begun).
+    pub fn polls(&self) -> u64 {
+        self.polls.load(Acquire)
+    }
+
+    /// Calls `read` with the holders of the lock the owner was queued on when its last
+    /// poll ended, if any; `None` if there is none, or another reader is at it. Meant for
+    /// one reader at a time (the detector); never blocks, and never blocks the owner.
+    pub fn read_registration<R>(&self, read: impl FnOnce(&Holders) -> R) -> Option<R> {
+        let ptr = self.on.load(Acquire);
+        if ptr.is_null() || ptr as usize & READING != 0 {
+            return None;
+        }
+        let tagged = (ptr as usize | READING) as *mut Holders;
+        // Tagging transfers nothing yet: the owner's clear will see the tag and leave the
+        // `Arc` to us.
+        self.on
+            .compare_exchange(ptr, tagged, AcqRel, Acquire)
+            .ok()?;
+        // SAFETY: `ptr` came from `Arc::into_raw` (`register_wait`) and its reference is
+        // still owned by this slot: the owner frees it only if it clears an untagged
+        // pointer, and we tagged it first; if it clears meanwhile, we free it below.
+        let result = read(unsafe { &*ptr });
+        if self
+            .on
+            .compare_exchange(tagged, ptr, AcqRel, Acquire)
+            .is_err()
+        {
+            // The owner cleared (or replaced) the registration while we read: the
+            // reference is ours to drop.
+            // SAFETY: as above; nobody else will drop this reference.
+            drop(unsafe { Arc::from_raw(ptr.cast_const()) });
+        }
+        Some(result)
+    }
+
+    /// Forgets the reason (a new poll starts with none).
+    fn clear(&self) {
+        self.word.store(NONE, Relaxed);
+    }
+
+    /// Replaces the registration (null to clear). Only the owner's poll (or the slot's
+    /// drop) calls this.
+    fn replace_registration(&self, new: *mut Holders) {
+        let old = self.on.swap(new, AcqRel);
+        if !old.is_null() && old as usize & READING == 0 {
+            // SAFETY: an untagged pointer is a reference this slot owns (from
+            // `Arc::into_raw` in `register_wait`); the swap took it out, so we drop it once.
+            drop(unsafe { Arc::from_raw(old.cast_const()) });
+        }
+        // Tagged: the reader's restoring CAS fails and it drops the reference.
+    }
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        // No reader can be active: the slot's owner is being freed, which the executor
+        // does only after the task left its task list (the detector reads under that
+        // list's lock).
+        self.replace_registration(std::ptr::null_mut());
+    }
+}
+
+impl fmt::Debug for WaitSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// The poll in progress on this thread.
+#[derive(Clone, Copy)]
+struct Current {
+    slot: *const WaitSlot,
+    /// The polled task's id; 0 for a `block_on` caller.
+    task: u64,
+    /// The polled task's own waker (data and vtable), to tell it from any other.
+    waker: Option<(*const (), *const RawWakerVTable)>,
+}
+
+const NO_POLL: Current = Current {
+    slot: std::ptr::null(),
+    task: 0,
+    waker: None,
+};
+
+thread_local! {
+    static CURRENT: Cell<Current> = const { Cell::new(NO_POLL) };
+}
+
+/// Makes `slot` the current one until the guard drops (`block_on` calls this around each
+/// poll of its future). The slot is cleared first: a poll that returns `Pending` without
+/// a leaf noting anything waits on something the runtime cannot name.
+pub fn enter(slot: &WaitSlot) -> WaitGuard<'_> {
+    enter_with(
+        slot,
+        Current {
+            slot,
+            task: 0,
+            waker: None,
+        },
+    )
+}
+
+/// As [`enter`], for a poll of runnel task `task` whose own waker is `waker`: locks taken
+/// during the poll name the task as their holder ([`current_task`]), and lock waits
+/// register in the slot.
+pub fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard<'a> {
+    enter_with(
+        slot,
+        Current {
+            slot,
+            task,
+            waker: Some((waker.data(), waker.vtable())),
+        },
+    )
+}
+
+fn enter_with(slot: &WaitSlot, current: Current) -> WaitGuard<'_> {
+    slot.clear();
+    // One writer (the thread polling the owner): no read-modify-write needed.
+    slot.polls.store(slot.polls.load(Relaxed) + 1, Relaxed);
+    if !slot.on.load(Relaxed).is_null() {
+        slot.replace_registration(std::ptr::null_mut());
+    }
+    let previous = CURRENT.with(|c| c.replace(current));
+    WaitGuard {
+        previous,
+        _slot: std::marker::PhantomData,
+    }
+}
+
+/// Restores the previous current slot when dropped. See [`enter`].
+#[must_use = "the slot is current only while the guard lives"]
+pub struct WaitGuard<'a> {
+    previous: Current,
+    _slot: std::marker::PhantomData<&'a WaitSlot>,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+/// Runs `f` with the current slot, if a poll is in progress on this thread.
+fn with_current<R>(f: impl FnOnce(&Current, &WaitSlot) -> R) -> Option<R> {
+    CURRENT.with(|c| {
+        let current = c.get();
+        // SAFETY: a non-null pointer was set by `enter_with` from a `&WaitSlot` whose guard
+        // (borrowing it) is still alive on this thread: guards restore the previous value
+        // when dropped, in LIFO order, so the pointer is valid until then.
+        let slot = unsafe { current.slot.as_ref() }?;
+        Some(f(&current, slot))
+    })
+}
+
+/// Records what the task being polled waits on (call it when returning `Pending`). Does
+/// nothing outside a runnel poll.
+pub fn note(reason: WaitReason) {
+    with_current(|_, slot| slot.set(reason));
+}
+
+/// The id of the runnel task being polled on this thread; `None` outside a task's poll
+/// (a `block_on` future, another executor, a plain thread).
+pub fn current_task() -> Option<u64> {
+    CURRENT.with(|c| {
+        let task = c.get().task;
+        (task != 0).then_some(task)
+    })
+}
+
+/// Registers, for the task being polled, that it is queued on the lock whose holders are
+/// `holders`, if `waker` is that task's own waker (the one the lock stored): the wait-for
+/// graph may then follow the edge. Call it when the acquire future returns `Pending`.
+pub fn register_wait(holders: &Arc<Holders>, waker: &Waker) {
+    with_current(|current, slot| {
+        let own = current.waker == Some((waker.data(), waker.vtable()));
+        if own && current.task != 0 {
+            let ptr = Arc::into_raw(holders.clone()).cast_mut();
+            slot.replace_registration(ptr);
+        }
+    });
+}
+
+/// Ends the current task's registration on `holders`, if it has one (the acquire future
+/// completed or was dropped during the poll that registered it).
+pub fn unregister_wait(holders: &Arc<Holders>) {
+    with_current(|_, slot| {
+        let on = slot.on.load(Relaxed) as usize & !READING;
+        if on == Arc::as_ptr(holders) as usize {
+            slot.replace_registration(std::ptr::null_mut());
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_round_trips() {
+        let deadline = epoch() + Duration::from_millis(1234);
+        let reasons = [
+            WaitReason::Readable { fd: 7 },
+            WaitReason::Writable { fd: 0 },
+            WaitReason::Timer { deadline },
+            WaitReason::Join { task: 42 },
+            WaitReason::JoinSet { tasks: 3 },
+            WaitReason::Sync {
+                kind: SyncKind::MutexLock,
+                addr: 0x7f00_1234_5678,
+            },
+            WaitReason::Sync {
+                kind: SyncKind::ChannelSend,
+                addr: 8,
+            },
+        ];
+        for reason in reasons {
+            let slot = WaitSlot::default();
+            slot.set(reason);
+            assert_eq!(slot.get(), Some(reason));
+        }
+    }
+
+    #[test]
+    fn every_sync_kind_round_trips_and_is_named() {
+        for kind in SyncKind::ALL {
+            let reason = WaitReason::Sync { kind, addr: 0x10 };
+            let slot = WaitSlot::default();
+            slot.set(reason);
+            assert_eq!(slot.get(), Some(reason));
+            assert!(reason.to_string().ends_with(" 0x10"), "{reason}");
+        }
+        let wait_group = WaitReason::Sync {
+            kind: SyncKind::WaitGroup,
+            addr: 0x10,
+        };
+        assert_eq!(wait_group.to_string(), "completion of wait group 0x10");
+    }
+
+    #[test]
+    fn note_fills_the_current_slot_only_inside_enter() {
+        note(WaitReason::Join { task: 1 }); // no slot: nothing happens
+        let outer = WaitSlot::default();
+        let inner = WaitSlot::default();
+        {
+            let _outer = enter(&outer);
+            note(WaitReason::Readable { fd: 3 });
+            {
+                let _inner = enter(&inner);
+                note(WaitReason::Join { task: 9 });
+            }
+            note(WaitReason::Writable { fd: 4 });
+        }
+        note(WaitReason::Readable { fd: 5 });
+        assert_eq!(outer.get(), Some(WaitReason::Writable { fd: 4 }));
+        assert_eq!(inner.get(), Some(WaitReason::Join { task: 9 }));
+    }
+
+    #[test]
+    fn enter_clears_the_previous_reason() {
+        let slot = WaitSlot::default();
+        slot.set(WaitReason::Join { task: 2 });
+        drop(enter(&slot));
+        assert_eq!(slot.get(), None);
+    }
+
+    fn holders() -> Arc<Holders> {
+        Arc::new(Holders::new(std::panic::Location::caller()))
+    }
+
+    #[test]
+    fn a_task_poll_names_its_task_and_registers_its_own_waker_only() {
+        let slot = WaitSlot::default();
+        let own = futures::task::noop_waker();
+        let lock = holders();
+        assert_eq!(current_task(), None);
+        {
+            let _poll = enter_task(&slot, 7, &own);
+            assert_eq!(current_task(), Some(7));
+            // A different waker (another executor's, a combinator's): no registration.
+            let other = Waker::from(Arc::new(Noop));
+            register_wait(&lock, &other);
+            assert_eq!(slot.read_registration(|_| ()), None);
+            register_wait(&lock, &own);
+            lock.hold_exclusive();
+        }
+        assert_eq!(lock.snapshot().tasks, vec![7]);
+        assert_eq!(Arc::strong_count(&lock), 2, "the slot holds a reference");
+        let created = slot.read_registration(|h| h.created_at().line());
+        assert_eq!(created, Some(lock.created_at().line()));
+        // The next poll ends the registration and frees the slot's reference.
+        drop(enter_task(&slot, 7, &own));
+        assert_eq!(slot.read_registration(|_| ()), None);
+        assert_eq!(Arc::strong_count(&lock), 1);
+    }
+
+    #[test]
+    fn unregistering_during_the_poll_and_dropping_the_slot_free_the_reference() {
+        let own = futures::task::noop_waker();
+        let lock = holders();
+        let slot = WaitSlot::default();
+        {
+            let _poll = enter_task(&slot, 3, &own);
+            register_wait(&lock, &own);
+            unregister_wait(&lock);
+        }
+        assert_eq!(Arc::strong_count(&lock), 1);
+        {
+            let _poll = enter_task(&slot, 3, &own);
+            register_wait(&lock, &own);
+        }
+        drop(slot);
+        assert_eq!(Arc::strong_count(&lock), 1);
+    }
+
+    #[test]
+    fn a_clear_while_the_reader_reads_leaves_the_reference_to_the_reader() {
+        let own = futures::task::noop_waker();
+        let lock = holders();
+        let slot = WaitSlot::default();
+        {
+            let _poll = enter_task(&slot, 3, &own);
+            register_wait(&lock, &own);
+        }
+        slot.read_registration(|_| {
+            // The owner's next poll clears while we read.
+            drop(enter_task(&slot, 3, &own));
+            assert_eq!(Arc::strong_count(&lock), 2, "not freed under the reader");
+        });
+        assert_eq!(Arc::strong_count(&lock), 1);
+    }
+
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+}
