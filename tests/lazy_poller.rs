@@ -29,7 +29,11 @@ fn a_runtime_built_and_dropped_or_only_blocking_on_ready_futures_starts_no_polle
     assert_eq!(rt.block_on(async { 6 * 7 }), 42);
     assert_eq!(threads_named("lzp-a-poller"), 0, "poller started too early");
     drop(rt);
-    assert_eq!(threads_named("lzp-a-worker"), 0, "workers not joined");
+    // The kernel drops a joined thread from /proc/self/task a moment after the join
+    // returns; a thread that was never joined would stay (and fail this wait).
+    wait_until("the workers are joined and gone", || {
+        threads_named("lzp-a-worker") == 0
+    });
 }
 
 #[test]
@@ -43,7 +47,11 @@ fn the_first_task_starts_the_poller_and_shutdown_joins_it() {
         threads_named("lzp-b-poller") == 1
     });
     drop(rt);
-    assert_eq!(threads_named("lzp-b-poller"), 0, "poller not joined");
+    // The kernel drops a joined thread from /proc/self/task a moment after the join
+    // returns; a thread that was never joined would stay (and fail this wait).
+    wait_until("the poller is joined and gone", || {
+        threads_named("lzp-b-poller") == 0
+    });
 }
 
 /// Pending once (waking itself at once), then ready: `block_on` sleeps once.
@@ -69,7 +77,11 @@ fn a_block_on_caller_that_waits_starts_the_poller() {
         threads_named("lzp-c-poller") == 1
     });
     drop(rt);
-    assert_eq!(threads_named("lzp-c-poller"), 0, "poller not joined");
+    // The kernel drops a joined thread from /proc/self/task a moment after the join
+    // returns; a thread that was never joined would stay (and fail this wait).
+    wait_until("the poller is joined and gone", || {
+        threads_named("lzp-c-poller") == 0
+    });
 }
 
 #[test]
@@ -81,7 +93,11 @@ fn a_blocking_job_starts_the_poller() {
     });
     assert_eq!(rt.block_on(job).unwrap(), 5);
     drop(rt);
-    assert_eq!(threads_named("lzp-d-poller"), 0, "poller not joined");
+    // The kernel drops a joined thread from /proc/self/task a moment after the join
+    // returns; a thread that was never joined would stay (and fail this wait).
+    wait_until("the poller is joined and gone", || {
+        threads_named("lzp-d-poller") == 0
+    });
 }
 
 #[test]

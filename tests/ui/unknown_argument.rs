@@ -1,6 +1,3 @@
-#[runnel::main(flavor = "current_thread")]
-async fn main() {}
-
 #[runnel::test(worker_thread = 2)]
 async fn misspelled() {}
 
