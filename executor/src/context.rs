@@ -2,8 +2,9 @@
 //! this is (so a wake can use its local queue, `block_on` can refuse to nest, and the
 //! deadlock detector knows whether a new `JoinHandle` starts inside or outside the runtime).
 //!
-//! Invariants: `WORKER` is set only on a worker thread, for the runtime that thread works
-//! for, for as long as its loop runs; `Shared` outlives it (the worker holds an `Arc`).
+//! Invariants: `WORKER` is set only on a worker thread (or the `block_on` caller holding a
+//! current-thread runtime's core), for the runtime that thread works for, for as long as
+//! its loop runs (or it holds the core); `Shared` outlives it (the worker holds an `Arc`).
 //! `CURRENT` holds an uncounted `Arc<Shared>`: only a user-visible [`Handle`] counts as a
 //! possible source of new work (see `Shared::outside_handles`), and the runtime's own
 //! threads are not one.

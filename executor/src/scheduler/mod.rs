@@ -5,7 +5,9 @@
 //! - `injector`: the global queue for wakes from outside the workers;
 //! - `idle`: the scheduler lock, the idle/searching counts and the deadlock-check trigger;
 //! - `park`: the per-worker parker;
-//! - `worker`: the worker loop (find work, run it, steal, park).
+//! - `worker`: the worker loop (find work, run it, steal, park);
+//! - `core`: a current-thread runtime's role 0, run by the `block_on` caller holding it;
+//! - `threads`, `retake`, `role`: worker threads, spares and retaking a stuck role.
 //!
 //! Placement rule: a task woken or spawned *on one of this runtime's workers* goes to that
 //! worker's LIFO slot (the task it displaces to the back of the local queue); a task that
