@@ -198,6 +198,23 @@ impl Builder {
         }
     }
 
+    /// The same as [`Builder::new`] (tokio's name, so `Builder::new_multi_thread()` code
+    /// moves over unchanged).
+    pub fn new_multi_thread() -> Builder {
+        Builder::new()
+    }
+
+    /// Accepted for tokio compatibility and does nothing: a runnel runtime always has its
+    /// I/O reactor and timers.
+    ///
+    /// ```
+    /// let rt = runnel_executor::Builder::new_multi_thread().enable_all().build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn enable_all(&mut self) -> &mut Self {
+        self
+    }
+
     /// A builder for a current-thread runtime: no worker thread; tasks run on the thread
     /// that calls [`Runtime::block_on`], while it is inside it (tokio's `current_thread`
     /// flavour). Several threads may be in `block_on` at once: one of them (the first)
