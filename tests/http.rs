@@ -1,7 +1,8 @@
 //! HTTP on runnel through hyper, driven by real clients: curl (HTTP/1.1 GET, a 10 MB echo,
 //! chunked streaming, keep-alive reuse, HTTP/2 prior knowledge, a client that disconnects
-//! mid-body) and hyper's own client on runnel (10 000 requests over 64 connections, and
-//! HTTP/2 streams). The server is `examples/http_server`'s code, included as a module.
+//! mid-body), hyper's own client on runnel (10 000 requests over 64 connections, and
+//! HTTP/2 streams), and wrk (seconds of load while a handler deadlocks on a join cycle).
+//! The server is `examples/http_server`'s code, included as a module.
 //!
 //! Every test runs inside `block_on` with the detector set to `Report`, and ends by
 //! asserting `deadlock_reports == 0`: the detector must stay silent under HTTP load.
@@ -673,9 +674,18 @@ fn wrk_load_while_a_handler_deadlocks_on_a_join_cycle() {
         let addr = listener.local_addr().unwrap();
         let hellos = Arc::new(AtomicU64::new(0));
         runnel::spawn(serve_with_a_deadlocking_route(listener, hellos.clone()));
-        // At most 2 minutes; interrupted below once the load has shown what it must.
+        // At most 2 minutes; interrupted below once the load has shown what it must. A
+        // request unanswered for 30 s is a socket error (a slow machine is not).
         let url = format!("http://{addr}/");
-        let wrk = Wrk::start(&["-t1", "-c16", "-d120s", "--latency", &url]);
+        let wrk = Wrk::start(&[
+            "-t1",
+            "-c16",
+            "-d120s",
+            "--timeout",
+            "30s",
+            "--latency",
+            &url,
+        ]);
         let load_started = Instant::now();
         wait_until("wrk's first 1 000 answers", || {
             hellos.load(Relaxed) >= 1_000
