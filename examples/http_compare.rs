@@ -207,7 +207,13 @@ fn main() {
     while let Some(arg) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
-            "--rounds" => rounds = value.parse().expect("--rounds N"),
+            "--rounds" => {
+                rounds = value
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .expect("--rounds N, N >= 1")
+            }
             "--workers" => workers = value.parse().expect("--workers N"),
             "--wrk" => wrk_args = value,
             "--serve" => serve = Some(value),
@@ -260,8 +266,7 @@ fn main() {
         r_cpu / t_cpu
     );
     // Medians: one disturbed round moves a mean of tail latencies a lot.
-    let median = |i: usize, pick: fn(&(f64, f64)) -> f64| {
-        let mut values: Vec<f64> = latencies[i].iter().map(pick).collect();
+    let median = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
         let mid = values.len() / 2;
         if values.len() % 2 == 0 {
@@ -270,15 +275,16 @@ fn main() {
             values[mid]
         }
     };
-    let (p50, p99): (fn(&(f64, f64)) -> f64, fn(&(f64, f64)) -> f64) = (|l| l.0, |l| l.1);
+    let p50 = |i: usize| median(latencies[i].iter().map(|l| l.0).collect());
+    let p99 = |i: usize| median(latencies[i].iter().map(|l| l.1).collect());
     println!(
         "median latency: runnel p50 {:.0} µs, p99 {:.0} µs; tokio p50 {:.0} µs, p99 {:.0} µs \
          (runnel/tokio: p50 {:.2}, p99 {:.2})",
-        median(0, p50),
-        median(0, p99),
-        median(1, p50),
-        median(1, p99),
-        median(0, p50) / median(1, p50),
-        median(0, p99) / median(1, p99)
+        p50(0),
+        p99(0),
+        p50(1),
+        p99(1),
+        p50(0) / p50(1),
+        p99(0) / p99(1)
     );
 }
