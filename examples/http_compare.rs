@@ -12,7 +12,9 @@
 //! HTTP/2) with its runtime's glue. wrk (`apt-get install wrk`) runs against each in turn,
 //! alternating, `--rounds` times; the table gives requests/s and the p50/p99 latency wrk
 //! reports with `--latency`, and the server's CPU time per request (user + system, from
-//! `/proc/PID/stat`), which a busy shared machine disturbs less than throughput.
+//! `/proc/PID/stat`), which a busy shared machine disturbs less than throughput. The last
+//! two lines give the mean requests/s and CPU per request, and the median p50 and p99 over
+//! the rounds, with their runnel/tokio ratios.
 //! `--serve` runs one server alone (for `strace -c -f` or a manual client).
 
 #[path = "http_server/app.rs"]
@@ -147,6 +149,20 @@ struct Run {
     p99: String,
 }
 
+/// A wrk latency (`812.00us`, `1.25ms`, `2.01s`) in microseconds.
+fn micros(latency: &str) -> f64 {
+    let (number, scale) = if let Some(n) = latency.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = latency.strip_suffix("ms") {
+        (n, 1e3)
+    } else if let Some(n) = latency.strip_suffix('s') {
+        (n, 1e6)
+    } else {
+        panic!("unexpected latency {latency:?} in wrk's output")
+    };
+    number.parse::<f64>().expect("a latency") * scale
+}
+
 fn wrk(addr: SocketAddr, args: &str) -> Run {
     let out = Command::new("wrk")
         .args(args.split_whitespace())
@@ -191,7 +207,13 @@ fn main() {
     while let Some(arg) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
-            "--rounds" => rounds = value.parse().expect("--rounds N"),
+            "--rounds" => {
+                rounds = value
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .expect("--rounds N, N >= 1")
+            }
             "--workers" => workers = value.parse().expect("--workers N"),
             "--wrk" => wrk_args = value,
             "--serve" => serve = Some(value),
@@ -218,6 +240,8 @@ fn main() {
     println!("| round | server | requests/s | p50 | p99 | server CPU µs/request |");
     println!("| --- | --- | ---: | ---: | ---: | ---: |");
     let mut totals = [(0.0f64, 0.0f64); 2];
+    // Per server: (p50, p99) of each round, in µs.
+    let mut latencies: [Vec<(f64, f64)>; 2] = Default::default();
     for round in 1..=rounds {
         for (i, (name, server)) in servers.iter().enumerate() {
             let before = server.cpu_ticks();
@@ -225,6 +249,7 @@ fn main() {
             let cpu_us = (server.cpu_ticks() - before) as f64 * 10_000.0 / run.requests;
             totals[i].0 += run.requests_per_sec;
             totals[i].1 += cpu_us;
+            latencies[i].push((micros(&run.p50), micros(&run.p99)));
             println!(
                 "| {round} | {name} + hyper | {:.0} | {} | {} | {cpu_us:.1} |",
                 run.requests_per_sec, run.p50, run.p99
@@ -239,5 +264,27 @@ fn main() {
          (runnel/tokio: requests/s {:.2}, CPU/request {:.2})",
         r_rps / t_rps,
         r_cpu / t_cpu
+    );
+    // Medians: one disturbed round moves a mean of tail latencies a lot.
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        if values.len() % 2 == 0 {
+            (values[mid - 1] + values[mid]) / 2.0
+        } else {
+            values[mid]
+        }
+    };
+    let p50 = |i: usize| median(latencies[i].iter().map(|l| l.0).collect());
+    let p99 = |i: usize| median(latencies[i].iter().map(|l| l.1).collect());
+    println!(
+        "median latency: runnel p50 {:.0} µs, p99 {:.0} µs; tokio p50 {:.0} µs, p99 {:.0} µs \
+         (runnel/tokio: p50 {:.2}, p99 {:.2})",
+        p50(0),
+        p99(0),
+        p50(1),
+        p99(1),
+        p50(0) / p50(1),
+        p99(0) / p99(1)
     );
 }

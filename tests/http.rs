@@ -1,15 +1,17 @@
 //! HTTP on runnel through hyper, driven by real clients: curl (HTTP/1.1 GET, a 10 MB echo,
 //! chunked streaming, keep-alive reuse, HTTP/2 prior knowledge, a client that disconnects
-//! mid-body) and hyper's own client on runnel (10 000 requests over 64 connections, and
-//! HTTP/2 streams). The server is `examples/http_server`'s code, included as a module.
+//! mid-body), hyper's own client on runnel (10 000 requests over 64 connections, and
+//! HTTP/2 streams), and wrk (seconds of load while a handler deadlocks on a join cycle).
+//! The server is `examples/http_server`'s code, included as a module.
 //!
 //! Every test runs inside `block_on` with the detector set to `Report`, and ends by
 //! asserting `deadlock_reports == 0`: the detector must stay silent under HTTP load.
 //! curl runs on the blocking pool. Without curl the curl tests print why and pass
-//! (`.ci/run` installs it).
+//! (`.ci/run` installs it); the same for wrk, which drives the load test.
 
 #[path = "../examples/http_server/app.rs"]
 mod app;
+mod support;
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -75,6 +77,20 @@ fn curl_missing() -> bool {
         .is_ok_and(|s| s.success());
     if !found {
         eprintln!("SKIPPED: curl is not installed (apt-get install curl; .ci/run does it)");
+    }
+    !found
+}
+
+fn wrk_missing() -> bool {
+    // `wrk --version` prints its banner and exits 1; only a failure to start means missing.
+    let found = Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        eprintln!("SKIPPED: wrk is not installed (apt-get install wrk; .ci/run does it)");
     }
     !found
 }
@@ -521,4 +537,199 @@ fn a_join_cycle_is_reported_while_the_server_answers() {
         conn.await.unwrap().unwrap();
         served.stop().await;
     });
+}
+
+/// A wrk process that is interrupted (SIGINT: wrk stops and prints its statistics) when the
+/// test has seen enough, and killed if the test fails first.
+struct Wrk(Option<std::process::Child>);
+
+impl Wrk {
+    fn start(args: &[&str]) -> Wrk {
+        let child = Command::new("wrk")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running wrk");
+        Wrk(Some(child))
+    }
+
+    /// Interrupts wrk and returns what it printed; fails if wrk failed.
+    async fn interrupt(mut self) -> String {
+        let child = self.0.take().unwrap();
+        // SAFETY: kill(2) on our own child's pid, not yet reaped (so not reused).
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        assert_eq!(rc, 0, "SIGINT to wrk: {}", std::io::Error::last_os_error());
+        let out = runnel::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "wrk failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+}
+
+impl Drop for Wrk {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `GET /deadlock`: a handler whose work deadlocks. It waits for task A's answer; A first
+/// joins task B, and B joins A (each gets the other's `JoinHandle` through a oneshot).
+async fn deadlocking_handler() -> hyper::Response<app::Body> {
+    use futures::channel::oneshot;
+    let (tx_a, rx_a) = oneshot::channel::<JoinHandle<()>>();
+    let (tx_b, rx_b) = oneshot::channel::<JoinHandle<()>>();
+    let (answer, answered) = oneshot::channel::<()>();
+    let a = runnel::spawn(async move {
+        let _ = rx_b.await.unwrap().await;
+        let _ = answer.send(());
+    });
+    let b = runnel::spawn(async move {
+        let _ = rx_a.await.unwrap().await;
+    });
+    tx_a.send(a).unwrap();
+    tx_b.send(b).unwrap();
+    // Never answered: A never finishes (the runtime's shutdown drops this future).
+    let _ = answered.await;
+    app::hello()
+}
+
+/// The example's routes plus `/deadlock`, counting the `GET /` requests answered.
+async fn serve_with_a_deadlocking_route(
+    listener: runnel::net::TcpListener,
+    hellos: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let state = app::State::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(RunnelExecutor);
+    builder.http1().timer(RunnelTimer);
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        let (hellos, state) = (hellos.clone(), state.clone());
+        let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+            let (hellos, state) = (hellos.clone(), state.clone());
+            async move {
+                if req.uri().path() == "/deadlock" {
+                    return Ok(deadlocking_handler().await);
+                }
+                let response = app::route(req, state).await;
+                hellos.fetch_add(1, Relaxed);
+                response
+            }
+        });
+        let conn = builder
+            .serve_connection(RunnelIo::new(stream), service)
+            .into_owned();
+        runnel::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+/// Real load while a handler deadlocks: wrk (16 connections) drives `GET /` for at least
+/// 3 s while one `GET /deadlock` leaves two tasks joining each other. The cycle is reported
+/// once, wrk keeps getting answers after the report (its final count exceeds the requests
+/// answered before it by thousands), and over the whole load the detector makes no deadlock
+/// report and no stall report.
+///
+/// Runs in a child process (a runtime bug here would be a hang); the parent checks the
+/// report's text on the child's stderr.
+#[test]
+fn wrk_load_while_a_handler_deadlocks_on_a_join_cycle() {
+    const NAME: &str = "wrk_load_while_a_handler_deadlocks_on_a_join_cycle";
+    const AFTER_REPORT: u64 = 5_000;
+    if !support::is_child(NAME) {
+        if wrk_missing() {
+            return;
+        }
+        let child = support::run_child(NAME);
+        println!("child stdout:\n{}", child.stdout);
+        assert_eq!(child.code, Some(0), "{child:?}");
+        assert!(child.stdout.contains("1 passed"), "{child:?}");
+        let report = &child.stderr;
+        println!("child stderr:\n{report}");
+        assert_eq!(report.matches("partial deadlock").count(), 1, "{report}");
+        assert!(
+            report.contains("partial deadlock: 2 task(s)")
+                && report.matches("(spawned at tests/http.rs:").count() >= 2,
+            "{report}"
+        );
+        return;
+    }
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let rt = runtime();
+    let reader = rt.handle().metrics_reader();
+    rt.block_on(async move {
+        let listener = runnel::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hellos = Arc::new(AtomicU64::new(0));
+        runnel::spawn(serve_with_a_deadlocking_route(listener, hellos.clone()));
+        // At most 2 minutes; interrupted below once the load has shown what it must. A
+        // request unanswered for 30 s is a socket error (a slow machine is not).
+        let url = format!("http://{addr}/");
+        let wrk = Wrk::start(&[
+            "-t1",
+            "-c16",
+            "-d120s",
+            "--timeout",
+            "30s",
+            "--latency",
+            &url,
+        ]);
+        let load_started = Instant::now();
+        wait_until("wrk's first 1 000 answers", || {
+            hellos.load(Relaxed) >= 1_000
+        })
+        .await;
+
+        let mut stuck = TcpStream::connect(addr).await.unwrap();
+        stuck
+            .write_all(b"GET /deadlock HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        wait_until("the join cycle is reported", || {
+            reader.snapshot().partial_deadlocks >= 1
+        })
+        .await;
+        let at_report = hellos.load(Relaxed);
+        wait_until("wrk's answers after the report, and 3 s of load", || {
+            hellos.load(Relaxed) >= at_report + AFTER_REPORT
+                && load_started.elapsed() >= Duration::from_secs(3)
+        })
+        .await;
+        let output = wrk.interrupt().await;
+        println!("{output}");
+        assert!(!output.contains("Non-2xx"), "{output}");
+        assert!(!output.contains("Socket errors"), "{output}");
+        let completed: u64 = output
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in "))
+            .unwrap_or_else(|| panic!("no request count in wrk's output: {output}"))
+            .0
+            .parse()
+            .unwrap();
+        // At most 16 requests were in flight (answered by the server, not yet counted by
+        // wrk) when it stopped.
+        assert!(
+            completed >= at_report + AFTER_REPORT - 16,
+            "wrk completed {completed} requests, {at_report} answered before the report"
+        );
+        println!("wrk: {completed} requests, {at_report} answered before the report");
+        drop(stuck);
+    });
+    let m = rt.metrics();
+    println!("{m:?}");
+    assert_eq!(m.partial_deadlocks, 1, "reported once: {m:?}");
+    assert_eq!(m.deadlock_reports, 0, "{m:?}");
+    assert_eq!(m.stall_reports, 0, "{m:?}");
 }

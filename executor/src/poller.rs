@@ -12,8 +12,9 @@
 //! reactor's waiter counts drop only after every woken task is queued (`drain_ready`).
 //! Releasing the token runs the deadlock check.
 //!
-//! **Sysmon duties** on an adaptive tick (20 µs at start, doubling to 10 ms while idle, as
-//! Go; 1 ms after it drained the reactor itself, the soonest it may drain again):
+//! **Sysmon duties** on a tick that starts at 20 µs and doubles up to 10 ms, as Go's
+//! `sysmon` delay; draining the reactor does not shorten it (Go's sysmon netpoll does not
+//! either):
 //! - notice a worker stuck in one poll (blocking code in a task): count it in
 //!   `RuntimeMetrics::stalls`, retake its role after `retake_after` (see
 //!   `scheduler/retake.rs`), and name the task on stderr after 1 s;
@@ -38,6 +39,8 @@ use crate::scheduler::role::RoleState;
 use crate::scheduler::{retake, Shared};
 
 const MIN_TICK: Duration = Duration::from_micros(20);
+/// Also the longest an unattended reactor (every worker busy) waits for sysmon's drain,
+/// Go's value for the same fallback.
 const MAX_TICK: Duration = Duration::from_millis(10);
 
 /// How often sysmon scans the tasks for partial deadlocks and leaks
@@ -187,28 +190,25 @@ fn run(shared: Arc<Shared>) {
     while !shared.is_shutdown() {
         std::thread::park_timeout(tick);
         let now = Instant::now();
-        let drained = poll_if_unattended(&shared, now, &mut wakers);
-        // After a drain the next one cannot come before `UNATTENDED_AFTER` (the drain
-        // counts as a poll of the reactor): waking sooner only cost futex calls — ~60 k
-        // timed waits in a few seconds of an HTTP load with both workers busy (strace).
-        tick = if drained {
-            UNATTENDED_AFTER
-        } else {
-            (tick * 2).min(MAX_TICK)
-        };
+        // A drain does not shorten the tick. It used to (20 µs, later 1 ms): under HTTP
+        // load with both workers busy the poller then found events on nearly every tick
+        // and woke ~600 times a second, for no gain we could measure in requests/s or CPU
+        // per request (BENCHMARKS.md, "HTTP"); busy workers poll the reactor every 61st
+        // tick anyway.
+        poll_if_unattended(&shared, now, &mut wakers);
+        tick = (tick * 2).min(MAX_TICK);
         sysmon.run(&shared, now);
     }
 }
 
 /// Polls the reactor without blocking if no worker holds it (so every worker is busy).
-/// Returns whether any waker was ready.
-fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) -> bool {
+fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) {
     let polled_at = Duration::from_micros(shared.reactor_polled_at.load(Relaxed));
     if now.saturating_duration_since(shared.epoch) < polled_at + UNATTENDED_AFTER {
-        return false;
+        return;
     }
     let Some(mut driver) = try_lock_driver(shared) else {
-        return false;
+        return;
     };
     if let Err(err) = driver.park(Some(Duration::ZERO)) {
         eprintln!("runnel: the reactor failed to poll: {err}");
@@ -219,7 +219,7 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) ->
         // A worker that went to sleep while we held the driver slept on its condvar; with
         // nobody in the poll, wake one so it comes back and sleeps in the driver.
         shared.notify_parked();
-        return false;
+        return;
     }
     // Count first: from here until release_token, a worker going idle sees running > 0.
     shared.idle.take_token();
@@ -227,7 +227,6 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) ->
     drain_ready(shared, &mut driver, now, wakers);
     drop(driver);
     detector::after_transition(shared, detector::Counts::release_token);
-    true
 }
 
 struct Sysmon {
