@@ -338,3 +338,25 @@ fn yield_now_interleaves_two_tasks_on_one_worker() {
         log.iter().collect::<String>()
     );
 }
+
+/// A socket registered with runtime A's reactor, awaited by a task of runtime B: A's
+/// reactor wakes B's task. That wake must reach B's workers (A's drain batches its own
+/// runtime's notifies only), many times over.
+#[test]
+fn a_reactor_wakes_a_task_of_another_runtime() {
+    let a = support::multi_thread(1);
+    let b = support::multi_thread(2);
+    for _ in 0..50 {
+        let listener = a
+            .block_on(async { runnel::net::TcpListener::bind("127.0.0.1:0").await })
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (done_tx, done_rx) = mpsc::channel();
+        b.spawn(async move {
+            let accepted = listener.accept().await.map(|_| ());
+            done_tx.send(accepted).unwrap();
+        });
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        done_rx.recv_timeout(PATIENCE).unwrap().unwrap();
+    }
+}

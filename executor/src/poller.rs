@@ -157,9 +157,10 @@ pub(crate) fn drain_ready(
     shared
         .reactor_wakeups
         .fetch_add(wakers.len() as u64, Relaxed);
+    let batch = crate::scheduler::NotifyBatch::begin(shared);
     for waker in wakers.drain(..) {
         // On a worker the task lands in its own queues; elsewhere in the injector, and
-        // notify_parked claims a sleeper (counted running under the lock).
+        // the batch's one notify_parked claims a sleeper (counted running under the lock).
         if std::panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
             eprintln!(
                 "runnel: a waker panicked when the reactor woke it (a custom Waker's wake or \
@@ -170,6 +171,7 @@ pub(crate) fn drain_ready(
     }
     // Invariant 4: the waiter counts drop only now that the tasks are queued.
     shared.reactor.release(drained);
+    batch.finish(shared);
 }
 
 /// Takes the driver if nobody holds it. The driver's state stays consistent across a
