@@ -343,9 +343,9 @@ fn assert_refused(addr: SocketAddr) {
 // Tests
 
 /// Several connections at once, one of 16 MiB, carried intact both ways; then a
-/// connection open at SIGINT is still served during the drain, a new one is refused, the
-/// drain ends when the open one closes, and the proxy exits 0 saying so, with byte counts
-/// equal to what the clients sent.
+/// connection open at SIGINT is still served during the drain (2 MiB more), a new one is
+/// refused, the drain ends when the open one closes, and the proxy exits 0 saying so,
+/// with byte counts equal to what the clients sent.
 #[test]
 fn carries_patterns_and_drains_open_connections_on_sigint() {
     let upstream = upstream();
@@ -365,11 +365,15 @@ fn carries_patterns_and_drains_open_connections_on_sigint() {
     echo_once(&mut held, &u64::to_le_bytes(held_seed));
     proxy.interrupt();
     let line = proxy.line_starting("SIGINT: ");
-    assert_eq!(
-        line, "SIGINT: stopped accepting; draining 1 open connections for at most 120000 ms",
-        "output: {:?}",
-        proxy.output
-    );
+    // The held connection is open; a finished one may not have been reaped yet (on the
+    // multi-thread runtime its task can complete a moment after its client saw the end),
+    // so the count is 1 or a little more, and the drain must account for each of them.
+    let open: usize = line
+        .strip_prefix("SIGINT: stopped accepting; draining ")
+        .and_then(|rest| rest.strip_suffix(" open connections for at most 120000 ms"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected shutdown line {line:?}"));
+    assert!((1..=6).contains(&open), "{line}");
     assert_refused(addr);
 
     // Still served while the proxy drains (the seed was already sent and echoed).
@@ -404,12 +408,8 @@ fn carries_patterns_and_drains_open_connections_on_sigint() {
 
     let (status, output) = proxy.exit();
     assert!(status.success(), "proxy exit: {status}; output: {output:?}");
-    assert!(
-        output
-            .iter()
-            .any(|l| l == "drained 1 connections, aborted 0"),
-        "output: {output:?}"
-    );
+    let drained = format!("drained {open} connections, aborted 0");
+    assert!(output.contains(&drained), "want {drained:?} in {output:?}");
     let served = format!("served 6 connections (0 failed): {sent} bytes up, {sent} bytes down");
     assert!(output.contains(&served), "want {served:?} in {output:?}");
 
