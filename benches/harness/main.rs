@@ -5,6 +5,7 @@
 //! cargo bench --bench harness                    # full run (< 5 min on 2 cores)
 //! cargo bench --bench harness -- --smoke         # every workload once, tiny (CI)
 //! cargo bench --bench harness -- --only tcp_echo --runtimes runnel   # for profiling
+//! cargo bench --bench harness -- --only current_thread   # the one-thread runtimes
 //! ```
 //!
 //! Options: `--smoke`, `--only ID[,ID…]` (substring of a workload id), `--runtimes
@@ -20,6 +21,7 @@
 //! **Checks.** Every workload asserts its result (sums over task indices, echoed bytes
 //! equal, byte counts equal, no early wakeup), so a broken runtime cannot post a number.
 
+mod current_thread;
 mod memory;
 mod report;
 mod rt;
@@ -381,6 +383,9 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
             |rt| vec![timers::cancelled_timeouts(rt, tasks, per)]
         )),
     });
+
+    // One thread: runnel's and tokio's current-thread runtimes, smol's LocalExecutor.
+    w.extend(current_thread::workloads(s));
 
     let (rounds, _, _) = heavy;
     for (conns, msgs) in s.echo {
