@@ -186,6 +186,10 @@ impl CoreSlot {
 impl Shared {
     /// Current-thread runtime: work was queued; wake the core's holder if it sleeps.
     pub(crate) fn notify_core(&self) {
+        if context::current_worker(self).is_some() {
+            // This thread holds the core and is awake: it finds the work itself.
+            return;
+        }
         // Pairs with the fence the holder runs between announcing its sleep and
         // re-checking the queues (invariant 3).
         std::sync::atomic::fence(SeqCst);
