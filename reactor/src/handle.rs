@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     pub(crate) sources: Sources,
     pub(crate) timers: Timers,
     pub(crate) counts: WaiterCounts,
+    /// The reactor's signal pipe, made by its first `Signal` (`signal/pipe.rs`).
+    #[cfg(unix)]
+    pub(crate) signals: crate::signal::SignalSlot,
 }
 
 thread_local! {
@@ -65,6 +68,8 @@ impl Handle {
                 sources: Sources::default(),
                 timers: Timers::new(Instant::now()),
                 counts: WaiterCounts::default(),
+                #[cfg(unix)]
+                signals: Default::default(),
             }),
         }
     }
@@ -121,6 +126,10 @@ impl Handle {
     /// registrations and timers, and makes every later I/O readiness poll return the error
     /// "the runnel runtime has shut down". Idempotent.
     pub fn shutdown(&self) {
+        // No more signal deliveries to this reactor (its `Signal`s end with the slot's
+        // close below).
+        #[cfg(unix)]
+        self.inner.signals.close();
         let mut wakers = Vec::new();
         let io = self.inner.sources.shutdown(&mut wakers);
         let timers = self.inner.timers.shutdown(&mut wakers);
