@@ -126,12 +126,11 @@ impl Handle {
     /// registrations and timers, and makes every later I/O readiness poll return the error
     /// "the runnel runtime has shut down". Idempotent.
     pub fn shutdown(&self) {
-        // No more signal deliveries to this reactor (its `Signal`s end with the slot's
-        // close below).
-        #[cfg(unix)]
-        self.inner.signals.close();
         let mut wakers = Vec::new();
         let io = self.inner.sources.shutdown(&mut wakers);
+        // After the sources: from here no signal pipe can be made (`signal/pipe.rs`).
+        #[cfg(unix)]
+        self.inner.signals.close();
         let timers = self.inner.timers.shutdown(&mut wakers);
         // Wake first, release after (waiters.rs): the counts must not drop before the tasks
         // they stand for are runnable.

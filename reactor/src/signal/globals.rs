@@ -40,9 +40,9 @@ pub(crate) struct CountingSink {
     pub(crate) counts: [AtomicUsize; SLOTS],
 }
 
-/// Checks that `signal` can be listened for, and gives it the pin action (module
-/// invariants) unless it has it already. Returns the signal's slot in count arrays.
-pub(crate) fn pin(signal: c_int) -> io::Result<usize> {
+/// Checks that `signal` can be listened for: returns its slot in count arrays, or
+/// `InvalidInput` for a number that is not a signal and for the forbidden ones.
+pub(crate) fn check(signal: c_int) -> io::Result<usize> {
     let slot = slot_of(signal)?;
     if signal_hook_registry::FORBIDDEN.contains(&signal) {
         return Err(io::Error::new(
@@ -54,6 +54,13 @@ pub(crate) fn pin(signal: c_int) -> io::Result<usize> {
             ),
         ));
     }
+    Ok(slot)
+}
+
+/// [`check`]s `signal` and gives it the pin action (module invariants) unless it has it
+/// already. Returns the signal's slot in count arrays.
+fn pin(signal: c_int) -> io::Result<usize> {
+    let slot = check(signal)?;
     let mut pinned = lock(&PINNED);
     if pinned[slot] {
         return Ok(slot);
@@ -126,7 +133,7 @@ pub(crate) fn add_pipe_action(
 
 /// The index of `signal` in count arrays, or `InvalidInput` for a number that is not a
 /// signal.
-pub(crate) fn slot_of(signal: c_int) -> io::Result<usize> {
+fn slot_of(signal: c_int) -> io::Result<usize> {
     match usize::try_from(signal) {
         Ok(slot) if (1..SLOTS).contains(&slot) => Ok(slot),
         _ => Err(io::Error::new(

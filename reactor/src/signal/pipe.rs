@@ -91,8 +91,11 @@ impl SignalSlot {
         Ok(self.made.get_or_init(|| signals))
     }
 
-    /// `Handle::shutdown`: no more deliveries to this reactor (module header).
+    /// `Handle::shutdown`, after the sources' shutdown: no more deliveries to this reactor
+    /// (module header). Under `making`, so a pipe being made (its slot was inserted before
+    /// the sources' shutdown) is closed too; one made after cannot be (the slot is refused).
     pub(crate) fn close(&self) {
+        let _making = lock(&self.making);
         if let Some(made) = self.made.get() {
             made.close();
         }
@@ -148,7 +151,7 @@ impl ReactorSignals {
     /// Makes this reactor count (and be woken by) deliveries of `signal` from now on, if it
     /// does not yet. Returns the signal's slot for [`count`](Self::count).
     pub(crate) fn listen(&self, signal: c_int) -> io::Result<usize> {
-        let slot = globals::slot_of(signal)?;
+        let slot = globals::check(signal)?;
         let mut actions = lock(&self.actions);
         if actions.closed {
             return Err(crate::shutdown_error());

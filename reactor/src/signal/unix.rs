@@ -168,7 +168,7 @@ pub struct Signal {
 pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     let handle = Handle::current();
     // Checked first: a refused signal makes no signal pipe.
-    super::globals::pin(kind.0)?;
+    super::globals::check(kind.0)?;
     let inner = &handle.inner;
     let reactor = inner.signals.get_or_make(&inner.sources, &inner.registry)?;
     let slot = reactor.listen(kind.0)?;
@@ -321,5 +321,148 @@ impl fmt::Debug for Signal {
             .field("kind", &self.kind)
             .field("seen", &self.seen)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::Driver;
+
+    // SIGALRM only here: the handlers stay for the life of the test process. The tests
+    // take turns: each would see the others' deliveries.
+    const SIGNUM: c_int = libc::SIGALRM;
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn turn() -> std::sync::MutexGuard<'static, ()> {
+        TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Raises `SIGNUM` on this thread: its handlers have run when `raise` returns.
+    fn raise() {
+        // SAFETY: raise(3) with a valid signal number whose handler (ours) is installed.
+        assert_eq!(unsafe { libc::raise(SIGNUM) }, 0);
+    }
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A `Signal` of the reactor of `handle`, and the wake count of the waker it polls with.
+    struct Listener {
+        signal: Signal,
+        wakes: Arc<Wakes>,
+        waker: Waker,
+    }
+
+    impl Listener {
+        fn new(handle: &Handle) -> Listener {
+            let _enter = handle.enter();
+            let wakes = Arc::new(Wakes::default());
+            Listener {
+                signal: signal(SignalKind::from_raw(SIGNUM)).unwrap(),
+                waker: Waker::from(wakes.clone()),
+                wakes,
+            }
+        }
+
+        fn poll(&mut self) -> Poll<Option<()>> {
+            self.signal
+                .poll_recv(&mut Context::from_waker(&self.waker))
+        }
+
+        fn wakes(&self) -> usize {
+            self.wakes.0.load(SeqCst)
+        }
+    }
+
+    /// One turn of the driving loop without blocking: the raised signal's bytes are in the
+    /// pipe already, so its event is there to collect.
+    fn drive(driver: &mut Driver) {
+        driver.park(Some(Duration::ZERO)).unwrap();
+        let mut wakers = Vec::new();
+        let drained = driver.drain(Instant::now(), &mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
+        driver.handle().release(drained);
+    }
+
+    /// The lost wake-up of the first design, step by step: reactor A's driver and listener
+    /// run to completion before reactor B's driver collects its event. When each listener
+    /// read the one shared pipe, A's listener emptied it, and the kernel then dropped B's
+    /// queued event (its bytes were gone): B was never woken.
+    #[test]
+    fn each_reactor_is_woken_whichever_runs_first() {
+        let _turn = turn();
+        let (mut driver_a, a) = Driver::new().unwrap();
+        let (mut driver_b, b) = Driver::new().unwrap();
+        let mut in_a = Listener::new(&a);
+        let mut in_b = Listener::new(&b);
+        assert!(in_a.poll().is_pending());
+        assert!(in_b.poll().is_pending());
+        assert_eq!((a.waiters().io, b.waiters().io), (1, 1));
+
+        raise();
+        drive(&mut driver_a);
+        assert_eq!(in_a.wakes(), 1);
+        assert_eq!(in_a.poll(), Poll::Ready(Some(())));
+        assert!(in_a.poll().is_pending(), "one delivery, one completion");
+
+        drive(&mut driver_b);
+        assert_eq!(in_b.wakes(), 1, "B's wake-up was lost");
+        assert_eq!(in_b.poll(), Poll::Ready(Some(())));
+        assert!(in_b.poll().is_pending());
+    }
+
+    /// Two listeners of one reactor: one delivery wakes both, and the one that completes
+    /// first takes nothing from the other; two deliveries before a poll complete one.
+    #[test]
+    fn one_dispatch_wakes_every_listener_of_a_reactor() {
+        let _turn = turn();
+        let (mut driver, handle) = Driver::new().unwrap();
+        let mut first = Listener::new(&handle);
+        let mut second = Listener::new(&handle);
+        assert!(first.poll().is_pending());
+        assert!(second.poll().is_pending());
+        assert_eq!(handle.waiters().io, 2, "each has its own entry");
+
+        raise();
+        raise();
+        drive(&mut driver);
+        assert_eq!((first.wakes(), second.wakes()), (1, 1));
+        assert_eq!(first.poll(), Poll::Ready(Some(())));
+        assert!(first.poll().is_pending(), "coalesced");
+        assert_eq!(second.poll(), Poll::Ready(Some(())));
+        assert!(second.poll().is_pending(), "coalesced");
+
+        // Dropping a stream withdraws its stored waker (and its count).
+        drop(first);
+        assert_eq!(handle.waiters().io, 1);
+        drop(second);
+        assert_eq!(handle.waiters().io, 0);
+    }
+
+    /// After shutdown a waiting stream is woken and ends, and no stream can be made.
+    #[test]
+    fn shutdown_ends_the_streams() {
+        let _turn = turn();
+        let (_driver, handle) = Driver::new().unwrap();
+        let mut listener = Listener::new(&handle);
+        assert!(listener.poll().is_pending());
+        handle.shutdown();
+        assert_eq!(listener.wakes(), 1);
+        assert_eq!(listener.poll(), Poll::Ready(None));
+        let _enter = handle.enter();
+        let err = signal(SignalKind::from_raw(SIGNUM)).unwrap_err();
+        assert!(crate::is_shutdown_error(&err), "{err}");
     }
 }
