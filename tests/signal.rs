@@ -311,7 +311,10 @@ fn deliver_rounds(
         for _ in listeners {
             match acks.recv_timeout(PATIENCE) {
                 Ok((id, n)) => {
-                    assert_eq!(n, round, "listener {id}: recv completed {n} times in {round} rounds");
+                    assert_eq!(
+                        n, round,
+                        "listener {id}: recv completed {n} times in {round} rounds"
+                    );
                     assert!(!seen[id], "listener {id}: two completions in round {round}");
                     seen[id] = true;
                 }

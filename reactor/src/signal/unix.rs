@@ -252,7 +252,9 @@ struct Entry<'a> {
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.reactor.io.remove_waiter(Direction::Read, key, self.counts);
+            self.reactor
+                .io
+                .remove_waiter(Direction::Read, key, self.counts);
         }
     }
 }
@@ -340,7 +342,8 @@ mod tests {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn turn() -> std::sync::MutexGuard<'static, ()> {
-        TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        TURN.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Raises `SIGNUM` on this thread: its handlers have run when `raise` returns.
@@ -377,8 +380,7 @@ mod tests {
         }
 
         fn poll(&mut self) -> Poll<Option<()>> {
-            self.signal
-                .poll_recv(&mut Context::from_waker(&self.waker))
+            self.signal.poll_recv(&mut Context::from_waker(&self.waker))
         }
 
         fn wakes(&self) -> usize {

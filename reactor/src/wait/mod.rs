@@ -188,7 +188,10 @@ fn signal_name(signum: i32) -> Option<&'static str> {
             (libc::SIGUSR2, "SIGUSR2"),
             (libc::SIGWINCH, "SIGWINCH"),
         ];
-        names.iter().find(|(n, _)| *n == signum).map(|(_, name)| *name)
+        names
+            .iter()
+            .find(|(n, _)| *n == signum)
+            .map(|(_, name)| *name)
     }
     #[cfg(not(unix))]
     {
