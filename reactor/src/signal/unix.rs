@@ -453,6 +453,16 @@ mod tests {
         assert_eq!(handle.waiters().io, 0);
     }
 
+    #[test]
+    fn streams_and_recv_futures_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        let (_driver, handle) = Driver::new().unwrap();
+        let _enter = handle.enter();
+        let mut stream = signal(SignalKind::from_raw(SIGNUM)).unwrap();
+        send_sync(&stream);
+        send_sync(&stream.recv());
+    }
+
     /// After shutdown a waiting stream is woken and ends, and no stream can be made.
     #[test]
     fn shutdown_ends_the_streams() {
