@@ -23,7 +23,9 @@
 //! deadlock that is not one.
 //!
 //! Invariant: every event `park` received for a registration sits in `pending` until the
-//! next `drain`; nothing else consumes it.
+//! next `drain`; nothing else consumes it. The one thing `park` does besides storing: on
+//! the event of the reactor's signal pipe it reads the pipe empty (the pipe's only reader,
+//! see `signal/pipe.rs`).
 
 use std::io;
 use std::task::Waker;
@@ -108,12 +110,21 @@ impl Driver {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        self.pending.extend(
-            self.events
-                .iter()
-                .filter(|event| event.token() != WAKER_TOKEN)
-                .map(|event| (event.token(), Ready::from_mio(event))),
-        );
+        #[cfg(unix)]
+        let signals = self.handle.inner.signals.get();
+        for event in self.events.iter() {
+            let token = event.token();
+            if token == WAKER_TOKEN {
+                continue;
+            }
+            // The signal pipe is read here and nowhere else (`signal/pipe.rs`); its event
+            // then wakes the waiting `Signal`s through the ordinary dispatch.
+            #[cfg(unix)]
+            if let Some(signals) = signals.filter(|s| s.token() == token) {
+                signals.drain();
+            }
+            self.pending.push((token, Ready::from_mio(event)));
+        }
         Ok(())
     }
 

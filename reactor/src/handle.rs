@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     pub(crate) sources: Sources,
     pub(crate) timers: Timers,
     pub(crate) counts: WaiterCounts,
+    /// The reactor's signal pipe, made by its first `Signal` (`signal/pipe.rs`).
+    #[cfg(unix)]
+    pub(crate) signals: crate::signal::SignalSlot,
 }
 
 thread_local! {
@@ -65,6 +68,8 @@ impl Handle {
                 sources: Sources::default(),
                 timers: Timers::new(Instant::now()),
                 counts: WaiterCounts::default(),
+                #[cfg(unix)]
+                signals: Default::default(),
             }),
         }
     }
@@ -123,6 +128,9 @@ impl Handle {
     pub fn shutdown(&self) {
         let mut wakers = Vec::new();
         let io = self.inner.sources.shutdown(&mut wakers);
+        // After the sources: from here no signal pipe can be made (`signal/pipe.rs`).
+        #[cfg(unix)]
+        self.inner.signals.close();
         let timers = self.inner.timers.shutdown(&mut wakers);
         // Wake first, release after (waiters.rs): the counts must not drop before the tasks
         // they stand for are runnable.

@@ -6,11 +6,11 @@
 //! task dump of `Builder::dump_on_signal` — would therefore hide every deadlock. This
 //! listener is invisible to the runtime: no task, no reactor registration, no waker.
 //!
-//! Each listener owns a socket pair: the signal action (registered in `globals.rs`, next to
-//! the counting handler every `Signal` uses) writes a byte to its non-blocking sending end,
-//! and [`wait`](SignalListener::wait) blocks in `read(2)` on the blocking receiving end.
-//! Reading its own pipe, it never drains the shared self-pipe the `Signal` streams read, so
-//! it takes no delivery away from them.
+//! Each listener owns a socket pair: the signal action (registered in `globals.rs`, like
+//! the reactors' actions the `Signal` streams use) writes a byte to its non-blocking
+//! sending end, and [`wait`](SignalListener::wait) blocks in `read(2)` on the blocking
+//! receiving end. It reads only its own pipe, so it takes no wake-up away from any other
+//! listener or reactor.
 //!
 //! Invariants: `closed` is set before the closing byte is written, and checked after every
 //! read, so a `wait` that returns `Some` saw at least one delivery that arrived before
@@ -22,7 +22,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::{Arc, Mutex};
 
-use super::globals::Globals;
+use super::globals;
 use super::unix::SignalKind;
 use crate::sync::lock;
 
@@ -72,12 +72,11 @@ impl SignalListener {
     /// signal and for SIGKILL, SIGSTOP, SIGILL, SIGFPE and SIGSEGV; the OS's error if the
     /// handler or the socket pair cannot be made. Needs no runtime.
     pub fn new(kind: SignalKind) -> io::Result<SignalListener> {
-        let globals = Globals::get()?;
         let (sender, receiver) = UnixStream::pair()?;
         // The action runs in a signal handler: it must never block.
         sender.set_nonblocking(true)?;
         let sender = Arc::new(sender);
-        let id = globals.add_pipe_action(kind.as_raw_value(), sender.clone())?;
+        let id = globals::add_pipe_action(kind.as_raw_value(), sender.clone())?;
         Ok(SignalListener {
             kind,
             sender,

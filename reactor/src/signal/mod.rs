@@ -2,19 +2,24 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | `globals` | the process-wide self-pipe, per-signal delivery counts, the installed handlers (the crate's only `unsafe`) |
-//! | [`unix`] | [`unix::Signal`] streams: a descriptor of the pipe registered with the reactor, and the count seen |
+//! | `globals` | the process-wide part: the handlers pinned for the life of the process, the registration of the async-signal-safe actions (the crate's only `unsafe`) |
+//! | `pipe` | a reactor's own signal pipe and per-signal delivery counts; only the reactor's driver reads the pipe, and wakes every waiting `Signal` |
+//! | [`unix`] | [`unix::Signal`] streams: the count seen, waiting in the reactor's waiter lists |
 //! | `listener` | [`SignalListener`]: a listener on a plain thread, with its own pipe (no task, no waker: invisible to the deadlock detector) |
 //!
-//! A task waiting for a signal waits on a reactor registration like a socket read, so the
-//! deadlock detector counts it as waiting for I/O and never reports a server that waits for
-//! SIGTERM.
+//! Every listener has a pipe of its own to read (one per reactor, one per
+//! `SignalListener`): a wake-up read by two readers is lost by one of them (`pipe.rs`).
+//! A task waiting for a signal waits in the reactor's waiter lists like a socket read, so
+//! the deadlock detector counts it as waiting for I/O and never reports a server that waits
+//! for SIGTERM.
 
 mod globals;
 mod listener;
+mod pipe;
 pub mod unix;
 
 pub use listener::SignalListener;
+pub(crate) use pipe::SignalSlot;
 
 use std::io;
 

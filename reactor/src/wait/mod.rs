@@ -49,6 +49,11 @@ pub enum WaitReason {
         /// The descriptor.
         fd: i32,
     },
+    /// A delivery of a signal (`Signal::recv`, `ctrl_c`).
+    Signal {
+        /// The signal number.
+        signum: i32,
+    },
     /// A timer (`sleep`, `timeout`, `interval`), due at `deadline`.
     Timer {
         /// When it fires.
@@ -131,6 +136,10 @@ impl fmt::Display for WaitReason {
         match *self {
             WaitReason::Readable { fd } => write!(f, "read readiness of fd {fd}"),
             WaitReason::Writable { fd } => write!(f, "write readiness of fd {fd}"),
+            WaitReason::Signal { signum } => match signal_name(signum) {
+                Some(name) => write!(f, "delivery of signal {signum} ({name})"),
+                None => write!(f, "delivery of signal {signum}"),
+            },
             WaitReason::Timer { deadline } => {
                 let now = Instant::now();
                 if deadline > now {
@@ -158,8 +167,38 @@ const WRITABLE: u64 = 2;
 const TIMER: u64 = 3;
 const JOIN: u64 = 4;
 const JOIN_SET: u64 = 5;
+const SIGNAL: u64 = 6;
 /// `SYNC + SyncKind as u64`.
 const SYNC: u64 = 16;
+
+/// The name of the signals that have a `SignalKind` constructor, for reports.
+fn signal_name(signum: i32) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        let names = [
+            (libc::SIGALRM, "SIGALRM"),
+            (libc::SIGCHLD, "SIGCHLD"),
+            (libc::SIGHUP, "SIGHUP"),
+            (libc::SIGINT, "SIGINT"),
+            (libc::SIGIO, "SIGIO"),
+            (libc::SIGPIPE, "SIGPIPE"),
+            (libc::SIGQUIT, "SIGQUIT"),
+            (libc::SIGTERM, "SIGTERM"),
+            (libc::SIGUSR1, "SIGUSR1"),
+            (libc::SIGUSR2, "SIGUSR2"),
+            (libc::SIGWINCH, "SIGWINCH"),
+        ];
+        names
+            .iter()
+            .find(|(n, _)| *n == signum)
+            .map(|(_, name)| *name)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = signum;
+        None
+    }
+}
 
 /// Timer deadlines are stored in ms since this process-wide instant.
 fn epoch() -> Instant {
@@ -173,6 +212,7 @@ impl WaitReason {
             // Descriptors are non-negative; the cast keeps the bits.
             WaitReason::Readable { fd } => (READABLE, u64::from(fd as u32)),
             WaitReason::Writable { fd } => (WRITABLE, u64::from(fd as u32)),
+            WaitReason::Signal { signum } => (SIGNAL, u64::from(signum as u32)),
             WaitReason::Timer { deadline } => {
                 let ms = deadline.saturating_duration_since(epoch()).as_millis();
                 (TIMER, u64::try_from(ms).unwrap_or(PAYLOAD).min(PAYLOAD))
@@ -190,6 +230,9 @@ impl WaitReason {
             NONE => return None,
             READABLE => WaitReason::Readable { fd: payload as i32 },
             WRITABLE => WaitReason::Writable { fd: payload as i32 },
+            SIGNAL => WaitReason::Signal {
+                signum: payload as i32,
+            },
             TIMER => WaitReason::Timer {
                 deadline: epoch() + Duration::from_millis(payload),
             },
@@ -439,6 +482,8 @@ mod tests {
         let reasons = [
             WaitReason::Readable { fd: 7 },
             WaitReason::Writable { fd: 0 },
+            WaitReason::Signal { signum: 10 },
+            WaitReason::Signal { signum: 64 },
             WaitReason::Timer { deadline },
             WaitReason::Join { task: 42 },
             WaitReason::JoinSet { tasks: 3 },
@@ -456,6 +501,18 @@ mod tests {
             slot.set(reason);
             assert_eq!(slot.get(), Some(reason));
         }
+        #[cfg(unix)]
+        assert_eq!(
+            WaitReason::Signal {
+                signum: libc::SIGTERM
+            }
+            .to_string(),
+            format!("delivery of signal {} (SIGTERM)", libc::SIGTERM)
+        );
+        assert_eq!(
+            WaitReason::Signal { signum: 64 }.to_string(),
+            "delivery of signal 64"
+        );
     }
 
     #[test]
