@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use runnel_reactor::wait;
+
 use crate::semaphore::waitlist;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +229,11 @@ impl Notified<'_> {
             .push_back(WaiterState::Waiting, waker.cloned());
         self.state = NotifiedState::Waiting(index);
         crate::note_wait(crate::SyncKind::Notified, self.notify);
+        if let Some(waker) = waker {
+            // Only a holder of `&Notify` can wake us: the wait-for graph compares where
+            // this `Notify` lives with the waiting task's own future.
+            wait::register_wait_at(self.notify, waker);
+        }
         Poll::Pending
     }
 }
@@ -247,10 +254,13 @@ impl Future for Notified<'_> {
                         _ => node.waker = Some(cx.waker().clone()),
                     }
                     crate::note_wait(crate::SyncKind::Notified, this.notify);
+                    wait::register_wait_at(this.notify, cx.waker());
                     return Poll::Pending;
                 }
                 state.waiters.free(index);
                 this.state = NotifiedState::Done;
+                drop(state);
+                wait::unregister_wait_at(this.notify);
                 Poll::Ready(())
             }
             NotifiedState::Done => Poll::Ready(()),
@@ -263,6 +273,7 @@ impl Drop for Notified<'_> {
         let NotifiedState::Waiting(index) = self.state else {
             return;
         };
+        wait::unregister_wait_at(self.notify);
         let mut state = self.notify.lock();
         let node_state = state.waiters.node(index).state;
         if node_state == WaiterState::Waiting {
