@@ -38,6 +38,10 @@ struct State {
 /// stores a permit for the next [`notified`](Self::notified) call;
 /// [`notify_waiters`](Self::notify_waiters) wakes everyone waiting now.
 ///
+/// On runnel, a task waiting on a `Notify` that lives inside its own future (not in an
+/// `Arc`, a `Box` or a `static`) can only be notified by itself: runnel reports it as a
+/// `partial deadlock` (Go's `cond.Wait()` with no one left to signal).
+///
 /// ```
 /// use std::sync::Arc;
 /// use runnel_sync::Notify;

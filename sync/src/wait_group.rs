@@ -159,7 +159,10 @@ fn overflow(n: usize) -> ! {
 /// Runtime-agnostic: any executor may poll `wait`. On runnel, a task in `wait` is listed in
 /// task dumps and reports as waiting on `completion of wait group <address>`; its waker is
 /// held by the group, so to the deadlock detector it is woken by a holder the runtime cannot
-/// see ("maybe": a stall report, never a deadlock report).
+/// see ("maybe": a stall report, never a deadlock report). One exception, found while the
+/// rest of the runtime runs: a group that lives inside the waiting task's own future, with
+/// no token out, can only reach zero by that task's own `done` — a `partial deadlock`
+/// report (Go's `wg.Add(1); wg.Wait()`).
 pub struct WaitGroup {
     inner: Arc<Inner>,
 }
