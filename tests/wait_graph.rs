@@ -568,6 +568,70 @@ fn no_report_a_waker_held_by_a_foreign_thread() {
     assert_silent(&rt.metrics());
 }
 
+/// Waits on a `Notify` or `WaitGroup` that someone else can signal, 700 ms later (past the
+/// quiet period plus two scans, so a mistaken vertex would be reported first): a
+/// sub-future of the same task woken by a timer, a task holding a `WaitGroupToken`, a
+/// task sharing the `Notify` through an `Arc`, and a `Notified` dropped in the poll that
+/// registered it before the task goes on to wait on a foreign channel (its wait reason
+/// still says "notify"; the registration ended with it).
+#[test]
+fn no_report_a_notify_or_wait_group_signalled_later() {
+    let rt = runtime(SENSITIVE);
+    rt.block_on(async {
+        const LATER: Duration = Duration::from_millis(700);
+        let later = || runnel::time::sleep(LATER);
+        let own_branch = runnel::spawn(async move {
+            let notify = runnel::sync::Notify::new();
+            let wg = runnel::sync::WaitGroup::new();
+            wg.add(1);
+            runnel::join!(notify.notified(), wg.wait(), async {
+                later().await;
+                notify.notify_one();
+                wg.done();
+            });
+        });
+        let token_holder = runnel::spawn(async move {
+            let wg = runnel::sync::WaitGroup::new();
+            let token = wg.token();
+            runnel::spawn(async move {
+                later().await;
+                drop(token);
+            });
+            wg.wait().await;
+        });
+        let shared = Arc::new(runnel::sync::Notify::new());
+        let notifier = shared.clone();
+        let arc_waiter = runnel::spawn(async move { shared.notified().await });
+        runnel::spawn(async move {
+            later().await;
+            notifier.notify_one();
+        });
+        let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(LATER);
+            tx.send(5).unwrap();
+        });
+        let stale_reason = runnel::spawn(async move {
+            let notify = runnel::sync::Notify::new();
+            // Boxed, so that `drop` ends it here (a `pin!`ned one lives to the block's end).
+            let mut notified = Box::pin(notify.notified());
+            std::future::poll_fn(|cx| {
+                assert!(notified.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            drop(notified);
+            rx.await.unwrap()
+        });
+        own_branch.await.unwrap();
+        token_holder.await.unwrap();
+        arc_waiter.await.unwrap();
+        assert_eq!(stale_reason.await.unwrap(), 5);
+        thread.join().unwrap();
+    });
+    assert_silent(&rt.metrics());
+}
+
 /// Many tasks taking and releasing mutexes, an `RwLock` and a semaphore, holding them
 /// across yields and sleeps, for about two seconds.
 #[test]

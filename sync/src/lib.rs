@@ -25,6 +25,11 @@
 //! (`#[track_caller]`); a lock wait registers itself in the waiting task's wait slot.
 //! A guard can move to another task or thread without the lock seeing it, so a cycle
 //! through locks is reported as *likely* (see ARCHITECTURE.md, "The wait-for graph").
+//! A `Notify` wait (a `Barrier`'s included) and a `WaitGroup` wait with no token out
+//! register the primitive's address instead: one that lives inside the waiting task's own
+//! future can only be signalled by that task, so such a wait is reported as certain.
+//! Channel waits are not followed: a channel end moves freely (into a task, a registry, a
+//! thread), and nothing records where it went.
 
 pub mod barrier;
 pub use barrier::{Barrier, BarrierWaitResult};

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use runnel_reactor::wait;
+
 use crate::semaphore::waitlist;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,10 @@ struct State {
 /// Notifies tasks: [`notify_one`](Self::notify_one) wakes one waiter or, with none,
 /// stores a permit for the next [`notified`](Self::notified) call;
 /// [`notify_waiters`](Self::notify_waiters) wakes everyone waiting now.
+///
+/// On runnel, a task waiting on a `Notify` that lives inside its own future (not in an
+/// `Arc`, a `Box` or a `static`) can only be notified by itself: runnel reports it as a
+/// `partial deadlock` (Go's `cond.Wait()` with no one left to signal).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -227,6 +233,11 @@ impl Notified<'_> {
             .push_back(WaiterState::Waiting, waker.cloned());
         self.state = NotifiedState::Waiting(index);
         crate::note_wait(crate::SyncKind::Notified, self.notify);
+        if let Some(waker) = waker {
+            // Only a holder of `&Notify` can wake us: the wait-for graph compares where
+            // this `Notify` lives with the waiting task's own future.
+            wait::register_wait_at(self.notify, waker);
+        }
         Poll::Pending
     }
 }
@@ -247,10 +258,13 @@ impl Future for Notified<'_> {
                         _ => node.waker = Some(cx.waker().clone()),
                     }
                     crate::note_wait(crate::SyncKind::Notified, this.notify);
+                    wait::register_wait_at(this.notify, cx.waker());
                     return Poll::Pending;
                 }
                 state.waiters.free(index);
                 this.state = NotifiedState::Done;
+                drop(state);
+                wait::unregister_wait_at(this.notify);
                 Poll::Ready(())
             }
             NotifiedState::Done => Poll::Ready(()),
@@ -263,6 +277,7 @@ impl Drop for Notified<'_> {
         let NotifiedState::Waiting(index) = self.state else {
             return;
         };
+        wait::unregister_wait_at(self.notify);
         let mut state = self.notify.lock();
         let node_state = state.waiters.node(index).state;
         if node_state == WaiterState::Waiting {

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 
+use runnel_reactor::wait;
+
 use crate::wake_list::{wake_all, WakeList};
 
 const COUNT_MASK: u64 = u32::MAX as u64;
@@ -157,7 +159,10 @@ fn overflow(n: usize) -> ! {
 /// Runtime-agnostic: any executor may poll `wait`. On runnel, a task in `wait` is listed in
 /// task dumps and reports as waiting on `completion of wait group <address>`; its waker is
 /// held by the group, so to the deadlock detector it is woken by a holder the runtime cannot
-/// see ("maybe": a stall report, never a deadlock report).
+/// see ("maybe": a stall report, never a deadlock report). One exception, found while the
+/// rest of the runtime runs: a group that lives inside the waiting task's own future, with
+/// no token out, can only reach zero by that task's own `done` — a `partial deadlock`
+/// report (Go's `wg.Add(1); wg.Wait()`).
 pub struct WaitGroup {
     inner: Arc<Inner>,
 }
@@ -233,7 +238,7 @@ impl WaitGroup {
     pub async fn wait(&self) {
         let inner = &*self.inner;
         let mut registration = Registration {
-            inner,
+            group: self,
             key: None,
             generation: None,
         };
@@ -251,7 +256,15 @@ impl WaitGroup {
             }
             registration.generation.get_or_insert(generation_of(now));
             waiters.register(&mut registration.key, cx.waker());
+            drop(waiters);
             crate::note_wait(crate::SyncKind::WaitGroup, inner);
+            // No token exists (a token holds the other reference), so only a holder of
+            // `&WaitGroup` can call `done`: the wait-for graph compares where this group
+            // lives with the waiting task's own future. A token made later needs
+            // `&WaitGroup` too, so it cannot come from anyone the comparison rules out.
+            if Arc::strong_count(&self.inner) == 1 {
+                wait::register_wait_at(self, cx.waker());
+            }
             Poll::Pending
         })
         .await;
@@ -268,7 +281,7 @@ impl WaitGroup {
 /// A waiting `wait` future's place in the wake list, removed when the future completes or
 /// is dropped.
 struct Registration<'a> {
-    inner: &'a Inner,
+    group: &'a WaitGroup,
     key: Option<usize>,
     /// The generation seen at the first `Pending`; `None` before it.
     generation: Option<u32>,
@@ -288,7 +301,8 @@ impl Registration<'_> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.inner.lock().remove(&mut self.key);
+            wait::unregister_wait_at(self.group);
+            self.group.inner.lock().remove(&mut self.key);
         }
     }
 }

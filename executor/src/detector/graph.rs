@@ -15,6 +15,19 @@
 //!   vertex if any holder is not a runnel task or was not recorded, or if the semaphore
 //!   ever had permits added or was closed by a call no guard made (`open`). A guard can
 //!   move to another task or thread without the lock seeing it: that is the presumption.
+//!   (A lock inside the waiting task's own future could only have been taken by that
+//!   task, but the wait reason that would give the lock's address is not tied to the
+//!   registration as an address registration is, so lock edges stay likely.)
+//! - **Own** (certain): idle, exactly one waker beyond the runtime's holders (`holds ==
+//!   0`, one other reference), and its last poll registered, with its own waker, a wait
+//!   on a `runnel-sync` primitive (`Notify`, a `WaitGroup` no token shares) *by address*
+//!   — an address inside the task's own allocation (`Header::owns`). So the one reference
+//!   is the waker in that primitive, and the primitive is a field of the task's future:
+//!   a spawned future is `'static` and owned by its task, so no other task or thread can
+//!   hold a reference into it, and nothing but the task's own poll can reach the
+//!   primitive to wake it (only `unsafe` code that publishes a pointer into a task's
+//!   future could). Source: the task itself. Rust's form of Go's `cond.Wait()` with no
+//!   other goroutine able to signal, or `wg.Add(1); wg.Wait()`.
 //!
 //! A set of vertices whose sources all lie inside the set (a *knot*) can never run again:
 //! each could only be woken by another member acting, and none can act without running.
@@ -49,6 +62,8 @@ pub(super) enum Edge {
         reason: WaitReason,
         holders: HoldersSnapshot,
     },
+    /// A primitive inside the task's own future: certain, and its only source is itself.
+    Own { reason: WaitReason },
 }
 
 /// A waiting task that only other tasks of the runtime can wake.
@@ -86,6 +101,13 @@ impl Vertex {
                 }
                 Edge::Lock { reason, holders }
             }
+            reason @ WaitReason::Sync { .. } if holds == 0 && outside == 1 => {
+                let at = header.wait.reason.registered_at()?;
+                if !header.owns(at) {
+                    return None;
+                }
+                Edge::Own { reason }
+            }
             _ => return None,
         };
         Some(Vertex {
@@ -101,11 +123,12 @@ impl Vertex {
         match &self.edge {
             Edge::Join { target } => std::slice::from_ref(target),
             Edge::Lock { holders, .. } => &holders.tasks,
+            Edge::Own { .. } => std::slice::from_ref(&self.id),
         }
     }
 
     fn is_certain(&self) -> bool {
-        matches!(self.edge, Edge::Join { .. })
+        matches!(self.edge, Edge::Join { .. } | Edge::Own { .. })
     }
 }
 
@@ -175,10 +198,17 @@ pub(super) fn stuck_sets(vertices: &HashMap<u64, Vertex>) -> Vec<Vec<u64>> {
 /// The report for one stuck set: every task, what it waits on, and which locks it holds.
 pub(super) fn render(set: &[u64], vertices: &HashMap<u64, Vertex>) -> String {
     let members: Vec<&Vertex> = set.iter().map(|id| &vertices[id]).collect();
-    let mut text = if members.iter().all(|v| v.is_certain()) {
+    let mut text = if members.iter().all(|v| matches!(v.edge, Edge::Join { .. })) {
         format!(
             "partial deadlock: {} task(s) wait on each other's completion and can never run \
              again (the rest of the runtime goes on):",
+            set.len()
+        )
+    } else if members.iter().all(|v| v.is_certain()) {
+        format!(
+            "partial deadlock: {} task(s) can never run again: each waits on the completion \
+             of another of them or on a primitive inside its own future, which nothing \
+             outside the task can reach (the rest of the runtime goes on):",
             set.len()
         )
     } else {
@@ -205,6 +235,13 @@ pub(super) fn render(set: &[u64], vertices: &HashMap<u64, Vertex>) -> String {
                     "{reason} (created at {}), held by {}",
                     holders.created_at,
                     tasks(&holders.tasks)
+                );
+            }
+            Edge::Own { reason } => {
+                let _ = write!(
+                    text,
+                    "{reason}, which lives inside this task's own future: nothing outside \
+                     the task can reach it"
                 );
             }
         }
@@ -269,6 +306,20 @@ mod tests {
         }
     }
 
+    fn own(id: u64) -> Vertex {
+        Vertex {
+            id,
+            polls: 1,
+            location: Location::caller(),
+            edge: Edge::Own {
+                reason: WaitReason::Sync {
+                    kind: SyncKind::Notified,
+                    addr: 0x20,
+                },
+            },
+        }
+    }
+
     fn graph(vertices: Vec<Vertex>) -> HashMap<u64, Vertex> {
         vertices.into_iter().map(|v| (v.id, v)).collect()
     }
@@ -310,5 +361,26 @@ mod tests {
         assert!(text.contains("held by task 1"), "{text}");
         assert!(text.contains("task 1 (spawned at"), "{text}");
         assert!(text.contains("; it holds mutex 0x10"), "{text}");
+    }
+
+    #[test]
+    fn a_wait_on_a_primitive_of_its_own_is_stuck_alone_and_certain() {
+        // 1 waits on a notify inside its own future; 2 joins 1; 3 joins a running task.
+        let g = graph(vec![own(1), join(2, 1), join(3, 9)]);
+        assert_eq!(stuck_sets(&g), vec![vec![1, 2]]);
+        let text = render(&[1, 2], &g);
+        assert!(
+            text.starts_with("partial deadlock: 2 task(s) can never run again"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "waits on: notification of notify 0x20, which lives inside this task's own future"
+            ),
+            "{text}"
+        );
+        // With a lock edge in the set, the report is likely again.
+        let g = graph(vec![own(1), lock(2, &[1])]);
+        assert!(render(&[1, 2], &g).starts_with("likely partial deadlock"));
     }
 }

@@ -10,14 +10,22 @@
 //!
 //! The slot also keeps what the wait-for graph (the executor's `detector/graph.rs`) needs:
 //! a poll count (a task whose count did not move was not polled), and, while the task is
-//! queued on a lock of `runnel-sync`, a *registration*: an `Arc` of the lock's
-//! [`Holders`], so the detector can read who holds it without touching the lock itself
-//! (which may be freed at any time). Registrations are made by the lock's acquire future
-//! ([`register_wait`]) only when it is polled with the polled task's own waker, and end at
-//! the task's next poll, or when the future completes or is dropped during the same poll
-//! ([`unregister_wait`]). The one reader (the detector) borrows the `Arc` by tagging the
-//! pointer; a clear that finds the tag leaves the `Arc` to the reader to drop (see
-//! [`WaitSlot::read_registration`]), so neither side waits for the other.
+//! queued on a primitive of `runnel-sync` with its own waker, a *registration* of one of
+//! two kinds:
+//! - a lock's (`Mutex`, `RwLock`, `Semaphore`): an `Arc` of the lock's [`Holders`], so the
+//!   detector can read who holds it without touching the lock itself (which may be freed
+//!   at any time) — [`register_wait`], [`unregister_wait`];
+//! - an *address* (`Notify`, and a `WaitGroup` no token or other handle shares): where the
+//!   primitive the task waits on lives, which only code that can reach that address can
+//!   wake; the detector never dereferences it, only compares it with the task's own
+//!   allocation — [`register_wait_at`], [`unregister_wait_at`].
+//!
+//! Registrations are made by the waiting future only when it is polled with the polled
+//! task's own waker (the one the primitive stored), and end at the task's next poll, or
+//! when the future completes or is dropped during the same poll. The one reader (the
+//! detector) borrows a lock's `Arc` by tagging the pointer; a clear that finds the tag
+//! leaves the `Arc` to the reader to drop (see [`WaitSlot::read_registration`]), so neither
+//! side waits for the other. An address registration owns nothing (its tag bit says so).
 //!
 //! Cost: one thread-local read and one relaxed store per `Pending`, a few thread-local
 //! writes and one load of the registration per poll; the slot is three words. Outside a
@@ -256,13 +264,16 @@ pub struct WaitSlot {
     word: AtomicU64,
     /// Polls begun; written only by the thread polling the owner.
     polls: AtomicU64,
-    /// An `Arc<Holders>` from `Arc::into_raw`, or null; bit 0 set while the detector
-    /// reads through it.
+    /// An `Arc<Holders>` from `Arc::into_raw` (bit 0 set while the detector reads
+    /// through it), or an address with bit 1 set (an address registration: owns
+    /// nothing), or null.
     on: AtomicPtr<Holders>,
 }
 
-/// The tag bit of `WaitSlot::on` (an `Arc`'s data is at least word-aligned).
+/// The tag bits of `WaitSlot::on` (an `Arc`'s data, and every primitive registered by
+/// address, are at least word-aligned).
 const READING: usize = 1;
+const ADDRESS: usize = 2;
 
 impl WaitSlot {
     /// The reason recorded last, if any. Meaningful while the task is not running.
@@ -287,7 +298,7 @@ impl WaitSlot {
     /// one reader at a time (the detector); never blocks, and never blocks the owner.
     pub fn read_registration<R>(&self, read: impl FnOnce(&Holders) -> R) -> Option<R> {
         let ptr = self.on.load(Acquire);
-        if ptr.is_null() || ptr as usize & READING != 0 {
+        if ptr.is_null() || ptr as usize & (READING | ADDRESS) != 0 {
             return None;
         }
         let tagged = (ptr as usize | READING) as *mut Holders;
@@ -313,6 +324,14 @@ impl WaitSlot {
         Some(result)
     }
 
+    /// Where the primitive the owner was queued on lives, if its last poll ended with an
+    /// address registration ([`register_wait_at`]). Only compared, never dereferenced:
+    /// the primitive may be gone by the time the caller looks.
+    pub fn registered_at(&self) -> Option<usize> {
+        let word = self.on.load(Acquire) as usize;
+        (word & ADDRESS != 0).then_some(word & !(READING | ADDRESS))
+    }
+
     /// Forgets the reason (a new poll starts with none).
     fn clear(&self) {
         self.word.store(NONE, Relaxed);
@@ -322,7 +341,8 @@ impl WaitSlot {
     /// drop) calls this.
     fn replace_registration(&self, new: *mut Holders) {
         let old = self.on.swap(new, AcqRel);
-        if !old.is_null() && old as usize & READING == 0 {
+        // An address registration owns nothing; a tagged `Arc` is the reader's to drop.
+        if !old.is_null() && old as usize & (READING | ADDRESS) == 0 {
             // SAFETY: an untagged pointer is a reference this slot owns (from
             // `Arc::into_raw` in `register_wait`); the swap took it out, so we drop it once.
             drop(unsafe { Arc::from_raw(old.cast_const()) });
@@ -467,6 +487,37 @@ pub fn unregister_wait(holders: &Arc<Holders>) {
     with_current(|_, slot| {
         let on = slot.on.load(Relaxed) as usize & !READING;
         if on == Arc::as_ptr(holders) as usize {
+            slot.replace_registration(std::ptr::null_mut());
+        }
+    });
+}
+
+/// Registers, for the task being polled, that it waits on the primitive at `at` — one
+/// whose waker list now holds `waker` — if `waker` is that task's own waker. The wait-for
+/// graph may then conclude that only code able to reach `at` can wake the task (see the
+/// module docs). A wait polled with another waker (a combinator's, another executor's)
+/// ends a registration of the same address instead. Call it when the waiting future
+/// returns `Pending`; `at` must be at least 4-byte aligned (anything else is ignored).
+pub fn register_wait_at<T>(at: *const T, waker: &Waker) {
+    let at = at as usize;
+    if at & (READING | ADDRESS) != 0 || at == 0 {
+        return;
+    }
+    with_current(|current, slot| {
+        let own = current.waker == Some((waker.data(), waker.vtable()));
+        if own && current.task != 0 {
+            slot.replace_registration((at | ADDRESS) as *mut Holders);
+        } else if slot.on.load(Relaxed) as usize == at | ADDRESS {
+            slot.replace_registration(std::ptr::null_mut());
+        }
+    });
+}
+
+/// Ends the current task's address registration of `at`, if it has one (the waiting
+/// future completed or was dropped during the poll that registered it).
+pub fn unregister_wait_at<T>(at: *const T) {
+    with_current(|_, slot| {
+        if slot.on.load(Relaxed) as usize == at as usize | ADDRESS {
             slot.replace_registration(std::ptr::null_mut());
         }
     });
@@ -622,6 +673,45 @@ mod tests {
             assert_eq!(Arc::strong_count(&lock), 2, "not freed under the reader");
         });
         assert_eq!(Arc::strong_count(&lock), 1);
+    }
+
+    #[test]
+    fn an_address_registration_owns_nothing_and_ends_like_a_lock_registration() {
+        let own = futures::task::noop_waker();
+        let other = Waker::from(Arc::new(Noop));
+        let primitive = 0u64;
+        let at: *const u64 = &primitive;
+        let lock = holders();
+        let slot = WaitSlot::default();
+        {
+            let _poll = enter_task(&slot, 5, &own);
+            register_wait_at(at, &other);
+            assert_eq!(slot.registered_at(), None, "not the task's own waker");
+            register_wait_at(at, &own);
+            assert_eq!(slot.registered_at(), Some(at as usize));
+            // Not a lock registration: the lock reader sees nothing to borrow.
+            assert_eq!(slot.read_registration(|_| ()), None);
+            // Polled again with another waker: the primitive no longer holds ours.
+            register_wait_at(at, &other);
+            assert_eq!(slot.registered_at(), None);
+            register_wait_at(at, &own);
+            unregister_wait_at(at);
+            assert_eq!(slot.registered_at(), None);
+            // A lock registration replaced by an address one frees its reference.
+            register_wait(&lock, &own);
+            register_wait_at(at, &own);
+            assert_eq!(Arc::strong_count(&lock), 1);
+        }
+        assert_eq!(slot.registered_at(), Some(at as usize));
+        // The next poll ends it; outside a task's poll nothing registers.
+        drop(enter_task(&slot, 5, &own));
+        assert_eq!(slot.registered_at(), None);
+        register_wait_at(at, &own);
+        {
+            let _block_on = enter(&slot);
+            register_wait_at(at, &own);
+        }
+        assert_eq!(slot.registered_at(), None);
     }
 
     struct Noop;

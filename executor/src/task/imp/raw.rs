@@ -87,6 +87,17 @@ impl Header {
     pub(crate) fn is_join_held_outside(&self) -> bool {
         self.state.load().is_join_held_outside()
     }
+
+    /// Whether `addr` lies inside this task's own allocation — for a primitive, that it
+    /// is a part of the task's future (stored inline, not boxed or shared). Addresses are
+    /// compared on their low 48 bits (the width `WaitReason` keeps), which hold every
+    /// user-space address. Only compares: nothing at `addr` is read.
+    pub(crate) fn owns(&self, addr: usize) -> bool {
+        const LOW: usize = (1 << 48) - 1;
+        let start = self as *const Header as usize & LOW;
+        let addr = addr & LOW;
+        addr >= start && addr - start < self.vtable.size
+    }
 }
 
 pub(super) struct Vtable {
@@ -101,6 +112,9 @@ pub(super) struct Vtable {
     drop_join_handle: unsafe fn(NonNull<Header>),
     /// Consumes the owned list's reference.
     shutdown: unsafe fn(NonNull<Header>),
+    /// `size_of::<Cell<F, S>>()`: the task's allocation, future included, spans
+    /// `[header, header + size)`.
+    size: usize,
 }
 
 enum Stage<F: Future> {
@@ -236,6 +250,7 @@ fn vtable<F: Future + 'static, S: Schedule>() -> &'static Vtable {
         try_read_output: try_read_output::<F, S>,
         drop_join_handle: drop_join_handle::<F, S>,
         shutdown: shutdown::<F, S>,
+        size: std::mem::size_of::<Cell<F, S>>(),
     }
 }
 
