@@ -572,6 +572,18 @@ impl Runtime {
         self.handle.metrics()
     }
 
+    /// Every task of this runtime and what it waits on; see [`Handle::dump`].
+    ///
+    /// ```
+    /// let rt = runnel_executor::Runtime::new().unwrap();
+    /// let task = rt.spawn(std::future::pending::<()>());
+    /// assert!(rt.dump().tasks() >= 1);
+    /// task.abort();
+    /// ```
+    pub fn dump(&self) -> TaskDump {
+        self.handle.dump()
+    }
+
     /// Shuts down, waiting at most `timeout` for threads busy in a task or a blocking job;
     /// those still busy are detached (their tasks are cancelled when their poll returns).
     pub fn shutdown_timeout(mut self, timeout: Duration) {
