@@ -28,6 +28,10 @@ impl Schedule for NoSchedule {
     fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
         None
     }
+
+    fn owner(&self) -> u64 {
+        0
+    }
 }
 
 struct NoOverflow;
@@ -44,7 +48,6 @@ fn tasks(n: usize) -> Vec<Notified<NoSchedule>> {
             let origin = Origin {
                 id: Id::next(),
                 location: std::panic::Location::caller(),
-                owner: 0,
             };
             let (task, notified, join) = task::new_task(async {}, NoSchedule, origin);
             std::mem::forget(task);

@@ -81,6 +81,11 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// completed with the panic right after this returns). Called on the polling thread,
     /// with the task still `RUNNING`.
     fn unhandled_panic(&self, _id: Id, _payload: &(dyn std::any::Any + Send)) {}
+
+    /// The id of the runtime the task belongs to (`Shared::id`; 0 for none), so a
+    /// `JoinHandle` of another runtime does not count as a holder inside this one. Read
+    /// through the task's scheduler rather than stored in every header (8 bytes a task).
+    fn owner(&self) -> u64;
 }
 
 /// A task's id, unique among the tasks of a process.
@@ -114,14 +119,12 @@ impl fmt::Display for Id {
     }
 }
 
-/// Where and who: what the deadlock and stall reports print about a task.
+/// Where and who: what the deadlock and stall reports print about a task. (Which runtime
+/// owns it is not stored: `Header::owner` asks the task's scheduler, `Schedule::owner`.)
 #[derive(Clone, Copy)]
 pub(crate) struct Origin {
     pub(crate) id: Id,
     pub(crate) location: &'static Location<'static>,
-    /// Identifies the runtime, so a `JoinHandle` of another runtime does not count as a
-    /// holder inside this one.
-    pub(crate) owner: u64,
 }
 
 /// The owned list's reference to a task.
