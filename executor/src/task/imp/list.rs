@@ -29,12 +29,18 @@ struct Shard {
     len: usize,
 }
 
+/// One shard's lock on a line (two, for the adjacent-line prefetcher) of its own: packed
+/// 24-byte mutexes would put two or three shards on one line, so a spawn on one thread and
+/// a completion on another would bounce a line between them even for different shards.
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
+
 // SAFETY: the shard's pointers are only dereferenced under its lock, and they point to
 // tasks the list holds a reference to (so they are alive and Send, see Task).
 unsafe impl Send for Shard {}
 
 pub(crate) struct OwnedTasks<S: 'static> {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[PaddedShard]>,
     closed: AtomicBool,
     _s: std::marker::PhantomData<S>,
 }
@@ -49,7 +55,7 @@ impl<S: Schedule> OwnedTasks<S> {
         let shards = shards.next_power_of_two().max(1);
         OwnedTasks {
             shards: (0..shards)
-                .map(|_| Mutex::new(Shard { head: None, len: 0 }))
+                .map(|_| PaddedShard(Mutex::new(Shard { head: None, len: 0 })))
                 .collect(),
             closed: AtomicBool::new(false),
             _s: std::marker::PhantomData,
@@ -58,7 +64,10 @@ impl<S: Schedule> OwnedTasks<S> {
 
     fn shard(&self, header: &Header) -> MutexGuard<'_, Shard> {
         let index = header.id().as_u64() as usize & (self.shards.len() - 1);
-        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[index]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Links a new task, handing back its first `Notified` to submit; or, if the list is
@@ -124,13 +133,13 @@ impl<S: Schedule> OwnedTasks<S> {
     /// Closes the list and shuts every task down (cancelling it unless a worker runs it).
     pub(crate) fn close_and_shutdown_all(&self) {
         for shard in self.shards.iter() {
-            let _guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
             self.closed.store(true, Ordering::Release);
         }
         for shard in self.shards.iter() {
             loop {
                 let task = {
-                    let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
                     let Some(head) = shard.head else { break };
                     Self::unlink(&mut shard, head);
                     // SAFETY: the list's reference to a task we just unlinked.
@@ -145,7 +154,7 @@ impl<S: Schedule> OwnedTasks<S> {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len)
+            .map(|s| s.0.lock().unwrap_or_else(|e| e.into_inner()).len)
             .sum()
     }
 
@@ -153,7 +162,7 @@ impl<S: Schedule> OwnedTasks<S> {
     /// not lock the list again (it runs under a shard lock) and must not run user code.
     pub(crate) fn for_each_while(&self, mut f: impl FnMut(&Header) -> bool) -> bool {
         for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
             let mut cursor = shard.head;
             while let Some(ptr) = cursor {
                 // SAFETY: linked, so the list's reference keeps it alive; lock held.
@@ -173,9 +182,10 @@ impl<S: 'static> Drop for OwnedTasks<S> {
     fn drop(&mut self) {
         // Every task holds the scheduler (which owns this list) alive until it is
         // unlinked, so by the time the list drops it must be empty.
-        debug_assert!(self
-            .shards
-            .iter_mut()
-            .all(|s| s.get_mut().map(|s| s.head.is_none()).unwrap_or(true)));
+        debug_assert!(self.shards.iter_mut().all(|s| s
+            .0
+            .get_mut()
+            .map(|s| s.head.is_none())
+            .unwrap_or(true)));
     }
 }

@@ -295,7 +295,7 @@ unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // Every path that ends the JoinHandle's use of the slot empties it already; should a
     // waker still be there, its hold is released here, never left counted.
     // SAFETY: as above.
-    drop(unsafe { take_join_waker(&cell.header, cell.scheduler.owner()) });
+    drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
     // The stage has no drop glue (see `Stage`): drop its live field by hand.
     if cell.header.state.load().is_complete() {
         // SAFETY: COMPLETE: the output field is live; nobody else can take it now.
@@ -308,16 +308,18 @@ unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// Empties the join-waker slot, releasing the stored waker's hold (`waker::hold`) before
-/// the caller drops it. `owner` is the task's (`Schedule::owner`).
+/// the caller drops it. `owner` gives the task's runtime (`Schedule::owner`), asked only
+/// if the slot holds a waker: `Shared::id` is a line every worker reads, best left alone
+/// on the path of a task nobody joined.
 ///
 /// # Safety
 /// The caller owns the slot (per the `JOIN_WAKER` protocol in `state.rs`).
-unsafe fn take_join_waker(header: &Header, owner: u64) -> Option<Waker> {
+unsafe fn take_join_waker(header: &Header, owner: impl FnOnce() -> u64) -> Option<Waker> {
     // SAFETY: forwarded from the caller.
     let waker = header
         .join_waker
         .with_mut(|slot| unsafe { (*slot).take() })?;
-    release_hold(&waker, owner);
+    release_hold(&waker, owner());
     Some(waker)
 }
 
@@ -455,7 +457,7 @@ fn store_and_complete<F: Future + 'static, S: Schedule>(
             if !after.is_join_interested() {
                 // The JoinHandle was dropped meanwhile and left the slot to us.
                 // SAFETY: JOIN_WAKER clear and no JoinHandle: nobody else touches it.
-                drop(unsafe { take_join_waker(&cell.header, cell.scheduler.owner()) });
+                drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
             }
         }
     }));
@@ -532,7 +534,7 @@ fn set_join_waker(
     // slot: empty it (releasing the old waker's hold), then store the new waker, counted
     // after the clone exists.
     // SAFETY: as stated.
-    drop(unsafe { take_join_waker(header, owner) });
+    drop(unsafe { take_join_waker(header, || owner) });
     let join_waker = waker.clone();
     hold(&join_waker, owner);
     // SAFETY: as above.
@@ -543,7 +545,7 @@ fn set_join_waker(
     if result.is_err() {
         // Completed meanwhile: the bit was never set, the slot is still ours.
         // SAFETY: as above.
-        drop(unsafe { take_join_waker(header, owner) });
+        drop(unsafe { take_join_waker(header, || owner) });
     }
     result
 }
@@ -564,7 +566,7 @@ unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header
         let release = ReleaseOnUnwind(ptr);
         if !after.is_join_waker_set() {
             // SAFETY: JOIN_WAKER clear after our transition: the slot is ours.
-            drop(unsafe { take_join_waker(&cell.header, cell.scheduler.owner()) });
+            drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
         }
         // SAFETY: COMPLETE and we held JOIN_INTEREST until now: the output is ours.
         drop(unsafe { take_output(cell) });
@@ -573,7 +575,7 @@ unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header
     }
     // Not complete: our transition cleared JOIN_WAKER, so the slot is ours to empty.
     // SAFETY: as stated.
-    drop(unsafe { take_join_waker(&cell.header, cell.scheduler.owner()) });
+    drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
     RawTask(ptr).drop_reference();
 }
 
