@@ -76,7 +76,7 @@ impl<S: Schedule> Injector<S> {
 }
 
 impl<S: Schedule> Overflow<S> for Injector<S> {
-    fn push_batch(&self, tasks: Vec<Notified<S>>) {
+    fn push_batch(&self, tasks: impl Iterator<Item = Notified<S>>) {
         for task in tasks {
             self.push(task);
         }

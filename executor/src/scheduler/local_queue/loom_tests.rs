@@ -103,7 +103,7 @@ impl Tasks {
 struct Sink(Mutex<Vec<Notified<NoSchedule>>>);
 
 impl Overflow<NoSchedule> for Sink {
-    fn push_batch(&self, tasks: Vec<Notified<NoSchedule>>) {
+    fn push_batch(&self, tasks: impl Iterator<Item = Notified<NoSchedule>>) {
         self.0.lock().unwrap().extend(tasks);
     }
 }

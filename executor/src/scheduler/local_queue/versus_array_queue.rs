@@ -37,7 +37,7 @@ impl Schedule for NoSchedule {
 struct NoOverflow;
 
 impl Overflow<NoSchedule> for NoOverflow {
-    fn push_batch(&self, _tasks: Vec<Notified<NoSchedule>>) {
+    fn push_batch(&self, _tasks: impl Iterator<Item = Notified<NoSchedule>>) {
         unreachable!("the measurement never overflows")
     }
 }
