@@ -91,13 +91,11 @@ fn link_target(header: &Header) -> Option<u64> {
     if !header.is_idle() {
         return None;
     }
-    if header.wait.holds.load(SeqCst) != 1
-        || refs_outside(header) != 0
-        || header.is_join_held_outside()
+    if header.holds.load(SeqCst) != 1 || refs_outside(header) != 0 || header.is_join_held_outside()
     {
         return None;
     }
-    match header.wait.reason.get() {
+    match header.reason.get() {
         Some(WaitReason::Join { task }) if task != header.id().as_u64() => Some(task),
         _ => None,
     }

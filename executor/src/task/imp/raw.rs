@@ -10,42 +10,67 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU32, Ordering, Ordering::AcqRel};
 use std::task::{Context, Poll, Waker};
 
 use super::join::JoinError;
-use super::list::Links;
 use super::state::{State, ToIdle, ToRunning, Wake};
 use super::waker::{self, hold, release_hold};
 use super::{Id, Notified, Origin, Schedule, Task};
 use crate::loom::UnsafeCell;
 
-/// What the deadlock detector reads about a task that waits: how many of its wakers sit in
-/// `JoinHandle` slots of its own runtime, and what it said it waits on when its last poll
-/// returned `Pending` (`runnel_reactor::wait`).
+/// How many of a task's (or a `block_on` caller's) wakers sit in `JoinHandle` slots of its
+/// own runtime (see "Wakers held by the runtime itself" in `mod.rs`). 32 bits, so that it
+/// shares a word with the owned-list slot in the header: every hold is a waker stored in
+/// the join slot of a distinct task (or a `JoinSet`), so 2^32 of them cannot exist.
+#[derive(Default)]
+pub(crate) struct Holds(AtomicU32);
+
+impl Holds {
+    pub(crate) fn load(&self, order: Ordering) -> usize {
+        self.0.load(order) as usize
+    }
+
+    pub(super) fn increment(&self) {
+        // AcqRel: orders the hold before the state transitions that publish the slot.
+        self.0.fetch_add(1, AcqRel);
+    }
+
+    pub(super) fn decrement(&self) {
+        self.0.fetch_sub(1, AcqRel);
+    }
+}
+
+/// What the deadlock detector reads about a `block_on` caller that waits: its holds, and
+/// what it said it waits on when its last poll returned `Pending` (`runnel_reactor::wait`).
+/// A task keeps the same two in its header.
 #[derive(Default)]
 pub(crate) struct WaitRecord {
-    pub(crate) holds: AtomicUsize,
+    pub(crate) holds: Holds,
     pub(crate) reason: runnel_reactor::wait::WaitSlot,
 }
 
-/// The type-erased part of every task, at offset 0 of the allocation: 80 bytes (state 8,
-/// vtable 8, origin 16, wait record 16, join-waker slot 16, owned-list links 16), so a
-/// small future's cell stays within glibc's fast bins (chunks up to 128 bytes, which
-/// another thread can free without the arena lock; see BENCHMARKS.md, issue 14).
+/// The type-erased part of every task, at offset 0 of the allocation: 64 bytes (state 8,
+/// vtable 8, origin 16, holds and owned-list slot 8, wait reason 8, join-waker slot 16).
+/// Small enough that the harness's idle task (a 48-byte future) is a 120-byte cell, one
+/// 128-byte glibc chunk; an owned-list link pair and a word-sized hold count would have
+/// made it 136, one chunk class up (BENCHMARKS.md, issue 14).
 #[repr(C)]
 pub(crate) struct Header {
     pub(super) state: State,
     pub(super) vtable: &'static Vtable,
     pub(crate) origin: Origin,
-    pub(crate) wait: WaitRecord,
+    /// What the deadlock detector reads about a waiting task: its holds, and what it said
+    /// it waits on when its last poll returned `Pending` (`runnel_reactor::wait`).
+    pub(crate) holds: Holds,
+    /// Where the owned list keeps the task (`list.rs`); guarded by its shard's lock.
+    pub(super) list_slot: UnsafeCell<u32>,
+    pub(crate) reason: runnel_reactor::wait::WaitSlot,
     /// The `JoinHandle`'s waker; ownership per the `JOIN_WAKER` bit. While stored it is
     /// counted in its target's `holds` exactly as a `JoinWaker` (`waker::hold`), with this
     /// task's owner read from the scheduler instead of stored beside it; every path that
     /// empties the slot goes through `take_join_waker`, which releases the hold first.
     pub(super) join_waker: UnsafeCell<Option<Waker>>,
-    /// Guarded by the owned-list shard lock.
-    pub(super) links: UnsafeCell<Links>,
 }
 
 impl Header {
@@ -134,9 +159,10 @@ impl RawTask {
                 state: State::new(),
                 vtable: vtable::<F, S>(),
                 origin,
-                wait: WaitRecord::default(),
+                holds: Holds::default(),
+                list_slot: UnsafeCell::new(super::list::UNLISTED),
+                reason: Default::default(),
                 join_waker: UnsafeCell::new(None),
-                links: UnsafeCell::new(Links::default()),
             },
             scheduler,
             stage: UnsafeCell::new(Stage {
@@ -342,7 +368,7 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     // the future is live (see `Stage`).
                     let future = unsafe { &mut *(*stage).future };
                     // Leaf futures note what the task waits on into its record.
-                    let _wait = runnel_reactor::wait::enter(&cell.header.wait.reason);
+                    let _wait = runnel_reactor::wait::enter(&cell.header.reason);
                     // SAFETY: the future is never moved out of the heap cell until it is
                     // dropped in place, so pinning it there is sound.
                     unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
@@ -606,11 +632,11 @@ mod size_tests {
     }
 
     /// The sizes the allocator sees (BENCHMARKS.md, issue 14): a cell of up to 120 bytes is
-    /// a 128-byte glibc chunk, in the fast bins, which another thread frees without the
-    /// arena lock; 136 bytes is a 144-byte chunk, smol's size for the idle-task future.
+    /// a 128-byte glibc chunk; 136 bytes would be a 144-byte chunk, smol's size for the
+    /// harness's idle task.
     #[test]
     fn task_cells_stay_small() {
-        assert_eq!(size_of::<Header>(), 80, "the header grew");
+        assert_eq!(size_of::<Header>(), 64, "the header grew");
         assert_eq!(
             size_of::<JoinError>(),
             16,
@@ -642,6 +668,6 @@ mod size_tests {
             b.fetch_add(i, Relaxed);
         };
         assert_eq!(size_of_val(&idle), 48);
-        assert!(cell_size(&idle) <= 136, "{}", cell_size(&idle));
+        assert!(cell_size(&idle) <= 120, "{}", cell_size(&idle));
     }
 }

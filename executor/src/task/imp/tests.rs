@@ -317,6 +317,7 @@ fn ready<T>(poll: Poll<Result<T, JoinError>>) -> Result<T, JoinError> {
 mod abort;
 mod exhaustive;
 mod join;
+mod list;
 mod panic;
 mod shutdown;
 mod wake;

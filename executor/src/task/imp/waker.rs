@@ -2,13 +2,12 @@
 //! wrapper that counts a waker held in a `JoinHandle` slot as held by the runtime.
 //!
 //! Because the vtable is one static, `Waker::vtable()` tells a runnel task waker from any
-//! other, which is how `JoinWaker` finds the `WaitRecord` of the task it would wake.
+//! other, which is how `JoinWaker` finds the hold count of the task it would wake.
 
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::AcqRel;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use super::raw::{Header, RawTask, WaitRecord};
+use super::raw::{Header, Holds, RawTask};
 
 static TASK_WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
@@ -51,13 +50,13 @@ unsafe fn drop_waker(data: *const ()) {
     header_of(data).drop_reference();
 }
 
-/// If `waker` wakes a runnel task or `block_on` of the runtime `owner`, its wait record.
-fn wait_record_of(waker: &Waker, owner: u64) -> Option<&WaitRecord> {
+/// If `waker` wakes a runnel task or `block_on` of the runtime `owner`, its hold count.
+fn holds_of(waker: &Waker, owner: u64) -> Option<&Holds> {
     if std::ptr::eq(waker.vtable(), &TASK_WAKER_VTABLE) {
         let task = header_of(waker.data());
-        return (task.owner() == owner).then_some(&task.header().wait);
+        return (task.owner() == owner).then_some(&task.header().holds);
     }
-    crate::block_on::wait_record_of(waker, owner)
+    crate::block_on::wait_record_of(waker, owner).map(|record| &record.holds)
 }
 
 /// Counts `waker`, about to be stored in a `JoinHandle` slot (or a `JoinSet`'s owner
@@ -66,16 +65,15 @@ fn wait_record_of(waker: &Waker, owner: u64) -> Option<&WaitRecord> {
 /// exactly one `release_hold` with the same `owner` before it is dropped: both decide
 /// from the same immutable facts (the waker's target and its runtime), so they agree.
 pub(super) fn hold(waker: &Waker, owner: u64) {
-    if let Some(record) = wait_record_of(waker, owner) {
-        // AcqRel: orders the hold before the state transitions that publish the slot.
-        record.holds.fetch_add(1, AcqRel);
+    if let Some(holds) = holds_of(waker, owner) {
+        holds.increment();
     }
 }
 
 /// Undoes `hold`, before the waker is dropped: the count never exceeds the real holds.
 pub(super) fn release_hold(waker: &Waker, owner: u64) {
-    if let Some(record) = wait_record_of(waker, owner) {
-        record.holds.fetch_sub(1, AcqRel);
+    if let Some(holds) = holds_of(waker, owner) {
+        holds.decrement();
     }
 }
 
