@@ -19,10 +19,12 @@
 //! - Once `closed` is set (under every shard lock), no task is listed again: `bind` shuts
 //!   the task down instead, so nothing spawned during shutdown outlives it.
 //!
-//! Memory: 8 bytes of slab per listed task, plus 4 per vacant slot. A shard whose live
-//! tasks fall below a quarter of its slots is compacted (its tasks' slots renumbered), so
-//! a burst of tasks does not pin its peak; the work is paid for by the removals since the
-//! last compaction or growth, at most 4/3 of an entry move per removal.
+//! Memory: 8 bytes of slab per listed task, plus 4 per vacant slot. A shard keeps up to
+//! `KEEP` slots' worth of capacity whatever happens (so the common rise and fall of a few
+//! hundred tasks reallocates nothing); above that, a shard whose live tasks fall below a
+//! quarter of its slots is compacted in place (its tasks' slots renumbered) and its
+//! capacity trimmed, so a burst does not pin its peak. The work is paid for by the
+//! removals since the slab last grew or shrank: at most 4/3 of an entry move per removal.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,8 +36,8 @@ use super::{Notified, Schedule, Task};
 /// The `list_slot` of a task that is not listed (never bound, or bind refused it).
 pub(super) const UNLISTED: u32 = u32::MAX;
 
-/// Below this many entries a shard is never compacted (not worth the renumbering).
-const COMPACT_MIN: usize = 64;
+/// Slots a shard may keep without compacting or trimming (8 KiB of entries).
+const KEEP: usize = 1024;
 
 #[derive(Default)]
 struct Shard {
@@ -108,14 +110,11 @@ impl Shard {
         set_slot(ptr, UNLISTED);
         self.len -= 1;
         if self.len == 0 {
-            // Nothing listed: start over (and give back a large slab).
+            // Nothing listed: start over.
             self.entries.clear();
             self.free.clear();
-            if self.entries.capacity() > COMPACT_MIN {
-                self.entries.shrink_to_fit();
-                self.free.shrink_to_fit();
-            }
-        } else if self.entries.len() > COMPACT_MIN && self.len < self.entries.len() / 4 {
+            self.trim();
+        } else if self.entries.len() > KEEP && self.len < self.entries.len() / 4 {
             self.compact();
         } else {
             self.free.push(slot);
@@ -123,16 +122,34 @@ impl Shard {
         true
     }
 
-    /// Moves the listed tasks to the front, renumbering their slots, and drops the rest.
+    /// Moves the listed tasks to the front, renumbering their slots, drops the vacant
+    /// tail and trims the capacity.
     fn compact(&mut self) {
-        let mut dense = Vec::with_capacity(2 * self.len);
-        for ptr in self.entries.drain(..).flatten() {
-            // Below len <= u32::MAX - 1 (insert's check), so the index fits.
-            set_slot(ptr, dense.len() as u32);
-            dense.push(Some(ptr));
+        let mut dense = 0;
+        for i in 0..self.entries.len() {
+            if let Some(ptr) = self.entries[i] {
+                if i != dense {
+                    self.entries[dense] = Some(ptr);
+                    // dense < i < entries.len() <= u32::MAX (insert's check): it fits.
+                    set_slot(ptr, dense as u32);
+                }
+                dense += 1;
+            }
         }
-        self.entries = dense;
-        self.free = Vec::new();
+        self.entries.truncate(dense);
+        self.free.clear();
+        self.trim();
+    }
+
+    /// Gives back capacity beyond what the listed tasks and `KEEP` need.
+    fn trim(&mut self) {
+        let keep = KEEP.max(2 * self.len);
+        if self.entries.capacity() > 2 * keep {
+            self.entries.shrink_to(keep);
+        }
+        if self.free.capacity() > 2 * keep {
+            self.free.shrink_to(keep);
+        }
     }
 
     /// Takes any listed task out (shutdown).
