@@ -58,8 +58,8 @@ impl PartialCheck {
         let mut vertices = HashMap::new();
         let mut leaks = Vec::new();
         shared.owned.for_each_while(|header| {
-            let polls = header.wait.reason.polls();
-            if header.is_unreachable_waiter() && header.wait.holds.load(SeqCst) == 0 {
+            let polls = header.reason.polls();
+            if header.is_unreachable_waiter() && header.holds.load(SeqCst) == 0 {
                 leaks.push(Leak {
                     id: header.id().as_u64(),
                     polls,

@@ -41,7 +41,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use slab::Slab;
 
-use super::imp::{AbortHandle, Id, JoinError, JoinHandle, JoinWaker, Origin};
+use super::imp::{AbortHandle, Id, JoinError, JoinHandle, JoinWaker};
 use crate::runtime::Handle;
 
 /// A collection of tasks spawned on a runnel runtime, awaited in the order they complete.
@@ -79,10 +79,10 @@ pub struct JoinSet<T> {
     entries: Slab<Entry<T>>,
     ready: Arc<Ready>,
     next_generation: u64,
-    /// A task of the set, while all of them belong to one runtime: the owner's stored waker
-    /// is then counted as held by that runtime (module docs). `None` once tasks of two
-    /// runtimes were added, or before the first.
-    counted_as: Option<Origin>,
+    /// The runtime (`Shared::id`) of every task of the set, while all of them belong to one:
+    /// the owner's stored waker is then counted as held by that runtime (module docs).
+    /// `None` once tasks of two runtimes were added, or before the first.
+    counted_as: Option<u64>,
     mixed: bool,
 }
 
@@ -113,9 +113,9 @@ enum OwnerWaker {
 }
 
 impl OwnerWaker {
-    fn new(waker: Waker, counted_as: Option<Origin>) -> OwnerWaker {
+    fn new(waker: Waker, counted_as: Option<u64>) -> OwnerWaker {
         match counted_as {
-            Some(origin) => OwnerWaker::Counted(JoinWaker::new(waker, origin)),
+            Some(owner) => OwnerWaker::Counted(JoinWaker::new(waker, owner)),
             None => OwnerWaker::Plain(waker),
         }
     }
@@ -256,7 +256,7 @@ impl<T: Send + 'static> JoinSet<T> {
 
     fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
         let abort = handle.abort_handle();
-        self.note_runtime(handle.origin());
+        self.note_runtime(handle.owner());
         let generation = self.next_generation;
         self.next_generation += 1;
         let vacant = self.entries.vacant_entry();
@@ -279,12 +279,12 @@ impl<T: Send + 'static> JoinSet<T> {
     }
 
     /// Tracks whether every task of the set is of one runtime (module docs).
-    fn note_runtime(&mut self, origin: Origin) {
+    fn note_runtime(&mut self, owner: u64) {
         if self.mixed {
             return;
         }
         match self.counted_as {
-            Some(prev) if prev.owner != origin.owner => {
+            Some(prev) if prev != owner => {
                 self.mixed = true;
                 self.counted_as = None;
                 // A task of another runtime may now wake the owner: the stored waker is
@@ -300,7 +300,7 @@ impl<T: Send + 'static> JoinSet<T> {
                 drop(state);
                 drop(old);
             }
-            _ => self.counted_as = Some(origin),
+            _ => self.counted_as = Some(owner),
         }
     }
 }
