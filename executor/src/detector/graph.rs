@@ -70,8 +70,10 @@ pub(super) enum Edge {
 #[derive(Clone, Debug)]
 pub(super) struct Vertex {
     pub(super) id: u64,
-    /// Polls begun when read: unchanged later means not polled in between.
-    pub(super) polls: u64,
+    /// Polls begun when read (mod 2^31, `Header::polls`): unchanged at the next scan
+    /// means not polled in between. Only ever compared for equality, so the wrap does not
+    /// matter: 2^31 polls of one task between two scans 250 ms apart cannot happen.
+    pub(super) polls: u32,
     location: &'static Location<'static>,
     edge: Edge,
 }
@@ -81,7 +83,7 @@ impl Vertex {
     pub(super) fn of(header: &Header) -> Option<Vertex> {
         // The poll count first: a poll that begins after this read changes it, so a
         // later scan sees that the task ran.
-        let polls = header.reason.polls();
+        let polls = header.polls();
         if !header.is_idle() || header.is_join_held_outside() {
             return None;
         }

@@ -8,10 +8,10 @@
 //! things at once (a `select!`) shows the last one it polled. The deadlock and stall
 //! reports and task dumps read the slots.
 //!
-//! The slot also keeps what the wait-for graph (the executor's `detector/graph.rs`) needs:
-//! a poll count (a task whose count did not move was not polled), and, while the task is
-//! queued on a primitive of `runnel-sync` with its own waker, a *registration* of one of
-//! two kinds:
+//! The slot also keeps what the wait-for graph (the executor's `detector/graph.rs`) needs
+//! beyond the reason (the executor counts a task's polls itself, in its state word): while
+//! the task is queued on a primitive of `runnel-sync` with its own waker, a *registration*
+//! of one of two kinds:
 //! - a lock's (`Mutex`, `RwLock`, `Semaphore`): an `Arc` of the lock's [`Holders`], so the
 //!   detector can read who holds it without touching the lock itself (which may be freed
 //!   at any time) — [`register_wait`], [`unregister_wait`];
@@ -28,8 +28,9 @@
 //! side waits for the other. An address registration owns nothing (its tag bit says so).
 //!
 //! Cost: one thread-local read and one relaxed store per `Pending`, a few thread-local
-//! writes and one load of the registration per poll; the slot is three words. Outside a
-//! runnel poll (another executor, no runtime) `note` and `register_wait` do nothing.
+//! writes and one load of the registration per poll; the slot is two words (it sits in
+//! every task's 64-byte header). Outside a runnel poll (another executor, no runtime)
+//! `note` and `register_wait` do nothing.
 
 mod holders;
 
@@ -258,12 +259,11 @@ impl WaitReason {
 }
 
 /// Where a task's last wait reason is kept (one per task, one per `block_on` caller),
-/// with its poll count and its lock registration (see the module docs).
+/// with its registration (see the module docs). Two words: no poll count, which the
+/// executor keeps in the task's state word, where counting a poll costs nothing.
 #[derive(Default)]
 pub struct WaitSlot {
     word: AtomicU64,
-    /// Polls begun; written only by the thread polling the owner.
-    polls: AtomicU64,
     /// An `Arc<Holders>` from `Arc::into_raw` (bit 0 set while the detector reads
     /// through it), or an address with bit 1 set (an address registration: owns
     /// nothing), or null.
@@ -285,12 +285,6 @@ impl WaitSlot {
     pub fn set(&self, reason: WaitReason) {
         // Relaxed: a diagnostic read by reports and dumps, ordering nothing.
         self.word.store(reason.encode(), Relaxed);
-    }
-
-    /// How many polls of the owner have begun. Unchanged between two reads: the owner
-    /// was not polled in between (a poll in progress counts as begun).
-    pub fn polls(&self) -> u64 {
-        self.polls.load(Acquire)
     }
 
     /// Calls `read` with the holders of the lock the owner was queued on when its last
@@ -416,8 +410,6 @@ pub fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard
 
 fn enter_with(slot: &WaitSlot, current: Current) -> WaitGuard<'_> {
     slot.clear();
-    // One writer (the thread polling the owner): no read-modify-write needed.
-    slot.polls.store(slot.polls.load(Relaxed) + 1, Relaxed);
     if !slot.on.load(Relaxed).is_null() {
         slot.replace_registration(std::ptr::null_mut());
     }

@@ -38,6 +38,7 @@
 //! never exceeds the real number and the detector can only err towards "maybe".
 
 mod join;
+mod join_slot;
 mod list;
 mod raw;
 mod state;

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering, Ordering::AcqRel};
 use std::task::{Context, Poll, Waker};
 
 use super::join::JoinError;
+use super::join_slot::JoinSlot;
 use super::state::{State, ToIdle, ToRunning, Wake};
 use super::waker::{self, hold, release_hold};
 use super::{Id, Notified, Origin, Schedule, Task};
@@ -50,11 +51,12 @@ pub(crate) struct WaitRecord {
     pub(crate) reason: runnel_reactor::wait::WaitSlot,
 }
 
-/// The type-erased part of every task, at offset 0 of the allocation: 64 bytes (state 8,
-/// vtable 8, origin 16, holds and owned-list slot 8, wait reason 8, join-waker slot 16).
-/// Small enough that the harness's idle task (a 48-byte future) is a 120-byte cell, one
-/// 128-byte glibc chunk; an owned-list link pair and a word-sized hold count would have
-/// made it 136, one chunk class up (BENCHMARKS.md, issue 14).
+/// The type-erased part of every task, at offset 0 of the allocation: 64 bytes (state
+/// word with the poll count 8, vtable 8, origin 16, holds and owned-list slot 8, wait slot
+/// 16 — reason and registration —, join-waker slot 8). Small enough that the harness's
+/// idle task (a 48-byte future) is a 120-byte cell, one 128-byte glibc chunk; an owned-list
+/// link pair and a word-sized hold count would have made it 136, one chunk class up, and
+/// so would a poll count of its own and a two-word join slot (BENCHMARKS.md, issue 14).
 #[repr(C)]
 pub(crate) struct Header {
     pub(super) state: State,
@@ -66,11 +68,12 @@ pub(crate) struct Header {
     /// Where the owned list keeps the task (`list.rs`); guarded by its shard's lock.
     pub(super) list_slot: UnsafeCell<u32>,
     pub(crate) reason: runnel_reactor::wait::WaitSlot,
-    /// The `JoinHandle`'s waker; ownership per the `JOIN_WAKER` bit. While stored it is
+    /// The `JoinHandle`'s waker, in one word (`join_slot.rs`); ownership per the
+    /// `JOIN_WAKER` bit. While stored it is
     /// counted in its target's `holds` exactly as a `JoinWaker` (`waker::hold`), with this
     /// task's owner read from the scheduler instead of stored beside it; every path that
     /// empties the slot goes through `take_join_waker`, which releases the hold first.
-    pub(super) join_waker: UnsafeCell<Option<Waker>>,
+    pub(super) join_waker: UnsafeCell<JoinSlot>,
 }
 
 impl Header {
@@ -117,6 +120,13 @@ impl Header {
     /// Whether a `JoinHandle` of the task was made or last polled outside the runtime.
     pub(crate) fn is_join_held_outside(&self) -> bool {
         self.state.load().is_join_held_outside()
+    }
+
+    /// How many polls of the task have begun, mod 2^31 (kept in the state word). Unchanged
+    /// between two reads: the task was not polled in between (a poll in progress counts
+    /// as begun).
+    pub(crate) fn polls(&self) -> u32 {
+        self.state.load().polls()
     }
 
     /// Whether `addr` lies inside this task's own allocation — for a primitive, that it
@@ -188,7 +198,7 @@ impl RawTask {
                 holds: Holds::default(),
                 list_slot: UnsafeCell::new(super::list::UNLISTED),
                 reason: Default::default(),
-                join_waker: UnsafeCell::new(None),
+                join_waker: UnsafeCell::new(JoinSlot::EMPTY),
             },
             scheduler,
             stage: UnsafeCell::new(Stage {
@@ -507,9 +517,7 @@ fn store_and_complete<F: Future + 'static, S: Schedule>(
             cell.header.join_waker.with(|slot| {
                 // SAFETY: JOIN_WAKER is set, so the slot belongs to the task side and the
                 // JoinHandle only reads it.
-                if let Some(w) = unsafe { &*slot } {
-                    w.wake_by_ref();
-                }
+                unsafe { &*slot }.with(Waker::wake_by_ref);
             });
             let after = cell.header.state.unset_join_waker_after_complete();
             if !after.is_join_interested() {
@@ -561,8 +569,8 @@ fn can_read_output(header: &Header, owner: u64, waker: &Waker) -> bool {
         let same = header.join_waker.with(|slot| {
             // SAFETY: JOIN_WAKER set: the slot is only read, by us and by the completer.
             unsafe { &*slot }
-                .as_ref()
-                .is_some_and(|w| w.will_wake(waker))
+                .with(|w| w.will_wake(waker))
+                .unwrap_or(false)
         });
         if same {
             return false;
@@ -598,7 +606,7 @@ fn set_join_waker(
     // SAFETY: as above.
     header
         .join_waker
-        .with_mut(|slot| unsafe { *slot = Some(join_waker) });
+        .with_mut(|slot| unsafe { (*slot).put(join_waker) });
     let result = header.state.set_join_waker();
     if result.is_err() {
         // Completed meanwhile: the bit was never set, the slot is still ours.
@@ -669,6 +677,9 @@ mod size_tests {
     #[test]
     fn task_cells_stay_small() {
         assert_eq!(size_of::<Header>(), 64, "the header grew");
+        // Its two parts that grew with the wait-for graph and shrank back.
+        assert_eq!(size_of::<runnel_reactor::wait::WaitSlot>(), 16);
+        assert_eq!(size_of::<super::JoinSlot>(), 8);
         assert_eq!(
             size_of::<JoinError>(),
             16,

@@ -9,7 +9,7 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::raw::{Header, Holds, RawTask};
 
-static TASK_WAKER_VTABLE: RawWakerVTable =
+pub(super) static TASK_WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
 /// A waker for the task at `ptr` that owns no reference (the caller wraps it in
