@@ -53,11 +53,11 @@ impl JoinSlot {
                 debug_assert_eq!(data as usize & TAG, 0, "a known waker's data is 4-aligned");
                 // The slot now owns the reference the waker held; `take` and `drop` give
                 // it back to a `Waker` built from the same data and vtable.
-                data.map_addr(|addr| addr | tag)
+                data.wrapping_byte_add(tag)
             }
             None => Box::into_raw(Box::new(waker))
                 .cast::<()>()
-                .map_addr(|addr| addr | BOXED),
+                .wrapping_byte_add(BOXED),
         };
     }
 
@@ -67,8 +67,7 @@ impl JoinSlot {
         if word.is_null() {
             return None;
         }
-        let tag = word.addr() & TAG;
-        let data = word.map_addr(|addr| addr & !TAG);
+        let (data, tag) = untag(word);
         Some(if tag == BOXED {
             // SAFETY: a BOXED word is a `Box<Waker>` from `put`, owned by the slot until
             // now (the word was cleared above, so it is taken once).
@@ -85,8 +84,7 @@ impl JoinSlot {
         if self.0.is_null() {
             return None;
         }
-        let tag = self.0.addr() & TAG;
-        let data = self.0.map_addr(|addr| addr & !TAG);
+        let (data, tag) = untag(self.0);
         Some(if tag == BOXED {
             // SAFETY: a BOXED word is a live `Box<Waker>` the slot owns; we only borrow it.
             f(unsafe { &*data.cast::<Waker>() })
@@ -97,6 +95,13 @@ impl JoinSlot {
             f(&waker)
         })
     }
+}
+
+/// The stored pointer and its tag. Byte offsets, not integer casts back to a pointer,
+/// so the pointer keeps its provenance (Miri's strict provenance checks this).
+fn untag(word: *mut ()) -> (*mut (), usize) {
+    let tag = word as usize & TAG;
+    (word.wrapping_byte_sub(tag), tag)
 }
 
 impl Drop for JoinSlot {
@@ -132,13 +137,15 @@ mod tests {
         let mut slot = JoinSlot::EMPTY;
         assert_eq!(slot.with(|_| ()), None);
         slot.put(waker.clone());
-        assert_eq!(slot.0.addr() & TAG, BOXED);
+        assert_eq!(untag(slot.0).1, BOXED);
         assert_eq!(Arc::strong_count(&counting), 3);
-        assert_eq!(slot.with(|w| w.will_wake(&waker)), Some(true));
+        // The same waker: its data (not `will_wake`, which also compares the vtable's
+        // address, and `Wake`'s vtable is a constant Miri may place anew for each use).
+        assert_eq!(slot.with(Waker::data), Some(waker.data()));
         slot.with(Waker::wake_by_ref);
         assert_eq!(counting.woken.load(SeqCst), 1);
         let taken = slot.take().expect("stored");
-        assert!(taken.will_wake(&waker));
+        assert_eq!(taken.data(), waker.data());
         assert!(slot.take().is_none());
         drop(taken);
         // Dropped with the slot: the reference comes back.
@@ -155,8 +162,7 @@ mod tests {
         let (entry, probe) = crate::task::join_set::entry_waker_for_test();
         let mut slot = JoinSlot::EMPTY;
         slot.put(entry.clone());
-        assert_eq!(slot.0.addr() & TAG, 2);
-        assert_eq!(slot.0.map_addr(|a| a & !TAG).cast_const(), entry.data());
+        assert_eq!(untag(slot.0), (entry.data().cast_mut(), 2));
         assert_eq!(slot.with(|w| w.will_wake(&entry)), Some(true));
         assert_eq!(probe(), 2, "the slot holds one reference");
         let taken = slot.take().expect("stored");
