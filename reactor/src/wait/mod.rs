@@ -349,8 +349,14 @@ impl Drop for WaitSlot {
     fn drop(&mut self) {
         // No reader can be active: the slot's owner is being freed, which the executor
         // does only after the task left its task list (the detector reads under that
-        // list's lock).
-        self.replace_registration(std::ptr::null_mut());
+        // list's lock). So a plain read, not `replace_registration`'s atomic swap: this
+        // runs at every task's free.
+        let on = *self.on.get_mut();
+        if !on.is_null() && on as usize & (READING | ADDRESS) == 0 {
+            // SAFETY: an untagged pointer is a reference this slot owns (from
+            // `Arc::into_raw` in `register_wait`); the slot is dropped once.
+            drop(unsafe { Arc::from_raw(on.cast_const()) });
+        }
     }
 }
 

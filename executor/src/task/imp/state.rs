@@ -426,7 +426,7 @@ mod tests {
         s.0.fetch_add((REF_LIMIT - base) * REF_ONE, Relaxed);
         assert_eq!(s.load().ref_count() as u64, REF_LIMIT);
         assert_eq!(s.load().polls(), 1);
-        assert!(s.ref_dec((REF_LIMIT - base) as usize) == false);
+        assert!(!s.ref_dec((REF_LIMIT - base) as usize));
         assert_eq!(s.load().ref_count() as u64, base);
         assert_eq!(s.load().polls(), 1);
     }
