@@ -62,21 +62,11 @@ impl JoinSlot {
     }
 
     /// Takes the stored waker out, leaving the slot empty.
+    #[inline]
     pub(super) fn take(&mut self) -> Option<Waker> {
         let word = std::mem::replace(&mut self.0, ptr::null_mut());
-        if word.is_null() {
-            return None;
-        }
-        let (data, tag) = untag(word);
-        Some(if tag == BOXED {
-            // SAFETY: a BOXED word is a `Box<Waker>` from `put`, owned by the slot until
-            // now (the word was cleared above, so it is taken once).
-            *unsafe { Box::from_raw(data.cast::<Waker>()) }
-        } else {
-            // SAFETY: `put` stored the data of a waker with vtable `KNOWN[tag]` and kept
-            // its reference; rebuilding the waker hands that reference back, once.
-            unsafe { Waker::new(data.cast_const(), KNOWN[tag]) }
-        })
+        // Inline up to here: most tasks complete with an empty slot (nobody awaited them).
+        (!word.is_null()).then(|| rebuild(word))
     }
 
     /// Calls `f` with the stored waker, if any, leaving it stored.
@@ -89,11 +79,26 @@ impl JoinSlot {
             // SAFETY: a BOXED word is a live `Box<Waker>` the slot owns; we only borrow it.
             f(unsafe { &*data.cast::<Waker>() })
         } else {
-            // SAFETY: as in `take`; `ManuallyDrop` lends the slot's reference without
+            // SAFETY: as in `rebuild`; `ManuallyDrop` lends the slot's reference without
             // giving it back (`f` may clone the waker, which takes a reference of its own).
             let waker = ManuallyDrop::new(unsafe { Waker::new(data.cast_const(), KNOWN[tag]) });
             f(&waker)
         })
+    }
+}
+
+/// The waker a non-null word stands for, owning the slot's reference: the caller has
+/// taken the word out of the slot (`take`), so it is rebuilt once.
+fn rebuild(word: *mut ()) -> Waker {
+    let (data, tag) = untag(word);
+    if tag == BOXED {
+        // SAFETY: a BOXED word is a `Box<Waker>` from `put`, owned by the slot until the
+        // caller took the word out.
+        *unsafe { Box::from_raw(data.cast::<Waker>()) }
+    } else {
+        // SAFETY: `put` stored the data of a waker with vtable `KNOWN[tag]` and kept its
+        // reference; rebuilding the waker hands that reference back.
+        unsafe { Waker::new(data.cast_const(), KNOWN[tag]) }
     }
 }
 
@@ -105,6 +110,7 @@ fn untag(word: *mut ()) -> (*mut (), usize) {
 }
 
 impl Drop for JoinSlot {
+    #[inline]
     fn drop(&mut self) {
         drop(self.take());
     }
