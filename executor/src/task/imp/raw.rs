@@ -69,10 +69,10 @@ pub(crate) struct Header {
     pub(super) list_slot: UnsafeCell<u32>,
     pub(crate) reason: runnel_reactor::wait::WaitSlot,
     /// The `JoinHandle`'s waker, in one word (`join_slot.rs`); ownership per the
-    /// `JOIN_WAKER` bit. While stored it is
-    /// counted in its target's `holds` exactly as a `JoinWaker` (`waker::hold`), with this
-    /// task's owner read from the scheduler instead of stored beside it; every path that
-    /// empties the slot goes through `take_join_waker`, which releases the hold first.
+    /// `JOIN_WAKER` bit. While stored it is counted in its target's `holds` exactly as a
+    /// `JoinWaker` (`waker::hold`), with this task's owner read from the scheduler instead
+    /// of stored beside it; every path that empties the slot goes through
+    /// `take_join_waker`, which releases the hold first.
     pub(super) join_waker: UnsafeCell<JoinSlot>,
 }
 
