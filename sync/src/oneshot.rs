@@ -513,6 +513,25 @@ mod tests {
         );
     }
 
+    /// The races for real threads (Miri runs this too, with its own scheduler); the loom
+    /// models cover every interleaving of the small cases.
+    #[test]
+    fn values_and_closes_cross_threads() {
+        let rounds = if cfg!(miri) { 20 } else { 2000 };
+        for i in 0..rounds {
+            let (tx, rx) = channel::<Box<usize>>();
+            let sender = std::thread::spawn(move || tx.send(Box::new(i)).unwrap());
+            assert_eq!(block_on(rx).map(|b| *b), Ok(i));
+            sender.join().unwrap();
+
+            let (mut tx, rx) = channel::<Box<usize>>();
+            let receiver = std::thread::spawn(move || drop(rx));
+            block_on(tx.closed());
+            assert_eq!(tx.send(Box::new(i)).map_err(|b| *b), Err(i));
+            receiver.join().unwrap();
+        }
+    }
+
     #[test]
     fn an_unreceived_value_is_dropped_with_the_receiver() {
         let value = StdArc::new(());
