@@ -80,7 +80,6 @@ pub mod error {
     impl std::error::Error for TryRecvError {}
 }
 
-
 use error::{RecvError, TryRecvError};
 
 /// The receiver's waker is in `rx_waker`, for the sender's completion to take.
@@ -123,10 +122,7 @@ impl<T> Inner<T> {
                 }
                 new &= !TX_WAKER;
             }
-            match self
-                .state
-                .compare_exchange_weak(cur, new, AcqRel, Acquire)
-            {
+            match self.state.compare_exchange_weak(cur, new, AcqRel, Acquire) {
                 Ok(_) => break cur,
                 Err(actual) => cur = actual,
             }
@@ -207,10 +203,8 @@ impl<T> Sender<T> {
     /// was closed or dropped (the receiver then sees the channel end).
     pub fn send(mut self, value: T) -> Result<(), T> {
         let inner = self.inner.take().expect("a sender is used at most once");
-        if inner.state.load(Acquire) & CLOSED != 0 {
-            inner.complete(false);
-            return Err(value);
-        }
+        // Stored even if the receiver already closed (`complete` then hands it back):
+        // checking first would cost a load on every send for the rare failing one.
         // SAFETY: before the sender completes, only the sender touches the value cell
         // (the receiver reads it only after seeing VALUE, which `complete` sets).
         inner.value.with_mut(|v| unsafe { *v = Some(value) });
@@ -251,7 +245,9 @@ impl<T> Sender<T> {
         }
         // SAFETY: TX_WAKER is clear (only this sender sets it) and any close from now on
         // finds it clear, so the receiver does not read the cell: it is ours.
-        inner.tx_waker.with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
+        inner
+            .tx_waker
+            .with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
         if inner.state.fetch_or(TX_WAKER, AcqRel) & CLOSED != 0 {
             // SAFETY: the receiver closed before our waker was published, so its close
             // did not take it; nobody else reads the cell.
@@ -378,7 +374,9 @@ impl<T> Future for Receiver<T> {
         }
         // SAFETY: RX_WAKER is clear (only this receiver sets it), so the sender's
         // completion will not read the cell until we publish it: it is ours.
-        inner.rx_waker.with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
+        inner
+            .rx_waker
+            .with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
         let state = inner.state.fetch_or(RX_WAKER, AcqRel);
         if state & COMPLETE != 0 {
             // SAFETY: the sender completed before our waker was published, so it did not
@@ -396,12 +394,21 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let inner = &*self.inner;
         let mut cur = inner.state.load(Acquire);
+        if cur & COMPLETE != 0 {
+            // The sender is gone: nobody will look at CLOSED or at either waker cell
+            // again (its completion took its own waker, and ours if published), so the
+            // usual end of a received value costs no read-modify-write here.
+            if cur & VALUE != 0 && !self.taken {
+                // SAFETY: VALUE was seen, so the sender is done with the cell, and this
+                // receiver has not taken the value: it is ours to drop.
+                let value = inner.value.with_mut(|v| unsafe { (*v).take() });
+                drop(value);
+            }
+            return;
+        }
         let prev = loop {
             let new = (cur | CLOSED) & !RX_WAKER;
-            match inner
-                .state
-                .compare_exchange_weak(cur, new, AcqRel, Acquire)
-            {
+            match inner.state.compare_exchange_weak(cur, new, AcqRel, Acquire) {
                 Ok(_) => break cur,
                 Err(actual) => cur = actual,
             }
@@ -473,7 +480,10 @@ mod tests {
         // Woken by the send: the sender takes the waker and wakes it.
         let (tx, mut rx) = channel::<u8>();
         assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
-        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending(), "a second poll reuses it");
+        assert!(
+            Pin::new(&mut rx).poll(&mut cx).is_pending(),
+            "a second poll reuses it"
+        );
         assert_eq!(held(&count), 1);
         tx.send(4).unwrap();
         assert_eq!(count.0.load(SeqCst), 1);
@@ -505,7 +515,11 @@ mod tests {
         rx.close();
         assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
         assert_eq!(tx.send(2), Err(2));
-        assert_eq!(count.0.load(SeqCst), 1, "the failed send wakes the receiver");
+        assert_eq!(
+            count.0.load(SeqCst),
+            1,
+            "the failed send wakes the receiver"
+        );
         assert!(rx.is_terminated());
         assert_eq!(
             Pin::new(&mut rx).poll(&mut cx),

@@ -81,7 +81,11 @@ fn loom_close_races_send_consistently() {
         rx.close();
         let received = block_on(&mut rx);
         let sent = sender.join().unwrap();
-        assert_eq!(received.is_ok(), sent, "a send succeeds iff its value is received");
+        assert_eq!(
+            received.is_ok(),
+            sent,
+            "a send succeeds iff its value is received"
+        );
     });
 }
 

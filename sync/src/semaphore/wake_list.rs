@@ -97,7 +97,11 @@ mod tests {
         assert_eq!(Arc::strong_count(&count), 1);
         list.push(Some(Waker::from(count.clone())));
         drop(list);
-        assert_eq!(count.0.load(SeqCst), CAPACITY + 1, "drop wakes what is left");
+        assert_eq!(
+            count.0.load(SeqCst),
+            CAPACITY + 1,
+            "drop wakes what is left"
+        );
         assert_eq!(Arc::strong_count(&count), 1);
     }
 }
