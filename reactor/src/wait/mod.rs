@@ -415,6 +415,18 @@ pub fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard
 }
 
 fn enter_with(slot: &WaitSlot, current: Current) -> WaitGuard<'_> {
+    // `--cfg runnel_no_wait_reasons` exists only to measure what this module costs
+    // (BENCHMARKS.md, "Wait reasons: the per-poll cost"): it turns every poll's
+    // bookkeeping and every `note` into nothing, which breaks the dumps, the reports and
+    // the wait-for graph. Never build a runtime for use with it.
+    #[cfg(runnel_no_wait_reasons)]
+    if true {
+        let _ = (slot, current);
+        return WaitGuard {
+            previous: NO_POLL,
+            _slot: std::marker::PhantomData,
+        };
+    }
     slot.clear();
     // One writer (the thread polling the owner): no read-modify-write needed.
     slot.polls.store(slot.polls.load(Relaxed) + 1, Relaxed);
@@ -437,6 +449,10 @@ pub struct WaitGuard<'a> {
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
+        #[cfg(runnel_no_wait_reasons)]
+        if true {
+            return;
+        }
         CURRENT.with(|c| c.set(self.previous));
     }
 }
@@ -456,6 +472,11 @@ fn with_current<R>(f: impl FnOnce(&Current, &WaitSlot) -> R) -> Option<R> {
 /// Records what the task being polled waits on (call it when returning `Pending`). Does
 /// nothing outside a runnel poll.
 pub fn note(reason: WaitReason) {
+    #[cfg(runnel_no_wait_reasons)]
+    if true {
+        let _ = reason;
+        return;
+    }
     with_current(|_, slot| slot.set(reason));
 }
 
