@@ -176,6 +176,7 @@ impl fmt::Debug for AbortHandle {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Awaiting handles in a loop counts against the task's budget like any resource.
         if runnel_reactor::coop::poll_proceed(cx).is_pending() {
