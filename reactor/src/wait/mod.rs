@@ -763,6 +763,40 @@ mod tests {
         assert_eq!((outer.polls(), inner.polls(), block_on.polls()), (1, 1, 1));
     }
 
+    #[test]
+    fn polls_nested_deeper_than_the_saved_depth_lose_only_what_they_cannot_restore() {
+        let slots: Vec<WaitSlot> = (0..NESTED + 3).map(|_| WaitSlot::default()).collect();
+        let wakers: Vec<Waker> = (0..slots.len())
+            .map(|_| Waker::from(Arc::new(Noop)))
+            .collect();
+        fn nest(slots: &[WaitSlot], wakers: &[Waker], depth: usize) {
+            let Some(slot) = slots.get(depth) else {
+                return;
+            };
+            let task = depth as u64 + 1;
+            let _poll = enter_task(slot, task, &wakers[depth]);
+            nest(slots, wakers, depth + 1);
+            // Back from the nested polls: the slot is always this poll's again; the task
+            // and waker are, except where more than `NESTED` outer polls were saved.
+            note(WaitReason::Join { task });
+            let restored = depth == slots.len() - 1 || depth + 1 <= NESTED;
+            if restored {
+                assert_eq!(current_task(), Some(task), "depth {depth}");
+                assert!(is_own_waker(&wakers[depth]), "depth {depth}");
+            } else {
+                assert_eq!(current_task(), None, "depth {depth}");
+                assert!(!is_own_waker(&wakers[depth]), "depth {depth}");
+            }
+        }
+        nest(&slots, &wakers, 0);
+        assert_eq!(current_task(), None);
+        CURRENT.with(|c| assert_eq!(c.nested.get(), 0));
+        for (depth, slot) in slots.iter().enumerate() {
+            let task = depth as u64 + 1;
+            assert_eq!(slot.get(), Some(WaitReason::Join { task }));
+        }
+    }
+
     fn holders() -> Arc<Holders> {
         Arc::new(Holders::new(std::panic::Location::caller()))
     }
