@@ -8,12 +8,14 @@
 //! valgrind --tool=callgrind --separate-threads=yes <bin> yield 20000
 //! ```
 //!
-//! `<bin> WORKLOAD N`: `yield` (10 tasks each yielding N/10 times), `spawn` (N tasks
+//! `<bin> WORKLOAD N [WORKERS]`: `yield` (10 tasks each yielding N/10 times), `spawn` (N tasks
 //! spawned from a root task and joined), `echo` (one connection, N round trips of 512
 //! bytes, client and server tasks on the same runtime). Everything runs on a
 //! current-thread runtime, so all polls happen on the main thread: read that thread's
 //! counts (`--separate-threads=yes`) and sysmon's ticks, which depend on wall time, stay
-//! out of the figure. Each run checks its result.
+//! out of the figure. With `WORKERS`, a multi-thread runtime runs the tasks on that many
+//! workers (read the sum over threads: sysmon's share then varies a little with wall
+//! time). Each run checks its result.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -100,9 +102,20 @@ fn main() {
         .next()
         .map(|s| s.parse().expect("N: a count"))
         .unwrap_or(10_000);
-    let rt = runnel::Builder::new_current_thread()
-        .build()
-        .expect("current-thread runtime");
+    // An optional third argument: a multi-thread runtime with that many workers instead
+    // (the tasks then run on the workers: read the sum over threads).
+    let rt = match args
+        .next()
+        .map(|s| s.parse::<usize>().expect("WORKERS: a count"))
+    {
+        Some(workers) => runnel::Builder::new()
+            .worker_threads(workers)
+            .build()
+            .expect("multi-thread runtime"),
+        None => runnel::Builder::new_current_thread()
+            .build()
+            .expect("current-thread runtime"),
+    };
     let start = Instant::now();
     let done = match workload.as_str() {
         "yield" => yield_many(&rt, n),
