@@ -6,6 +6,7 @@
 //! cargo bench --bench harness -- --smoke         # every workload once, tiny (CI)
 //! cargo bench --bench harness -- --only tcp_echo --runtimes runnel   # for profiling
 //! cargo bench --bench harness -- --only current_thread   # the one-thread runtimes
+//! cargo bench --bench harness -- --only sync     # runnel::sync vs tokio::sync vs async-lock
 //! ```
 //!
 //! Options: `--smoke`, `--only ID[,ID…]` (substring of a workload id), `--runtimes
@@ -27,6 +28,7 @@ mod report;
 mod rt;
 mod scheduler;
 mod support;
+mod sync;
 mod tcp;
 mod timers;
 
@@ -115,6 +117,8 @@ struct Sizes {
     stream_for: Duration,
     mem_tasks: usize,
     mem_conns: usize,
+    /// Size of the sync rows (operations per sample, scaled per shape: `sync::Shape::ops`).
+    sync: usize,
     /// Full run (the issue's rounds); false: one round of one iteration each (smoke).
     full: bool,
 }
@@ -137,6 +141,7 @@ impl Sizes {
                 stream_for: Duration::from_millis(50),
                 mem_tasks: 1_000,
                 mem_conns: mem_conns.min(100),
+                sync: 100,
                 full: false,
             }
         } else {
@@ -155,6 +160,7 @@ impl Sizes {
                 stream_for: Duration::from_secs(2),
                 mem_tasks: 100_000,
                 mem_conns,
+                sync: 100_000,
                 full: true,
             }
         }
@@ -386,6 +392,9 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
 
     // One thread: runnel's and tokio's current-thread runtimes, smol's LocalExecutor.
     w.extend(current_thread::workloads(s));
+
+    // Sync primitives: the columns are primitive families here (see sync.rs).
+    w.extend(sync::workloads(s, workers));
 
     let (rounds, _, _) = heavy;
     for (conns, msgs) in s.echo {
@@ -622,6 +631,9 @@ fn main() {
         machine_note(o.workers),
         elapsed.as_secs_f64()
     );
+    if selected.iter().any(|w| w.id.starts_with("sync_")) {
+        md.push_str(sync::COLUMNS_NOTE);
+    }
     md.push_str(&report::table(&rows));
     md.push_str("\n### CPU cost per operation (same samples)\n\n");
     md.push_str(&report::cost_table(&rows));

@@ -69,6 +69,7 @@ impl<'a> IoWaiter<'a> {
     /// Ready when the source is ready in this waiter's direction (see
     /// [`Registration::poll_read_ready`] for what that means); otherwise stores or updates
     /// this waiter's waker. Consumes one unit of the task's cooperative budget.
+    #[inline]
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
         ready!(coop::poll_proceed(cx));
         let poll = self.registration.shared.poll_ready(

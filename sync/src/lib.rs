@@ -54,6 +54,7 @@ pub mod oneshot;
 pub mod watch;
 
 mod block_on;
+mod loom;
 mod wake_list;
 
 pub use runnel_reactor::wait::SyncKind;

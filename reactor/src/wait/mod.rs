@@ -27,10 +27,26 @@
 //! leaves the `Arc` to the reader to drop (see [`WaitSlot::read_registration`]), so neither
 //! side waits for the other. An address registration owns nothing (its tag bit says so).
 //!
-//! Cost: one thread-local read and one relaxed store per `Pending`, a few thread-local
-//! writes and one load of the registration per poll; the slot is two words (it sits in
-//! every task's 64-byte header). Outside a runnel poll (another executor, no runtime)
-//! `note` and `register_wait` do nothing.
+//! A poll nested in another (a `block_on` inside a task's poll, and the tasks of that
+//! `block_on`'s runtime inside it) makes its own slot current and gives the outer poll back
+//! its slot, task and waker when it ends: guards drop in the reverse order of their making.
+//! Past four nested levels an outer poll gets back its slot but not its task and waker, so
+//! for the rest of that poll it names no lock holder and registers nothing (the graph sees
+//! less, never more). Outside a runnel poll (another executor, no runtime) `note` and
+//! `register_wait` do nothing.
+//!
+//! Cost, per poll, all inlined into the executor's poll: a store clearing the reason, a
+//! load of the registration and one of the thread-local's slot word tested together (a registration to end and a nested poll go out of line), four
+//! thread-local stores (slot, task id, waker data and vtable) and one more when the poll
+//! ends — about 18 instructions, with no atomic read-modify-write, no allocation, no lock
+//! and no lazily initialised thread-local. Per `Pending`: a thread-local load and a relaxed
+//! store (`note`). The slot is two words (it sits in every task's 64-byte header; the
+//! poll count it had is in the task's state word, where the CAS that starts a poll
+//! increments it, and these figures were taken with it still here). Against a build with
+//! `--cfg runnel_no_wait_reasons` (which compiles all of it out, for measuring only) that
+//! is +4.6 % instructions on a current-thread `yield_many` (the cheapest poll runnel has,
+//! ~390 instructions a yield), +2.4 % on spawning and joining tasks, +1.5 % on a TCP echo
+//! round trip (BENCHMARKS.md, "Wait reasons: the per-poll cost").
 
 mod holders;
 
@@ -216,6 +232,7 @@ fn epoch() -> Instant {
 }
 
 impl WaitReason {
+    #[inline]
     fn encode(self) -> u64 {
         let (kind, payload) = match self {
             // Descriptors are non-negative; the cast keeps the bits.
@@ -282,6 +299,7 @@ impl WaitSlot {
     }
 
     /// Records `reason` (what [`note`] does for the current task).
+    #[inline]
     pub fn set(&self, reason: WaitReason) {
         // Relaxed: a diagnostic read by reports and dumps, ordering nothing.
         self.word.store(reason.encode(), Relaxed);
@@ -326,11 +344,6 @@ impl WaitSlot {
         (word & ADDRESS != 0).then_some(word & !(READING | ADDRESS))
     }
 
-    /// Forgets the reason (a new poll starts with none).
-    fn clear(&self) {
-        self.word.store(NONE, Relaxed);
-    }
-
     /// Replaces the registration (null to clear). Only the owner's poll (or the slot's
     /// drop) calls this.
     fn replace_registration(&self, new: *mut Holders) {
@@ -349,13 +362,10 @@ impl Drop for WaitSlot {
     fn drop(&mut self) {
         // No reader can be active: the slot's owner is being freed, which the executor
         // does only after the task left its task list (the detector reads under that
-        // list's lock). So a plain read, not `replace_registration`'s atomic swap: this
-        // runs at every task's free.
-        let on = *self.on.get_mut();
-        if !on.is_null() && on as usize & (READING | ADDRESS) == 0 {
-            // SAFETY: an untagged pointer is a reference this slot owns (from
-            // `Arc::into_raw` in `register_wait`); the slot is dropped once.
-            drop(unsafe { Arc::from_raw(on.cast_const()) });
+        // list's lock). `&mut` says so too, so a plain read replaces the swap (a `lock`ed
+        // instruction on every task's free) when there is nothing to end.
+        if !self.on.get_mut().is_null() {
+            self.replace_registration(std::ptr::null_mut());
         }
     }
 }
@@ -366,102 +376,210 @@ impl fmt::Debug for WaitSlot {
     }
 }
 
-/// The poll in progress on this thread.
-#[derive(Clone, Copy)]
+/// The poll in progress on this thread, one `Cell` per word so that a poll writes only
+/// the words it sets. `task`, `data` and `vtable` mean something only while `slot` is
+/// non-null: a poll that ends puts back `slot` alone (see [`WaitGuard`]).
 struct Current {
-    slot: *const WaitSlot,
+    slot: Cell<*const WaitSlot>,
     /// The polled task's id; 0 for a `block_on` caller.
-    task: u64,
-    /// The polled task's own waker (data and vtable), to tell it from any other.
-    waker: Option<(*const (), *const RawWakerVTable)>,
+    task: Cell<u64>,
+    /// The polled task's own waker (data and vtable), to tell it from any other; null
+    /// for a `block_on` caller (no waker has a null vtable).
+    data: Cell<*const ()>,
+    vtable: Cell<*const RawWakerVTable>,
+    /// How many polls in progress on this thread are nested in another (a `block_on`
+    /// inside a task's poll, a task of that `block_on`'s runtime inside it, ...).
+    nested: Cell<usize>,
+    /// The task and waker of the poll each of the first `NESTED` nested polls interrupted,
+    /// by depth, to be given back when it ends.
+    outer: [Cell<Outer>; NESTED],
 }
 
-const NO_POLL: Current = Current {
-    slot: std::ptr::null(),
-    task: 0,
-    waker: None,
-};
+/// A poll's task id, waker data and waker vtable.
+type Outer = (u64, *const (), *const RawWakerVTable);
+
+/// Nested polls whose outer poll gets its task and waker back when they end. A deeper
+/// one leaves its outer poll without them (no holder, no registration: the wait-for graph
+/// sees less, never more); nothing real nests this deep.
+const NESTED: usize = 4;
 
 thread_local! {
-    static CURRENT: Cell<Current> = const { Cell::new(NO_POLL) };
+    // `const`-initialised and without `Drop`: an access is an `fs`-relative address, with
+    // no lazy initialisation, no destructor registration and no "destroyed" state to test.
+    static CURRENT: Current = const {
+        Current {
+            slot: Cell::new(std::ptr::null()),
+            task: Cell::new(0),
+            data: Cell::new(std::ptr::null()),
+            vtable: Cell::new(std::ptr::null()),
+            nested: Cell::new(0),
+            outer: [const { Cell::new((0, std::ptr::null(), std::ptr::null())) }; NESTED],
+        }
+    };
 }
 
 /// Makes `slot` the current one until the guard drops (`block_on` calls this around each
 /// poll of its future). The slot is cleared first: a poll that returns `Pending` without
 /// a leaf noting anything waits on something the runtime cannot name.
+#[inline]
 pub fn enter(slot: &WaitSlot) -> WaitGuard<'_> {
-    enter_with(
-        slot,
-        Current {
-            slot,
-            task: 0,
-            waker: None,
-        },
-    )
+    enter_with(slot, 0, std::ptr::null(), std::ptr::null())
 }
 
 /// As [`enter`], for a poll of runnel task `task` whose own waker is `waker`: locks taken
 /// during the poll name the task as their holder ([`current_task`]), and lock waits
 /// register in the slot.
+#[inline]
 pub fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard<'a> {
-    enter_with(
-        slot,
-        Current {
-            slot,
-            task,
-            waker: Some((waker.data(), waker.vtable())),
-        },
-    )
+    enter_with(slot, task, waker.data(), waker.vtable())
 }
 
-fn enter_with(slot: &WaitSlot, current: Current) -> WaitGuard<'_> {
-    slot.clear();
+#[inline(always)]
+fn enter_with(
+    slot: &WaitSlot,
+    task: u64,
+    data: *const (),
+    vtable: *const RawWakerVTable,
+) -> WaitGuard<'_> {
+    // `--cfg runnel_no_wait_reasons` exists only to measure what this module costs
+    // (BENCHMARKS.md, "Wait reasons: the per-poll cost"): it turns every poll's
+    // bookkeeping and every `note` into nothing, which breaks the dumps, the reports and
+    // the wait-for graph. Never build a runtime for use with it.
+    #[cfg(runnel_no_wait_reasons)]
+    if true {
+        let _ = (slot, task, data, vtable);
+        return WaitGuard {
+            outer: std::ptr::null(),
+            _slot: std::marker::PhantomData,
+        };
+    }
+    // A poll begins: forget the reason (a new poll starts with none). One writer (the
+    // thread polling the owner): a plain store. (The executor counts the poll in the
+    // task's state word.)
+    slot.word.store(NONE, Relaxed);
+    CURRENT.with(|c| {
+        let outer = c.slot.get();
+        // One test for the two rare cases: the last poll left a registration (it ends
+        // now), or this poll is nested in another, whose task and waker must come back
+        // when this one ends.
+        if outer as usize | slot.on.load(Relaxed) as usize != 0 {
+            enter_rare(slot, outer);
+        }
+        c.slot.set(slot);
+        c.task.set(task);
+        c.data.set(data);
+        c.vtable.set(vtable);
+        WaitGuard {
+            outer,
+            _slot: std::marker::PhantomData,
+        }
+    })
+}
+
+/// The rare part of [`enter_with`], out of line so that the usual poll keeps one word
+/// (the guard's) alive across the poll.
+#[cold]
+#[inline(never)]
+fn enter_rare(slot: &WaitSlot, outer: *const WaitSlot) {
     if !slot.on.load(Relaxed).is_null() {
         slot.replace_registration(std::ptr::null_mut());
     }
-    let previous = CURRENT.with(|c| c.replace(current));
-    WaitGuard {
-        previous,
-        _slot: std::marker::PhantomData,
+    if !outer.is_null() {
+        CURRENT.with(|c| {
+            let depth = c.nested.get();
+            if let Some(saved) = c.outer.get(depth) {
+                saved.set((c.task.get(), c.data.get(), c.vtable.get()));
+            }
+            c.nested.set(depth + 1);
+        });
     }
 }
 
-/// Restores the previous current slot when dropped. See [`enter`].
+/// Puts back what the poll replaced when dropped. See [`enter`]. Guards must drop in the
+/// reverse order of their making (the executor's polls do).
 #[must_use = "the slot is current only while the guard lives"]
 pub struct WaitGuard<'a> {
-    previous: Current,
+    /// The slot of the poll this one is nested in, or null.
+    outer: *const WaitSlot,
     _slot: std::marker::PhantomData<&'a WaitSlot>,
 }
 
 impl Drop for WaitGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.previous));
+        #[cfg(runnel_no_wait_reasons)]
+        if true {
+            return;
+        }
+        CURRENT.with(|c| c.slot.set(self.outer));
+        if !self.outer.is_null() {
+            leave_nested();
+        }
     }
 }
 
-/// Runs `f` with the current slot, if a poll is in progress on this thread.
-fn with_current<R>(f: impl FnOnce(&Current, &WaitSlot) -> R) -> Option<R> {
+/// Gives the outer poll back its task and waker (its slot is back already).
+#[cold]
+#[inline(never)]
+fn leave_nested() {
     CURRENT.with(|c| {
-        let current = c.get();
-        // SAFETY: a non-null pointer was set by `enter_with` from a `&WaitSlot` whose guard
-        // (borrowing it) is still alive on this thread: guards restore the previous value
-        // when dropped, in LIFO order, so the pointer is valid until then.
-        let slot = unsafe { current.slot.as_ref() }?;
-        Some(f(&current, slot))
+        let depth = c.nested.get() - 1;
+        c.nested.set(depth);
+        let (task, data, vtable) = match c.outer.get(depth) {
+            Some(saved) => saved.get(),
+            None => (0, std::ptr::null(), std::ptr::null()),
+        };
+        c.task.set(task);
+        c.data.set(data);
+        c.vtable.set(vtable);
+    });
+}
+
+/// Runs `f` with the slot of the poll in progress on this thread, if there is one.
+#[inline]
+fn with_slot<R>(f: impl FnOnce(&WaitSlot) -> R) -> Option<R> {
+    let slot = CURRENT.with(|c| c.slot.get());
+    // SAFETY: a non-null pointer was set by `enter_with` from a `&WaitSlot` whose guard
+    // (borrowing it) is still alive on this thread: guards put back what they replaced
+    // when dropped, in LIFO order, so the pointer stays valid until then, and `f` cannot
+    // end this thread's poll.
+    let slot = unsafe { slot.as_ref() }?;
+    Some(f(slot))
+}
+
+/// Whether `waker` is the own waker of the runnel task whose poll is in progress (always
+/// false during a `block_on` poll or outside any poll).
+#[inline]
+fn is_own_waker(waker: &Waker) -> bool {
+    CURRENT.with(|c| {
+        !c.slot.get().is_null()
+            && c.task.get() != 0
+            && c.data.get() == waker.data()
+            && c.vtable.get() == waker.vtable()
     })
 }
 
 /// Records what the task being polled waits on (call it when returning `Pending`). Does
 /// nothing outside a runnel poll.
+#[inline]
 pub fn note(reason: WaitReason) {
-    with_current(|_, slot| slot.set(reason));
+    #[cfg(runnel_no_wait_reasons)]
+    if true {
+        let _ = reason;
+        return;
+    }
+    with_slot(|slot| slot.set(reason));
 }
 
 /// The id of the runnel task being polled on this thread; `None` outside a task's poll
 /// (a `block_on` future, another executor, a plain thread).
+#[inline]
 pub fn current_task() -> Option<u64> {
     CURRENT.with(|c| {
-        let task = c.get().task;
+        if c.slot.get().is_null() {
+            return None;
+        }
+        let task = c.task.get();
         (task != 0).then_some(task)
     })
 }
@@ -470,19 +588,19 @@ pub fn current_task() -> Option<u64> {
 /// `holders`, if `waker` is that task's own waker (the one the lock stored): the wait-for
 /// graph may then follow the edge. Call it when the acquire future returns `Pending`.
 pub fn register_wait(holders: &Arc<Holders>, waker: &Waker) {
-    with_current(|current, slot| {
-        let own = current.waker == Some((waker.data(), waker.vtable()));
-        if own && current.task != 0 {
-            let ptr = Arc::into_raw(holders.clone()).cast_mut();
-            slot.replace_registration(ptr);
-        }
+    if !is_own_waker(waker) {
+        return;
+    }
+    with_slot(|slot| {
+        let ptr = Arc::into_raw(holders.clone()).cast_mut();
+        slot.replace_registration(ptr);
     });
 }
 
 /// Ends the current task's registration on `holders`, if it has one (the acquire future
 /// completed or was dropped during the poll that registered it).
 pub fn unregister_wait(holders: &Arc<Holders>) {
-    with_current(|_, slot| {
+    with_slot(|slot| {
         let on = slot.on.load(Relaxed) as usize & !READING;
         if on == Arc::as_ptr(holders) as usize {
             slot.replace_registration(std::ptr::null_mut());
@@ -501,9 +619,9 @@ pub fn register_wait_at<T>(at: *const T, waker: &Waker) {
     if at & (READING | ADDRESS) != 0 || at == 0 {
         return;
     }
-    with_current(|current, slot| {
-        let own = current.waker == Some((waker.data(), waker.vtable()));
-        if own && current.task != 0 {
+    let own = is_own_waker(waker);
+    with_slot(|slot| {
+        if own {
             slot.replace_registration((at | ADDRESS) as *mut Holders);
         } else if slot.on.load(Relaxed) as usize == at | ADDRESS {
             slot.replace_registration(std::ptr::null_mut());
@@ -514,7 +632,7 @@ pub fn register_wait_at<T>(at: *const T, waker: &Waker) {
 /// Ends the current task's address registration of `at`, if it has one (the waiting
 /// future completed or was dropped during the poll that registered it).
 pub fn unregister_wait_at<T>(at: *const T) {
-    with_current(|_, slot| {
+    with_slot(|slot| {
         if slot.on.load(Relaxed) as usize == at as usize | ADDRESS {
             slot.replace_registration(std::ptr::null_mut());
         }
@@ -605,6 +723,84 @@ mod tests {
         slot.set(WaitReason::Join { task: 2 });
         drop(enter(&slot));
         assert_eq!(slot.get(), None);
+    }
+
+    #[test]
+    fn a_nested_poll_gives_back_the_outer_task_and_waker() {
+        let outer = WaitSlot::default();
+        let inner = WaitSlot::default();
+        let block_on = WaitSlot::default();
+        let outer_waker = futures::task::noop_waker();
+        let inner_waker = Waker::from(Arc::new(Noop));
+        let primitive = 0u64;
+        let at: *const u64 = &primitive;
+        {
+            let _outer = enter_task(&outer, 7, &outer_waker);
+            {
+                // A `block_on` inside the task's poll: no task, no own waker.
+                let _block_on = enter(&block_on);
+                assert_eq!(current_task(), None);
+                register_wait_at(at, &outer_waker);
+                assert_eq!(block_on.registered_at(), None);
+                {
+                    // A task of the nested runtime, polled by that `block_on`.
+                    let _inner = enter_task(&inner, 9, &inner_waker);
+                    assert_eq!(current_task(), Some(9));
+                    register_wait_at(at, &outer_waker);
+                    assert_eq!(inner.registered_at(), None, "not the inner task's waker");
+                    register_wait_at(at, &inner_waker);
+                    note(WaitReason::Join { task: 1 });
+                }
+                assert_eq!(current_task(), None);
+                note(WaitReason::Readable { fd: 2 });
+            }
+            assert_eq!(current_task(), Some(7));
+            register_wait_at(at, &inner_waker);
+            assert_eq!(outer.registered_at(), None, "not the outer task's waker");
+            register_wait_at(at, &outer_waker);
+            note(WaitReason::Writable { fd: 3 });
+        }
+        assert_eq!(current_task(), None);
+        note(WaitReason::Readable { fd: 4 });
+        assert_eq!(outer.get(), Some(WaitReason::Writable { fd: 3 }));
+        assert_eq!(outer.registered_at(), Some(at as usize));
+        assert_eq!(block_on.get(), Some(WaitReason::Readable { fd: 2 }));
+        assert_eq!(inner.get(), Some(WaitReason::Join { task: 1 }));
+        assert_eq!(inner.registered_at(), Some(at as usize));
+    }
+
+    #[test]
+    fn polls_nested_deeper_than_the_saved_depth_lose_only_what_they_cannot_restore() {
+        let slots: Vec<WaitSlot> = (0..NESTED + 3).map(|_| WaitSlot::default()).collect();
+        let wakers: Vec<Waker> = (0..slots.len())
+            .map(|_| Waker::from(Arc::new(Noop)))
+            .collect();
+        fn nest(slots: &[WaitSlot], wakers: &[Waker], depth: usize) {
+            let Some(slot) = slots.get(depth) else {
+                return;
+            };
+            let task = depth as u64 + 1;
+            let _poll = enter_task(slot, task, &wakers[depth]);
+            nest(slots, wakers, depth + 1);
+            // Back from the nested polls: the slot is always this poll's again; the task
+            // and waker are, except where more than `NESTED` outer polls were saved.
+            note(WaitReason::Join { task });
+            let restored = depth == slots.len() - 1 || depth + 1 <= NESTED;
+            if restored {
+                assert_eq!(current_task(), Some(task), "depth {depth}");
+                assert!(is_own_waker(&wakers[depth]), "depth {depth}");
+            } else {
+                assert_eq!(current_task(), None, "depth {depth}");
+                assert!(!is_own_waker(&wakers[depth]), "depth {depth}");
+            }
+        }
+        nest(&slots, &wakers, 0);
+        assert_eq!(current_task(), None);
+        CURRENT.with(|c| assert_eq!(c.nested.get(), 0));
+        for (depth, slot) in slots.iter().enumerate() {
+            let task = depth as u64 + 1;
+            assert_eq!(slot.get(), Some(WaitReason::Join { task }));
+        }
     }
 
     fn holders() -> Arc<Holders> {

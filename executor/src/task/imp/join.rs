@@ -100,6 +100,7 @@ impl<T> JoinHandle<T> {
 
     /// `poll` without spending the cooperative budget: for a `JoinSet`, which spends one
     /// unit per output it returns, not per handle it looks at.
+    #[inline]
     pub(crate) fn poll_unbudgeted(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
         // Where the handle is awaited is where it lives now: inside the runtime (a task,
         // `block_on`) it can only abort the task by running, outside it may at any time.
@@ -176,6 +177,7 @@ impl fmt::Debug for AbortHandle {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Awaiting handles in a loop counts against the task's budget like any resource.
         if runnel_reactor::coop::poll_proceed(cx).is_pending() {

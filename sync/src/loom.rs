@@ -1,0 +1,33 @@
+//! The one place that chooses between `std` and `loom` primitives for the lock-free code
+//! of this crate (the oneshot channel), so the same code runs under the model checker
+//! when built with `RUSTFLAGS="--cfg loom"` (`cargo test -p runnel-sync --lib --release
+//! loom`).
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic;
+    pub(crate) use std::sync::Arc;
+
+    /// `UnsafeCell` with loom's closure-based access API, so call sites are the same
+    /// under both builds.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::atomic;
+    pub(crate) use loom::sync::Arc;
+}
+
+pub(crate) use imp::*;
