@@ -45,8 +45,12 @@ const OWN_REFS: usize = 4;
 /// References to the `Signal` of the core's holder kept by `Core` and `Counts::core`.
 const CORE_REFS: usize = 2;
 
-static SIGNAL_WAKER_VTABLE: RawWakerVTable =
+/// Known to the join-waker slot, which keeps such a waker in one word (its data pointer,
+/// tagged in the low 2 bits: `Signal` is at least 4-aligned).
+pub(crate) static SIGNAL_WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+const _: () = assert!(std::mem::align_of::<Signal>() >= 4);
 
 fn signal_waker(signal: &Arc<Signal>) -> Waker {
     let data = Arc::into_raw(signal.clone()).cast::<()>();

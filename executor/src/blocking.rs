@@ -23,8 +23,9 @@ use crate::scheduler::Shared;
 use crate::task::{self, JoinHandle, Notified, Origin, Schedule, Task};
 use crate::{context, detector};
 
-/// The scheduler of blocking jobs: they are run once by a pool thread, never woken.
-pub(crate) struct BlockingSchedule;
+/// The scheduler of blocking jobs: they are run once by a pool thread, never woken. Holds
+/// the runtime's id (`Shared::id`), which is all a job's header needs of it.
+pub(crate) struct BlockingSchedule(u64);
 
 impl Schedule for BlockingSchedule {
     fn schedule(&self, _task: Notified<Self>) {
@@ -33,6 +34,10 @@ impl Schedule for BlockingSchedule {
 
     fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
         None
+    }
+
+    fn owner(&self) -> u64 {
+        self.0
     }
 }
 
@@ -128,11 +133,11 @@ where
     let origin = Origin {
         id: task::Id::next(),
         location: Location::caller(),
-        owner: shared.id,
     };
     // A job may hold a task's waker, or call `block_on`: sysmon must be watching.
     shared.poller.ensure_started(shared);
-    let (task, notified, join) = task::new_task(BlockingTask(Some(f)), BlockingSchedule, origin);
+    let (task, notified, join) =
+        task::new_task(BlockingTask(Some(f)), BlockingSchedule(shared.id), origin);
     // No owned list for jobs: the queue (then the running thread) owns them.
     drop(task);
     shared.idle.blocking_start();

@@ -127,7 +127,7 @@ pub(crate) fn is_runtime_thread(shared: &Shared) -> bool {
     is_runtime_thread_of(shared.id)
 }
 
-/// As `is_runtime_thread`, by runtime id (`Shared::id`, `Origin::owner`).
+/// As `is_runtime_thread`, by runtime id (`Shared::id`, `Schedule::owner`).
 pub(crate) fn is_runtime_thread_of(runtime: u64) -> bool {
     let (kind, of) = KIND.with(Cell::get);
     kind != ThreadKind::Outside && of == runtime

@@ -1071,7 +1071,6 @@ where
     let origin = Origin {
         id: task::Id::next(),
         location,
-        owner: shared.id,
     };
     let (task, notified, join) = task::new_task(future, shared.clone(), origin);
     if !context::is_runtime_thread(shared) {

@@ -70,8 +70,10 @@ pub(super) enum Edge {
 #[derive(Clone, Debug)]
 pub(super) struct Vertex {
     pub(super) id: u64,
-    /// Polls begun when read: unchanged later means not polled in between.
-    pub(super) polls: u64,
+    /// Polls begun when read (mod 2^31, `Header::polls`): unchanged at the next scan
+    /// means not polled in between. Only ever compared for equality, so the wrap does not
+    /// matter: 2^31 polls of one task between two scans 250 ms apart cannot happen.
+    pub(super) polls: u32,
     location: &'static Location<'static>,
     edge: Edge,
 }
@@ -81,28 +83,28 @@ impl Vertex {
     pub(super) fn of(header: &Header) -> Option<Vertex> {
         // The poll count first: a poll that begins after this read changes it, so a
         // later scan sees that the task ran.
-        let polls = header.wait.reason.polls();
+        let polls = header.polls();
         if !header.is_idle() || header.is_join_held_outside() {
             return None;
         }
         let id = header.id().as_u64();
-        let holds = header.wait.holds.load(SeqCst);
+        let holds = header.holds.load(SeqCst);
         let outside = refs_outside(header);
-        let edge = match header.wait.reason.get()? {
+        let edge = match header.reason.get()? {
             WaitReason::Join { task } if task != id && holds == 1 && outside == 0 => {
                 Edge::Join { target: task }
             }
             reason @ WaitReason::Sync { kind, .. }
                 if lock_name(kind).is_some() && holds == 0 && outside == 1 =>
             {
-                let holders = header.wait.reason.read_registration(|h| h.snapshot())?;
+                let holders = header.reason.read_registration(|h| h.snapshot())?;
                 if holders.unknown || holders.open || holders.tasks.is_empty() {
                     return None;
                 }
                 Edge::Lock { reason, holders }
             }
             reason @ WaitReason::Sync { .. } if holds == 0 && outside == 1 => {
-                let at = header.wait.reason.registered_at()?;
+                let at = header.reason.registered_at()?;
                 if !header.owns(at) {
                     return None;
                 }

@@ -194,7 +194,7 @@ fn may_wake(header: &Header) -> bool {
 /// in `JoinHandle` slots of this runtime: wakers (or `AbortHandle`s) held elsewhere.
 pub(super) fn refs_outside(header: &Header) -> usize {
     let refs = header.ref_count();
-    let holds = header.wait.holds.load(SeqCst);
+    let holds = header.holds.load(SeqCst);
     let own = 1 + usize::from(header.is_join_interested()) + holds;
     refs.saturating_sub(own)
 }

@@ -35,7 +35,7 @@ use crate::scheduler::Shared;
 pub(crate) struct PartialCheck {
     /// Each task found stuck or leaked by the last scan: its poll count then, and since
     /// when it has been found so with that count.
-    quiet: HashMap<u64, (u64, Instant)>,
+    quiet: HashMap<u64, (u32, Instant)>,
     /// Stuck sets reported so far (sorted ids), so each is reported once.
     reported: HashSet<Vec<u64>>,
     /// Leaked tasks reported so far.
@@ -47,7 +47,7 @@ pub(crate) struct PartialCheck {
 /// A task found leaked by one scan.
 struct Leak {
     id: u64,
-    polls: u64,
+    polls: u32,
     location: &'static Location<'static>,
 }
 
@@ -58,8 +58,8 @@ impl PartialCheck {
         let mut vertices = HashMap::new();
         let mut leaks = Vec::new();
         shared.owned.for_each_while(|header| {
-            let polls = header.wait.reason.polls();
-            if header.is_unreachable_waiter() && header.wait.holds.load(SeqCst) == 0 {
+            let polls = header.polls();
+            if header.is_unreachable_waiter() && header.holds.load(SeqCst) == 0 {
                 leaks.push(Leak {
                     id: header.id().as_u64(),
                     polls,

@@ -41,7 +41,7 @@ impl Waiter {
             id: header.id().as_u64(),
             location: header.origin.location.to_string(),
             known: Known {
-                reason: reason_of(&header.wait),
+                reason: header.reason.get(),
                 refs_outside: refs_outside(header),
                 join_outside: header.is_join_held_outside(),
             },
@@ -280,7 +280,7 @@ impl Row {
             RowState::Queued
         } else {
             RowState::Waiting(Known {
-                reason: reason_of(&header.wait),
+                reason: header.reason.get(),
                 refs_outside: refs_outside(header),
                 join_outside: header.is_join_held_outside(),
             })

@@ -6,8 +6,14 @@
 //! dropped runtime) must not leave a task referenced by the queue forever — the task
 //! holds the scheduler, which holds the queue: a cycle. Push and close each check the
 //! other's flag after their own step (both SeqCst), so one of them always drains.
+//!
+//! Emptiness and length are the queue's own head and tail indices (SeqCst loads): a push
+//! is visible to `is_empty` from its SeqCst CAS on the tail, which is what the parking
+//! protocol's Dekker pairing needs (push, fence, read the idle count; count idle, fence,
+//! `is_empty`). A separate length counter would cost every push and pop one more atomic
+//! read-modify-write on a line that the spawning thread and every worker write.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, Ordering::*};
 
 use crossbeam_queue::SegQueue;
 
@@ -16,8 +22,6 @@ use crate::task::{Notified, Schedule};
 
 pub(crate) struct Injector<S: 'static> {
     queue: SegQueue<Notified<S>>,
-    /// Maintained beside the queue so "is there global work?" is one load.
-    len: AtomicUsize,
     closed: AtomicBool,
 }
 
@@ -25,7 +29,6 @@ impl<S: Schedule> Injector<S> {
     pub(crate) fn new() -> Injector<S> {
         Injector {
             queue: SegQueue::new(),
-            len: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -35,27 +38,27 @@ impl<S: Schedule> Injector<S> {
             return drop(task);
         }
         self.queue.push(task);
-        self.len.fetch_add(1, SeqCst);
         if self.closed.load(SeqCst) {
             self.drain();
         }
     }
 
     pub(crate) fn pop(&self) -> Option<Notified<S>> {
-        if self.len.load(Acquire) == 0 {
+        // Two plain loads first: `SegQueue::pop` on an empty queue runs a SeqCst fence.
+        if self.queue.is_empty() {
             return None;
         }
-        let task = self.queue.pop()?;
-        self.len.fetch_sub(1, AcqRel);
-        Some(task)
+        self.queue.pop()
     }
 
+    /// Whether the queue holds no task (SeqCst: see the module docs).
     pub(crate) fn is_empty(&self) -> bool {
-        self.len.load(SeqCst) == 0
+        self.queue.is_empty()
     }
 
+    /// Tasks queued (a snapshot, to size a batch).
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Acquire)
+        self.queue.len()
     }
 
     /// Refuses later pushes and drops what is queued (the tasks were shut down already;
@@ -67,14 +70,13 @@ impl<S: Schedule> Injector<S> {
 
     fn drain(&self) {
         while let Some(task) = self.queue.pop() {
-            self.len.fetch_sub(1, AcqRel);
             drop(task);
         }
     }
 }
 
 impl<S: Schedule> Overflow<S> for Injector<S> {
-    fn push_batch(&self, tasks: Vec<Notified<S>>) {
+    fn push_batch(&self, tasks: impl Iterator<Item = Notified<S>>) {
         for task in tasks {
             self.push(task);
         }

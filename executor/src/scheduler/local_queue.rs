@@ -35,7 +35,10 @@ mod versus_array_queue;
 
 /// Where a full queue moves half of its tasks (the global injector).
 pub(crate) trait Overflow<S: Schedule> {
-    fn push_batch(&self, tasks: Vec<Notified<S>>);
+    /// Takes the tasks as they are read out of the ring: collecting them first would mean
+    /// a 1 KiB `Vec` per overflow, an allocation large enough to make glibc consolidate its
+    /// fast bins, which hold the task cells other workers just freed (BENCHMARKS.md).
+    fn push_batch(&self, tasks: impl Iterator<Item = Notified<S>>);
 }
 
 pub(crate) struct LocalQueue<S: 'static> {
@@ -117,15 +120,14 @@ impl<S: Schedule> LocalQueue<S> {
         {
             return Err(task);
         }
-        let mut batch = Vec::with_capacity(half as usize + 1);
-        for i in 0..half {
+        let claimed = (0..half).map(|i| {
             let ptr = self.slot(head.wrapping_add(i)).load(Relaxed);
             // SAFETY: the slot was in [head, tail) (owned by the queue) and our CAS moved
-            // its ownership to us; only this thread writes slots, so it is not reused yet.
-            batch.push(unsafe { Notified::from_raw(NonNull::new_unchecked(ptr)) });
-        }
-        batch.push(task);
-        overflow.push_batch(batch);
+            // its ownership to us; only this thread writes slots, and it does not until
+            // push_batch has returned, so it is not reused yet.
+            unsafe { Notified::from_raw(NonNull::new_unchecked(ptr)) }
+        });
+        overflow.push_batch(claimed.chain(std::iter::once(task)));
         Ok(())
     }
 

@@ -42,7 +42,7 @@ use role::RoleState;
 
 /// Everything the workers, the poller, the blocking pool and every task share.
 pub(crate) struct Shared {
-    /// Distinguishes runtimes (see `Origin::owner`).
+    /// Distinguishes runtimes (see `Schedule::owner`).
     pub(crate) id: u64,
     pub(crate) remotes: Box<[Remote]>,
     pub(crate) injector: Injector<Arc<Shared>>,
@@ -162,6 +162,10 @@ impl Schedule for Arc<Shared> {
 
     fn unhandled_panic(&self, id: crate::task::Id, payload: &(dyn std::any::Any + Send)) {
         runtime::shut_down_on_panic(self, id, payload);
+    }
+
+    fn owner(&self) -> u64 {
+        self.id
     }
 }
 

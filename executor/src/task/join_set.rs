@@ -37,11 +37,11 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, Ordering::AcqRel};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use slab::Slab;
 
-use super::imp::{AbortHandle, Id, JoinError, JoinHandle, JoinWaker, Origin};
+use super::imp::{AbortHandle, Id, JoinError, JoinHandle, JoinWaker};
 use crate::runtime::Handle;
 
 /// A collection of tasks spawned on a runnel runtime, awaited in the order they complete.
@@ -79,10 +79,10 @@ pub struct JoinSet<T> {
     entries: Slab<Entry<T>>,
     ready: Arc<Ready>,
     next_generation: u64,
-    /// A task of the set, while all of them belong to one runtime: the owner's stored waker
-    /// is then counted as held by that runtime (module docs). `None` once tasks of two
-    /// runtimes were added, or before the first.
-    counted_as: Option<Origin>,
+    /// The runtime (`Shared::id`) of every task of the set, while all of them belong to one:
+    /// the owner's stored waker is then counted as held by that runtime (module docs).
+    /// `None` once tasks of two runtimes were added, or before the first.
+    counted_as: Option<u64>,
     mixed: bool,
 }
 
@@ -113,9 +113,9 @@ enum OwnerWaker {
 }
 
 impl OwnerWaker {
-    fn new(waker: Waker, counted_as: Option<Origin>) -> OwnerWaker {
+    fn new(waker: Waker, counted_as: Option<u64>) -> OwnerWaker {
         match counted_as {
-            Some(origin) => OwnerWaker::Counted(JoinWaker::new(waker, origin)),
+            Some(owner) => OwnerWaker::Counted(JoinWaker::new(waker, owner)),
             None => OwnerWaker::Plain(waker),
         }
     }
@@ -137,6 +137,8 @@ impl OwnerWaker {
     }
 }
 
+/// An entry's side of its waker. At least 4-aligned (the join-waker slot tags the
+/// pointer), which its fields guarantee.
 struct EntryWaker {
     key: usize,
     generation: u64,
@@ -145,12 +147,64 @@ struct EntryWaker {
     ready: Arc<Ready>,
 }
 
-impl Wake for EntryWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
+/// The entry waker's vtable: a static of its own (not `Wake`'s), so the join-waker slot
+/// knows it and keeps such a waker in one word, with no allocation (`join_slot.rs`).
+pub(crate) static ENTRY_WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(entry_clone, entry_wake, entry_wake_by_ref, entry_drop);
 
-    fn wake_by_ref(self: &Arc<Self>) {
+/// A waker owning one `Arc<EntryWaker>` reference.
+fn entry_waker(inner: Arc<EntryWaker>) -> Waker {
+    let data = Arc::into_raw(inner).cast::<()>();
+    // SAFETY: `data` is an `Arc<EntryWaker>` reference we own; the vtable's functions
+    // treat it as exactly that (clone increments, drop decrements, wake consumes).
+    unsafe { Waker::new(data, &ENTRY_WAKER_VTABLE) }
+}
+
+unsafe fn entry_clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a live `Arc<EntryWaker>` reference (the waker being cloned).
+    unsafe { Arc::increment_strong_count(data.cast::<EntryWaker>()) };
+    RawWaker::new(data, &ENTRY_WAKER_VTABLE)
+}
+
+unsafe fn entry_wake(data: *const ()) {
+    // SAFETY: the waker's reference, consumed by `wake`.
+    let inner = unsafe { Arc::from_raw(data.cast::<EntryWaker>()) };
+    inner.wake_by_ref();
+}
+
+unsafe fn entry_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker's reference, borrowed for the call.
+    unsafe { &*data.cast::<EntryWaker>() }.wake_by_ref();
+}
+
+unsafe fn entry_drop(data: *const ()) {
+    // SAFETY: the waker's reference, released once.
+    drop(unsafe { Arc::from_raw(data.cast::<EntryWaker>()) });
+}
+
+const _: () = assert!(std::mem::align_of::<EntryWaker>() >= 4);
+
+/// An entry waker of no set, and a probe of how many wakers share it (the join slot's
+/// tests).
+#[cfg(test)]
+pub(crate) fn entry_waker_for_test() -> (Waker, impl Fn() -> usize) {
+    let inner = Arc::new(EntryWaker {
+        key: 0,
+        generation: 0,
+        queued: AtomicBool::new(false),
+        ready: Arc::new(Ready {
+            state: Mutex::new(ReadyState {
+                queue: VecDeque::new(),
+                owner: None,
+            }),
+        }),
+    });
+    let kept = inner.clone();
+    (entry_waker(inner), move || Arc::strong_count(&kept) - 1)
+}
+
+impl EntryWaker {
+    fn wake_by_ref(&self) {
         // AcqRel: the completer's writes (the task's output) happen before the poll that
         // clears this flag with a swap (see `poll_join_next_with_id`).
         if self.queued.swap(true, AcqRel) {
@@ -256,7 +310,7 @@ impl<T: Send + 'static> JoinSet<T> {
 
     fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
         let abort = handle.abort_handle();
-        self.note_runtime(handle.origin());
+        self.note_runtime(handle.owner());
         let generation = self.next_generation;
         self.next_generation += 1;
         let vacant = self.entries.vacant_entry();
@@ -269,7 +323,7 @@ impl<T: Send + 'static> JoinSet<T> {
         });
         vacant.insert(Entry {
             handle,
-            waker: Waker::from(inner.clone()),
+            waker: entry_waker(inner.clone()),
             inner,
         });
         // Queued so that the first `join_next` polls it and installs its waker. No owner
@@ -279,12 +333,12 @@ impl<T: Send + 'static> JoinSet<T> {
     }
 
     /// Tracks whether every task of the set is of one runtime (module docs).
-    fn note_runtime(&mut self, origin: Origin) {
+    fn note_runtime(&mut self, owner: u64) {
         if self.mixed {
             return;
         }
         match self.counted_as {
-            Some(prev) if prev.owner != origin.owner => {
+            Some(prev) if prev != owner => {
                 self.mixed = true;
                 self.counted_as = None;
                 // A task of another runtime may now wake the owner: the stored waker is
@@ -300,7 +354,7 @@ impl<T: Send + 'static> JoinSet<T> {
                 drop(state);
                 drop(old);
             }
-            _ => self.counted_as = Some(origin),
+            _ => self.counted_as = Some(owner),
         }
     }
 }

@@ -8,10 +8,10 @@
 //! things at once (a `select!`) shows the last one it polled. The deadlock and stall
 //! reports and task dumps read the slots.
 //!
-//! The slot also keeps what the wait-for graph (the executor's `detector/graph.rs`) needs:
-//! a poll count (a task whose count did not move was not polled), and, while the task is
-//! queued on a primitive of `runnel-sync` with its own waker, a *registration* of one of
-//! two kinds:
+//! The slot also keeps what the wait-for graph (the executor's `detector/graph.rs`) needs
+//! beyond the reason (the executor counts a task's polls itself, in its state word): while
+//! the task is queued on a primitive of `runnel-sync` with its own waker, a *registration*
+//! of one of two kinds:
 //! - a lock's (`Mutex`, `RwLock`, `Semaphore`): an `Arc` of the lock's [`Holders`], so the
 //!   detector can read who holds it without touching the lock itself (which may be freed
 //!   at any time) — [`register_wait`], [`unregister_wait`];
@@ -35,13 +35,14 @@
 //! less, never more). Outside a runnel poll (another executor, no runtime) `note` and
 //! `register_wait` do nothing.
 //!
-//! Cost, per poll, all inlined into the executor's poll: a store clearing the reason, an
-//! increment of the poll count, a load of the registration and one of the thread-local's
-//! slot word tested together (a registration to end and a nested poll go out of line), four
+//! Cost, per poll, all inlined into the executor's poll: a store clearing the reason, a
+//! load of the registration and one of the thread-local's slot word tested together (a registration to end and a nested poll go out of line), four
 //! thread-local stores (slot, task id, waker data and vtable) and one more when the poll
 //! ends — about 18 instructions, with no atomic read-modify-write, no allocation, no lock
 //! and no lazily initialised thread-local. Per `Pending`: a thread-local load and a relaxed
-//! store (`note`). The slot is three words. Against a build with
+//! store (`note`). The slot is two words (it sits in every task's 64-byte header; the
+//! poll count it had is in the task's state word, where the CAS that starts a poll
+//! increments it, and these figures were taken with it still here). Against a build with
 //! `--cfg runnel_no_wait_reasons` (which compiles all of it out, for measuring only) that
 //! is +4.6 % instructions on a current-thread `yield_many` (the cheapest poll runnel has,
 //! ~390 instructions a yield), +2.4 % on spawning and joining tasks, +1.5 % on a TCP echo
@@ -275,12 +276,11 @@ impl WaitReason {
 }
 
 /// Where a task's last wait reason is kept (one per task, one per `block_on` caller),
-/// with its poll count and its lock registration (see the module docs).
+/// with its registration (see the module docs). Two words: no poll count, which the
+/// executor keeps in the task's state word, where counting a poll costs nothing.
 #[derive(Default)]
 pub struct WaitSlot {
     word: AtomicU64,
-    /// Polls begun; written only by the thread polling the owner.
-    polls: AtomicU64,
     /// An `Arc<Holders>` from `Arc::into_raw` (bit 0 set while the detector reads
     /// through it), or an address with bit 1 set (an address registration: owns
     /// nothing), or null.
@@ -303,12 +303,6 @@ impl WaitSlot {
     pub fn set(&self, reason: WaitReason) {
         // Relaxed: a diagnostic read by reports and dumps, ordering nothing.
         self.word.store(reason.encode(), Relaxed);
-    }
-
-    /// How many polls of the owner have begun. Unchanged between two reads: the owner
-    /// was not polled in between (a poll in progress counts as begun).
-    pub fn polls(&self) -> u64 {
-        self.polls.load(Acquire)
     }
 
     /// Calls `read` with the holders of the lock the owner was queued on when its last
@@ -459,11 +453,10 @@ fn enter_with(
             _slot: std::marker::PhantomData,
         };
     }
-    // A poll begins: forget the reason (a new poll starts with none) and count it. One
-    // writer (the thread polling the owner): no read-modify-write needed, and a `lock`ed
-    // add would cost ~20 cycles per poll.
+    // A poll begins: forget the reason (a new poll starts with none). One writer (the
+    // thread polling the owner): a plain store. (The executor counts the poll in the
+    // task's state word.)
     slot.word.store(NONE, Relaxed);
-    slot.polls.store(slot.polls.load(Relaxed) + 1, Relaxed);
     CURRENT.with(|c| {
         let outer = c.slot.get();
         // One test for the two rare cases: the last poll left a registration (it ends
@@ -774,7 +767,6 @@ mod tests {
         assert_eq!(block_on.get(), Some(WaitReason::Readable { fd: 2 }));
         assert_eq!(inner.get(), Some(WaitReason::Join { task: 1 }));
         assert_eq!(inner.registered_at(), Some(at as usize));
-        assert_eq!((outer.polls(), inner.polls(), block_on.polls()), (1, 1, 1));
     }
 
     #[test]

@@ -35,6 +35,10 @@ impl Schedule for NoSchedule {
     fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
         None
     }
+
+    fn owner(&self) -> u64 {
+        0
+    }
 }
 
 type Queue = LocalQueue<NoSchedule>;
@@ -67,7 +71,6 @@ impl Tasks {
         let origin = Origin {
             id: Id::next(),
             location: Location::caller(),
-            owner: 0,
         };
         let (task, notified, join) = task::new_task(future, NoSchedule, origin);
         self.handles.push((task, join));
@@ -100,7 +103,7 @@ impl Tasks {
 struct Sink(Mutex<Vec<Notified<NoSchedule>>>);
 
 impl Overflow<NoSchedule> for Sink {
-    fn push_batch(&self, tasks: Vec<Notified<NoSchedule>>) {
+    fn push_batch(&self, tasks: impl Iterator<Item = Notified<NoSchedule>>) {
         self.0.lock().unwrap().extend(tasks);
     }
 }

@@ -28,12 +28,16 @@ impl Schedule for NoSchedule {
     fn release(&self, _task: &Task<Self>) -> Option<Task<Self>> {
         None
     }
+
+    fn owner(&self) -> u64 {
+        0
+    }
 }
 
 struct NoOverflow;
 
 impl Overflow<NoSchedule> for NoOverflow {
-    fn push_batch(&self, _tasks: Vec<Notified<NoSchedule>>) {
+    fn push_batch(&self, _tasks: impl Iterator<Item = Notified<NoSchedule>>) {
         unreachable!("the measurement never overflows")
     }
 }
@@ -44,7 +48,6 @@ fn tasks(n: usize) -> Vec<Notified<NoSchedule>> {
             let origin = Origin {
                 id: Id::next(),
                 location: std::panic::Location::caller(),
-                owner: 0,
             };
             let (task, notified, join) = task::new_task(async {}, NoSchedule, origin);
             std::mem::forget(task);

@@ -93,9 +93,9 @@ impl<T> JoinHandle<T> {
         self.raw.header().id()
     }
 
-    /// Who the task is and which runtime owns it.
-    pub(crate) fn origin(&self) -> super::Origin {
-        self.raw.header().origin
+    /// The id of the runtime that owns the task.
+    pub(crate) fn owner(&self) -> u64 {
+        self.raw.owner()
     }
 
     /// `poll` without spending the cooperative budget: for a `JoinSet`, which spends one
@@ -105,7 +105,7 @@ impl<T> JoinHandle<T> {
         // Where the handle is awaited is where it lives now: inside the runtime (a task,
         // `block_on`) it can only abort the task by running, outside it may at any time.
         let header = self.raw.header();
-        self.note_held_outside(!crate::context::is_runtime_thread_of(header.origin.owner));
+        self.note_held_outside(!crate::context::is_runtime_thread_of(self.raw.owner()));
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: 1. out has the output type of this task's future (JoinHandle<T> is only
         // made by new_task with T = F::Output); 2. we hold the JoinHandle reference.
@@ -217,8 +217,11 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    // A Mutex only to make JoinError Sync; the payload is taken once, by value.
-    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+    // A Mutex only to make JoinError Sync; the payload is taken once, by value. Boxed so
+    // that a JoinError is 16 bytes: a finished task stores `Result<T, JoinError>` in its
+    // cell, whose size is the larger of it and the future's (panics are rare; the box is
+    // one allocation on a path that already formats a panic).
+    Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
 impl JoinError {
@@ -232,7 +235,7 @@ impl JoinError {
     pub(crate) fn panic(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
             id,
-            repr: Repr::Panic(Mutex::new(payload)),
+            repr: Repr::Panic(Box::new(Mutex::new(payload))),
         }
     }
 
@@ -266,7 +269,7 @@ impl JoinError {
     /// The panic payload, or the error back if the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner())),
+            Repr::Panic(payload) => Ok((*payload).into_inner().unwrap_or_else(|e| e.into_inner())),
             Repr::Cancelled => Err(self),
         }
     }

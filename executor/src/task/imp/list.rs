@@ -1,15 +1,30 @@
-//! `OwnedTasks`: every live task of a runtime, in sharded intrusive lists.
+//! `OwnedTasks`: every live task of a runtime, in sharded slabs.
 //!
 //! The list holds one reference to each task from spawn until completion, so shutdown can
 //! reach tasks no queue holds (a task waiting for I/O is referenced only by its wakers),
 //! and the deadlock detector can walk the waiting tasks.
 //!
+//! Each shard is a slab: a vector of task pointers and a stack of its vacant slots; a task
+//! keeps its slot's index in its header (`list_slot`, 4 bytes beside its hold count). An
+//! intrusive doubly-linked list would need 16 bytes in every header, and binding or
+//! unlinking a task would write its neighbours' headers, lines that other threads are
+//! polling or allocating nearby; here a bind or an unlink writes only the slab and the
+//! task's own header.
+//!
 //! Invariants:
-//! - A task's `links` are read and written only under the lock of shard `id % shards`.
-//! - A task is linked (the list holds its reference) exactly when it has a `prev` or is
-//!   its shard's `head`: no separate flag, so the header stays 8 bytes smaller.
-//! - Once `closed` is set (under every shard lock), no task is linked again: `bind`
-//!   shuts the task down instead, so nothing spawned during shutdown outlives it.
+//! - A task's `list_slot` is read and written only under the lock of shard `id % shards`.
+//! - A task is listed (the list holds its reference) exactly when its shard's
+//!   `entries[list_slot]` points to it. `UNLISTED` is never a valid index.
+//! - `free` holds exactly the indices of the vacant entries below `entries.len()`.
+//! - Once `closed` is set (under every shard lock), no task is listed again: `bind` shuts
+//!   the task down instead, so nothing spawned during shutdown outlives it.
+//!
+//! Memory: 8 bytes of slab per listed task, plus 4 per vacant slot. A shard keeps up to
+//! `KEEP` slots' worth of capacity whatever happens (so the common rise and fall of a few
+//! hundred tasks reallocates nothing); above that, a shard whose live tasks fall below a
+//! quarter of its slots is compacted in place (its tasks' slots renumbered) and its
+//! capacity trimmed, so a burst does not pin its peak. The work is paid for by the
+//! removals since the slab last grew or shrank: at most 4/3 of an entry move per removal.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,14 +33,20 @@ use std::sync::{Mutex, MutexGuard};
 use super::raw::Header;
 use super::{Notified, Schedule, Task};
 
-#[derive(Default)]
-pub(crate) struct Links {
-    prev: Option<NonNull<Header>>,
-    next: Option<NonNull<Header>>,
-}
+/// The `list_slot` of a task that is not listed (never bound, or bind refused it).
+pub(super) const UNLISTED: u32 = u32::MAX;
 
+/// Slots a shard may keep without compacting or trimming (8 KiB of entries).
+const KEEP: usize = 1024;
+
+#[derive(Default)]
 struct Shard {
-    head: Option<NonNull<Header>>,
+    /// Slot `i` holds the task whose `list_slot` is `i`, or nothing.
+    entries: Vec<Option<NonNull<Header>>>,
+    /// The vacant slots of `entries`, most recently vacated last (reused first: its line
+    /// is the warmest).
+    free: Vec<u32>,
+    /// Listed tasks (`entries` that are `Some`).
     len: usize,
 }
 
@@ -33,15 +54,115 @@ struct Shard {
 // tasks the list holds a reference to (so they are alive and Send, see Task).
 unsafe impl Send for Shard {}
 
+/// One shard's lock on a line (two, for the adjacent-line prefetcher) of its own: packed
+/// mutexes would put several shards on one line, so a spawn on one thread and a
+/// completion on another would bounce a line between them even for different shards.
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
+
 pub(crate) struct OwnedTasks<S: 'static> {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[PaddedShard]>,
     closed: AtomicBool,
     _s: std::marker::PhantomData<S>,
 }
 
-fn links<'a>(header: NonNull<Header>) -> &'a crate::loom::UnsafeCell<Links> {
-    // SAFETY: the caller holds a reference to the task (directly or through the list).
-    unsafe { &header.as_ref().links }
+fn slot_of(header: NonNull<Header>) -> u32 {
+    // SAFETY: 1. the caller holds a reference to the task (directly or through the list),
+    // so the header is alive; 2. the caller holds the lock of the task's shard, which
+    // guards `list_slot`.
+    unsafe { header.as_ref() }
+        .list_slot
+        .with(|slot| unsafe { *slot })
+}
+
+fn set_slot(header: NonNull<Header>, slot: u32) {
+    // SAFETY: as in slot_of.
+    unsafe { header.as_ref() }
+        .list_slot
+        .with_mut(|s| unsafe { *s = slot });
+}
+
+impl Shard {
+    fn insert(&mut self, ptr: NonNull<Header>) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                let slot = u32::try_from(self.entries.len())
+                    .ok()
+                    .filter(|&s| s != UNLISTED)
+                    .expect("more than 2^32 - 1 live tasks in one owned-list shard");
+                self.entries.push(None);
+                slot
+            }
+        };
+        self.entries[slot as usize] = Some(ptr);
+        set_slot(ptr, slot);
+        self.len += 1;
+    }
+
+    /// Unlists `ptr` if it is listed here.
+    fn remove(&mut self, ptr: NonNull<Header>) -> bool {
+        let slot = slot_of(ptr);
+        if self.entries.get(slot as usize) != Some(&Some(ptr)) {
+            return false;
+        }
+        self.entries[slot as usize] = None;
+        set_slot(ptr, UNLISTED);
+        self.len -= 1;
+        if self.len == 0 {
+            // Nothing listed: start over.
+            self.entries.clear();
+            self.free.clear();
+            self.trim();
+        } else if self.entries.len() > KEEP && self.len < self.entries.len() / 4 {
+            self.compact();
+        } else {
+            self.free.push(slot);
+        }
+        true
+    }
+
+    /// Moves the listed tasks to the front, renumbering their slots, drops the vacant
+    /// tail and trims the capacity.
+    fn compact(&mut self) {
+        let mut dense = 0;
+        for i in 0..self.entries.len() {
+            if let Some(ptr) = self.entries[i] {
+                if i != dense {
+                    self.entries[dense] = Some(ptr);
+                    // dense < i < entries.len() <= u32::MAX (insert's check): it fits.
+                    set_slot(ptr, dense as u32);
+                }
+                dense += 1;
+            }
+        }
+        self.entries.truncate(dense);
+        self.free.clear();
+        self.trim();
+    }
+
+    /// Gives back capacity beyond what the listed tasks and `KEEP` need.
+    fn trim(&mut self) {
+        let keep = KEEP.max(2 * self.len);
+        if self.entries.capacity() > 2 * keep {
+            self.entries.shrink_to(keep);
+        }
+        if self.free.capacity() > 2 * keep {
+            self.free.shrink_to(keep);
+        }
+    }
+
+    /// Takes any listed task out (shutdown).
+    fn pop(&mut self) -> Option<NonNull<Header>> {
+        while let Some(entry) = self.entries.pop() {
+            if let Some(ptr) = entry {
+                set_slot(ptr, UNLISTED);
+                self.len -= 1;
+                return Some(ptr);
+            }
+        }
+        None
+    }
 }
 
 impl<S: Schedule> OwnedTasks<S> {
@@ -49,7 +170,7 @@ impl<S: Schedule> OwnedTasks<S> {
         let shards = shards.next_power_of_two().max(1);
         OwnedTasks {
             shards: (0..shards)
-                .map(|_| Mutex::new(Shard { head: None, len: 0 }))
+                .map(|_| PaddedShard(Mutex::new(Shard::default())))
                 .collect(),
             closed: AtomicBool::new(false),
             _s: std::marker::PhantomData,
@@ -58,10 +179,13 @@ impl<S: Schedule> OwnedTasks<S> {
 
     fn shard(&self, header: &Header) -> MutexGuard<'_, Shard> {
         let index = header.id().as_u64() as usize & (self.shards.len() - 1);
-        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[index]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Links a new task, handing back its first `Notified` to submit; or, if the list is
+    /// Lists a new task, handing back its first `Notified` to submit; or, if the list is
     /// closed (runtime shutting down), cancels the task and returns `None`.
     pub(crate) fn bind(&self, task: Task<S>, notified: Notified<S>) -> Option<Notified<S>> {
         let mut shard = self.shard(task.header());
@@ -71,70 +195,34 @@ impl<S: Schedule> OwnedTasks<S> {
             task.shutdown();
             return None;
         }
-        let ptr = task.into_raw();
-        let old_head = shard.head;
-        links(ptr).with_mut(|l| {
-            // SAFETY: we hold the shard lock; the task is not linked yet.
-            let l = unsafe { &mut *l };
-            l.prev = None;
-            l.next = old_head;
-        });
-        if let Some(h) = old_head {
-            // SAFETY: h is linked in this shard and we hold its lock.
-            links(h).with_mut(|l| unsafe { (*l).prev = Some(ptr) });
-        }
-        shard.head = Some(ptr);
-        shard.len += 1;
+        shard.insert(task.into_raw());
         Some(notified)
     }
 
-    /// Unlinks a completed task, returning the list's reference (None if shutdown already
+    /// Unlists a completed task, returning the list's reference (None if shutdown already
     /// took it).
     pub(crate) fn remove(&self, task: &Task<S>) -> Option<Task<S>> {
         let ptr = task.header_ptr();
-        let mut shard = self.shard(task.header());
-        // SAFETY: shard lock held; the caller holds a reference to the task.
-        let has_prev = links(ptr).with(|l| unsafe { (*l).prev.is_some() });
-        if !has_prev && shard.head != Some(ptr) {
+        if !self.shard(task.header()).remove(ptr) {
             return None;
         }
-        Self::unlink(&mut shard, ptr);
         // SAFETY: the list's reference, which `bind` took with into_raw.
         Some(unsafe { Task::from_header(ptr) })
-    }
-
-    fn unlink(shard: &mut Shard, ptr: NonNull<Header>) {
-        // SAFETY: the caller holds the shard lock and ptr is linked in this shard.
-        let (prev, next) = links(ptr).with_mut(|l| unsafe {
-            let l = &mut *l;
-            (l.prev.take(), l.next.take())
-        });
-        match prev {
-            // SAFETY: linked neighbours in the same shard, lock held.
-            Some(p) => links(p).with_mut(|l| unsafe { (*l).next = next }),
-            None => shard.head = next,
-        }
-        if let Some(n) = next {
-            // SAFETY: as above.
-            links(n).with_mut(|l| unsafe { (*l).prev = prev });
-        }
-        shard.len -= 1;
     }
 
     /// Closes the list and shuts every task down (cancelling it unless a worker runs it).
     pub(crate) fn close_and_shutdown_all(&self) {
         for shard in self.shards.iter() {
-            let _guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
             self.closed.store(true, Ordering::Release);
         }
         for shard in self.shards.iter() {
             loop {
                 let task = {
-                    let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-                    let Some(head) = shard.head else { break };
-                    Self::unlink(&mut shard, head);
-                    // SAFETY: the list's reference to a task we just unlinked.
-                    unsafe { Task::<S>::from_header(head) }
+                    let mut shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+                    let Some(ptr) = shard.pop() else { break };
+                    // SAFETY: the list's reference to a task we just unlisted.
+                    unsafe { Task::<S>::from_header(ptr) }
                 };
                 // Outside the lock: cancelling runs the future's Drop, user code.
                 task.shutdown();
@@ -145,24 +233,20 @@ impl<S: Schedule> OwnedTasks<S> {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len)
+            .map(|s| s.0.lock().unwrap_or_else(|e| e.into_inner()).len)
             .sum()
     }
 
-    /// Visits every linked task under its shard's lock until `f` returns false. `f` must
+    /// Visits every listed task under its shard's lock until `f` returns false. `f` must
     /// not lock the list again (it runs under a shard lock) and must not run user code.
     pub(crate) fn for_each_while(&self, mut f: impl FnMut(&Header) -> bool) -> bool {
         for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let mut cursor = shard.head;
-            while let Some(ptr) = cursor {
-                // SAFETY: linked, so the list's reference keeps it alive; lock held.
-                let header = unsafe { ptr.as_ref() };
-                if !f(header) {
+            let shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+            for ptr in shard.entries.iter().flatten() {
+                // SAFETY: listed, so the list's reference keeps it alive; lock held.
+                if !f(unsafe { ptr.as_ref() }) {
                     return false;
                 }
-                // SAFETY: lock held.
-                cursor = links(ptr).with(|l| unsafe { (*l).next });
             }
         }
         true
@@ -172,10 +256,11 @@ impl<S: Schedule> OwnedTasks<S> {
 impl<S: 'static> Drop for OwnedTasks<S> {
     fn drop(&mut self) {
         // Every task holds the scheduler (which owns this list) alive until it is
-        // unlinked, so by the time the list drops it must be empty.
-        debug_assert!(self
-            .shards
-            .iter_mut()
-            .all(|s| s.get_mut().map(|s| s.head.is_none()).unwrap_or(true)));
+        // unlisted, so by the time the list drops it must be empty.
+        debug_assert!(self.shards.iter_mut().all(|s| s
+            .0
+            .get_mut()
+            .map(|s| s.len == 0)
+            .unwrap_or(true)));
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! # The allocation
 //!
-//! A task is a `Cell<F, S>` (see `raw.rs`): a type-erased [`Header`] first (state word,
-//! vtable, id, spawn location, join-waker slot, owned-list links), then the scheduler
-//! handle `S` and the `Stage` (the future, then its output). `#[repr(C)]` puts the header
+//! A task is a `Cell<F, S>` (see `raw.rs`): a type-erased [`Header`] first (state word
+//! with the poll count, vtable, id, spawn location, hold count, owned-list slot, wait
+//! slot, one-word join-waker slot: 64 bytes), then the scheduler handle `S` and the `Stage` (the future, then its output,
+//! untagged). `#[repr(C)]` puts the header
 //! at offset 0, so a `NonNull<Header>` is all any handle stores.
 //!
 //! # Handles and what each owns (each is one reference in the state word)
@@ -22,9 +23,9 @@
 //!   cancelling, or shutdown that claimed the task), or, once `COMPLETE` is set, the
 //!   `JoinHandle` (reads the output) or the completer when there is no `JoinHandle`.
 //! - The join-waker slot: by the `JOIN_WAKER` bit protocol described in `state.rs`.
-//! - Owned-list links: only under the lock of the list shard the task belongs to.
-//! - `WaitRecord`: `holds` is written by `JoinWaker`s; `reason` by the task's own leaf
-//!   futures during its poll (`runnel_reactor::wait`).
+//! - Owned-list slot: only under the lock of the list shard the task belongs to.
+//! - `holds` is written by `JoinWaker`s (and the join slot's holds); `reason` by the
+//!   task's own leaf futures during its poll (`runnel_reactor::wait`).
 //!
 //! # Wakers held by the runtime itself
 //!
@@ -32,11 +33,12 @@
 //! runtime (then nothing outside can wake it) or some are held elsewhere (a foreign thread
 //! may wake it). The reactor's and the timers' wakers are covered by their waiter counts;
 //! the remaining runtime-owned holder is a `JoinHandle`'s slot. A waker stored there is
-//! wrapped in a [`JoinWaker`], which counts it in the awaiting task's `WaitRecord::holds`
+//! wrapped in a [`JoinWaker`], which counts it in the awaiting task's `holds`
 //! — incremented after the waker exists, decremented before it is dropped, so the count
 //! never exceeds the real number and the detector can only err towards "maybe".
 
 mod join;
+mod join_slot;
 mod list;
 mod raw;
 mod state;
@@ -81,6 +83,11 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// completed with the panic right after this returns). Called on the polling thread,
     /// with the task still `RUNNING`.
     fn unhandled_panic(&self, _id: Id, _payload: &(dyn std::any::Any + Send)) {}
+
+    /// The id of the runtime the task belongs to (`Shared::id`; 0 for none), so a
+    /// `JoinHandle` of another runtime does not count as a holder inside this one. Read
+    /// through the task's scheduler rather than stored in every header (8 bytes a task).
+    fn owner(&self) -> u64;
 }
 
 /// A task's id, unique among the tasks of a process.
@@ -114,14 +121,12 @@ impl fmt::Display for Id {
     }
 }
 
-/// Where and who: what the deadlock and stall reports print about a task.
+/// Where and who: what the deadlock and stall reports print about a task. (Which runtime
+/// owns it is not stored: `Header::owner` asks the task's scheduler, `Schedule::owner`.)
 #[derive(Clone, Copy)]
 pub(crate) struct Origin {
     pub(crate) id: Id,
     pub(crate) location: &'static Location<'static>,
-    /// Identifies the runtime, so a `JoinHandle` of another runtime does not count as a
-    /// holder inside this one.
-    pub(crate) owner: u64,
 }
 
 /// The owned list's reference to a task.

@@ -10,36 +10,70 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU32, Ordering, Ordering::AcqRel};
 use std::task::{Context, Poll, Waker};
 
 use super::join::JoinError;
-use super::list::Links;
+use super::join_slot::JoinSlot;
 use super::state::{State, ToIdle, ToRunning, Wake};
-use super::waker::{self, JoinWaker};
+use super::waker::{self, hold, release_hold};
 use super::{Id, Notified, Origin, Schedule, Task};
 use crate::loom::UnsafeCell;
 
-/// What the deadlock detector reads about a task that waits: how many of its wakers sit in
-/// `JoinHandle` slots of its own runtime, and what it said it waits on when its last poll
-/// returned `Pending` (`runnel_reactor::wait`).
+/// How many of a task's (or a `block_on` caller's) wakers sit in `JoinHandle` slots of its
+/// own runtime (see "Wakers held by the runtime itself" in `mod.rs`). 32 bits, so that it
+/// shares a word with the owned-list slot in the header: every hold is a waker stored in
+/// the join slot of a distinct task (or a `JoinSet`), so 2^32 of them cannot exist.
+#[derive(Default)]
+pub(crate) struct Holds(AtomicU32);
+
+impl Holds {
+    pub(crate) fn load(&self, order: Ordering) -> usize {
+        self.0.load(order) as usize
+    }
+
+    pub(super) fn increment(&self) {
+        // AcqRel: orders the hold before the state transitions that publish the slot.
+        self.0.fetch_add(1, AcqRel);
+    }
+
+    pub(super) fn decrement(&self) {
+        self.0.fetch_sub(1, AcqRel);
+    }
+}
+
+/// What the deadlock detector reads about a `block_on` caller that waits: its holds, and
+/// what it said it waits on when its last poll returned `Pending` (`runnel_reactor::wait`).
+/// A task keeps the same two in its header.
 #[derive(Default)]
 pub(crate) struct WaitRecord {
-    pub(crate) holds: AtomicUsize,
+    pub(crate) holds: Holds,
     pub(crate) reason: runnel_reactor::wait::WaitSlot,
 }
 
-/// The type-erased part of every task, at offset 0 of the allocation.
+/// The type-erased part of every task, at offset 0 of the allocation: 64 bytes (state
+/// word with the poll count 8, vtable 8, origin 16, holds and owned-list slot 8, wait slot
+/// 16 — reason and registration —, join-waker slot 8). Small enough that the harness's
+/// idle task (a 48-byte future) is a 120-byte cell, one 128-byte glibc chunk; an owned-list
+/// link pair and a word-sized hold count would have made it 136, one chunk class up, and
+/// so would a poll count of its own and a two-word join slot (BENCHMARKS.md, issue 14).
 #[repr(C)]
 pub(crate) struct Header {
     pub(super) state: State,
     pub(super) vtable: &'static Vtable,
     pub(crate) origin: Origin,
-    pub(crate) wait: WaitRecord,
-    /// The `JoinHandle`'s waker; ownership per the `JOIN_WAKER` bit.
-    pub(super) join_waker: UnsafeCell<Option<JoinWaker>>,
-    /// Guarded by the owned-list shard lock.
-    pub(super) links: UnsafeCell<Links>,
+    /// What the deadlock detector reads about a waiting task: its holds, and what it said
+    /// it waits on when its last poll returned `Pending` (`runnel_reactor::wait`).
+    pub(crate) holds: Holds,
+    /// Where the owned list keeps the task (`list.rs`); guarded by its shard's lock.
+    pub(super) list_slot: UnsafeCell<u32>,
+    pub(crate) reason: runnel_reactor::wait::WaitSlot,
+    /// The `JoinHandle`'s waker, in one word (`join_slot.rs`); ownership per the
+    /// `JOIN_WAKER` bit. While stored it is counted in its target's `holds` exactly as a
+    /// `JoinWaker` (`waker::hold`), with this task's owner read from the scheduler instead
+    /// of stored beside it; every path that empties the slot goes through
+    /// `take_join_waker`, which releases the hold first.
+    pub(super) join_waker: UnsafeCell<JoinSlot>,
 }
 
 impl Header {
@@ -88,6 +122,13 @@ impl Header {
         self.state.load().is_join_held_outside()
     }
 
+    /// How many polls of the task have begun, mod 2^31 (kept in the state word). Unchanged
+    /// between two reads: the task was not polled in between (a poll in progress counts
+    /// as begun).
+    pub(crate) fn polls(&self) -> u32 {
+        self.state.load().polls()
+    }
+
     /// Whether `addr` lies inside this task's own allocation — for a primitive, that it
     /// is a part of the task's future (stored inline, not boxed or shared). Addresses are
     /// compared on their low 48 bits (the width `WaitReason` keeps), which hold every
@@ -112,15 +153,25 @@ pub(super) struct Vtable {
     drop_join_handle: unsafe fn(NonNull<Header>),
     /// Consumes the owned list's reference.
     shutdown: unsafe fn(NonNull<Header>),
+    /// `Schedule::owner` of the task's scheduler.
+    owner: unsafe fn(NonNull<Header>) -> u64,
     /// `size_of::<Cell<F, S>>()`: the task's allocation, future included, spans
     /// `[header, header + size)`.
     size: usize,
 }
 
-enum Stage<F: Future> {
-    Running(F),
-    Finished(Result<F::Output, JoinError>),
-    Consumed,
+/// What the cell holds after the header and the scheduler: the future until the task
+/// completes, then its output until someone takes it (`None` after).
+///
+/// No tag of its own: the state word says which field is live. The future, while
+/// `COMPLETE` is clear: only the thread holding `RUNNING` drops it (`drop_future`), and
+/// that same thread stores the output and sets `COMPLETE` before it lets go
+/// (`store_and_complete`), so nobody can see the cell between the two. The output, once
+/// `COMPLETE` is set. An enum would cost 8 bytes a task: rustc gives an `async` block's
+/// state machine no niche for an outer enum's tag, so the tag would be a word of its own.
+union Stage<F: Future> {
+    future: ManuallyDrop<F>,
+    output: ManuallyDrop<Option<Result<F::Output, JoinError>>>,
 }
 
 #[repr(C)]
@@ -144,12 +195,15 @@ impl RawTask {
                 state: State::new(),
                 vtable: vtable::<F, S>(),
                 origin,
-                wait: WaitRecord::default(),
-                join_waker: UnsafeCell::new(None),
-                links: UnsafeCell::new(Links::default()),
+                holds: Holds::default(),
+                list_slot: UnsafeCell::new(super::list::UNLISTED),
+                reason: Default::default(),
+                join_waker: UnsafeCell::new(JoinSlot::EMPTY),
             },
             scheduler,
-            stage: UnsafeCell::new(Stage::Running(future)),
+            stage: UnsafeCell::new(Stage {
+                future: ManuallyDrop::new(future),
+            }),
         });
         RawTask(NonNull::from(Box::leak(cell)).cast())
     }
@@ -167,6 +221,13 @@ impl RawTask {
         // handle that holds a reference, which keeps the allocation alive; 2. the header is
         // only accessed through shared references (its mutable parts are atomics or cells).
         unsafe { self.0.as_ref() }
+    }
+
+    /// The id of the runtime this task belongs to (`Schedule::owner` of its scheduler).
+    /// Through the pointer, not `&Header`: the scheduler lies beyond the header.
+    pub(super) fn owner(self) -> u64 {
+        // SAFETY: as for poll; reads the scheduler of a live cell.
+        unsafe { (self.header().vtable.owner)(self.0) }
     }
 
     pub(super) fn poll(self) {
@@ -250,6 +311,7 @@ fn vtable<F: Future + 'static, S: Schedule>() -> &'static Vtable {
         try_read_output: try_read_output::<F, S>,
         drop_join_handle: drop_join_handle::<F, S>,
         shutdown: shutdown::<F, S>,
+        owner: owner::<F, S>,
         size: std::mem::size_of::<Cell<F, S>>(),
     }
 }
@@ -274,10 +336,54 @@ unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     cell.scheduler.schedule(notified);
 }
 
-unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
-    // SAFETY: 1. the allocation was made by Box<Cell<F, S>> in RawTask::new; 2. the last
-    // reference is gone, so no other pointer to it will be used again.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
+unsafe fn owner<F: Future, S: Schedule>(ptr: NonNull<Header>) -> u64 {
+    // SAFETY: vtable contract: ptr is a live Cell<F, S>.
+    unsafe { cell::<F, S>(ptr) }.scheduler.owner()
+}
+
+unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    /// Frees the allocation last, also if dropping the stage panics (user code).
+    struct Free<F: Future, S>(NonNull<Header>, std::marker::PhantomData<(F, S)>);
+    impl<F: Future, S> Drop for Free<F, S> {
+        fn drop(&mut self) {
+            // SAFETY: 1. the allocation was made by Box<Cell<F, S>> in RawTask::new; 2. the
+            // last reference is gone, so no other pointer to it will be used again; 3. the
+            // stage's live field was dropped already (a Stage drops nothing itself).
+            drop(unsafe { Box::from_raw(self.0.cast::<Cell<F, S>>().as_ptr()) });
+        }
+    }
+    let _free = Free::<F, S>(ptr, std::marker::PhantomData);
+    // SAFETY: the last reference is gone: nobody else touches the cell.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    // Every path that ends the JoinHandle's use of the slot empties it already; should a
+    // waker still be there, its hold is released here, never left counted.
+    // SAFETY: as above.
+    drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
+    // The stage has no drop glue (see `Stage`): drop its live field by hand.
+    if cell.header.state.load().is_complete() {
+        // SAFETY: COMPLETE: the output field is live; nobody else can take it now.
+        drop(unsafe { take_output(cell) });
+    } else {
+        // SAFETY: never completed, so never dropped: the future is live (see `Stage`).
+        cell.stage
+            .with_mut(|stage| unsafe { ManuallyDrop::drop(&mut (*stage).future) });
+    }
+}
+
+/// Empties the join-waker slot, releasing the stored waker's hold (`waker::hold`) before
+/// the caller drops it. `owner` gives the task's runtime (`Schedule::owner`), asked only
+/// if the slot holds a waker: `Shared::id` is a line every worker reads, best left alone
+/// on the path of a task nobody joined.
+///
+/// # Safety
+/// The caller owns the slot (per the `JOIN_WAKER` protocol in `state.rs`).
+unsafe fn take_join_waker(header: &Header, owner: impl FnOnce() -> u64) -> Option<Waker> {
+    // SAFETY: forwarded from the caller.
+    let waker = header
+        .join_waker
+        .with_mut(|slot| unsafe { (*slot).take() })?;
+    release_hold(&waker, owner());
+    Some(waker)
 }
 
 unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
@@ -295,22 +401,19 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
             let result = catch_unwind(AssertUnwindSafe(|| {
                 cell.stage.with_mut(|stage| {
                     // SAFETY: 1. we set RUNNING, so we are the only thread that touches the
-                    // stage; 2. the future is never moved out of the heap cell while it is
-                    // Running, so pinning it there is sound.
-                    match unsafe { &mut *stage } {
-                        Stage::Running(future) => {
-                            // Leaf futures note what the task waits on into its record;
-                            // locks taken here name this task as their holder.
-                            let _wait = runnel_reactor::wait::enter_task(
-                                &cell.header.wait.reason,
-                                cell.header.id().as_u64(),
-                                &waker,
-                            );
-                            // SAFETY: as above (2): the heap cell never moves the future.
-                            unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
-                        }
-                        _ => unreachable!("polled a task whose future is gone"),
-                    }
+                    // stage; 2. transition_to_running said Poll, so COMPLETE is clear and
+                    // the future is live (see `Stage`).
+                    let future = unsafe { &mut *(*stage).future };
+                    // Leaf futures note what the task waits on into its record; locks
+                    // taken here name this task as their holder.
+                    let _wait = runnel_reactor::wait::enter_task(
+                        &cell.header.reason,
+                        cell.header.id().as_u64(),
+                        &waker,
+                    );
+                    // SAFETY: the future is never moved out of the heap cell until it is
+                    // dropped in place, so pinning it there is sound.
+                    unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
                 })
             }));
             match result {
@@ -347,14 +450,30 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     }
 }
 
-/// Drops the future, catching a panicking `Drop`. Caller holds RUNNING.
+/// Drops the future in place, catching a panicking `Drop` (after which the future counts
+/// as dropped too: drop glue drops the remaining fields while it unwinds). Caller holds
+/// RUNNING, the future is live, and the caller stores the output next
+/// (`store_and_complete`): until then the stage holds nothing.
 fn drop_future<F: Future, S>(cell: &Cell<F, S>) -> Result<(), JoinError> {
     catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller holds RUNNING, so no other thread touches the stage.
+        // SAFETY: the caller holds RUNNING, so no other thread touches the stage, and
+        // COMPLETE is clear, so the future is live; it is never dropped again (the output
+        // overwrites it before COMPLETE is set).
         cell.stage
-            .with_mut(|stage| unsafe { *stage = Stage::Consumed });
+            .with_mut(|stage| unsafe { ManuallyDrop::drop(&mut (*stage).future) });
     }))
     .map_err(|payload: Box<dyn Any + Send>| JoinError::panic(cell.header.id(), payload))
+}
+
+/// Takes the output out of a completed task's stage (`None` if it was taken already).
+///
+/// # Safety
+/// COMPLETE is set and the caller owns the output (the `JoinHandle`, or the completer or
+/// the `JoinHandle`'s drop when there is no `JoinHandle` left to read it).
+unsafe fn take_output<F: Future, S>(cell: &Cell<F, S>) -> Option<Result<F::Output, JoinError>> {
+    // SAFETY: forwarded from the caller: the output field is the live one, and ours.
+    cell.stage
+        .with_mut(|stage| unsafe { (*(*stage).output).take() })
 }
 
 /// Takes the pointer, not a `&Cell`, like `store_and_complete` (see there). Caller holds
@@ -381,9 +500,11 @@ fn store_and_complete<F: Future + 'static, S: Schedule>(
     // SAFETY: the caller holds a reference, which keeps the allocation alive until the
     // ref_dec at the end; the vtable guarantees the types.
     let cell = unsafe { cell::<F, S>(ptr) };
-    // SAFETY: we hold RUNNING and the stage is Consumed: nobody else touches it.
-    cell.stage
-        .with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
+    // SAFETY: we hold RUNNING and the future is dropped: nobody else touches the stage,
+    // and writing a ManuallyDrop field drops nothing.
+    cell.stage.with_mut(|stage| unsafe {
+        (*stage).output = ManuallyDrop::new(Some(result));
+    });
     let snapshot = cell.header.state.transition_to_complete();
     // A joiner's waker or an output's Drop is user code; a panic there must not skip the
     // bookkeeping below (that would leak the task).
@@ -391,23 +512,18 @@ fn store_and_complete<F: Future + 'static, S: Schedule>(
         if !snapshot.is_join_interested() {
             // Nobody will read the output: drop it now, as its owner.
             // SAFETY: COMPLETE without JOIN_INTEREST makes the completer the owner.
-            cell.stage
-                .with_mut(|stage| unsafe { *stage = Stage::Consumed });
+            drop(unsafe { take_output(cell) });
         } else if snapshot.is_join_waker_set() {
             cell.header.join_waker.with(|slot| {
                 // SAFETY: JOIN_WAKER is set, so the slot belongs to the task side and the
                 // JoinHandle only reads it.
-                if let Some(w) = unsafe { &*slot } {
-                    w.wake_by_ref();
-                }
+                unsafe { &*slot }.with(Waker::wake_by_ref);
             });
             let after = cell.header.state.unset_join_waker_after_complete();
             if !after.is_join_interested() {
                 // The JoinHandle was dropped meanwhile and left the slot to us.
                 // SAFETY: JOIN_WAKER clear and no JoinHandle: nobody else touches it.
-                cell.header
-                    .join_waker
-                    .with_mut(|slot| unsafe { *slot = None });
+                drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
             }
         }
     }));
@@ -431,14 +547,11 @@ unsafe fn try_read_output<F: Future + 'static, S: Schedule>(
 ) {
     // SAFETY: vtable contract.
     let cell = unsafe { cell::<F, S>(ptr) };
-    if !can_read_output(&cell.header, waker) {
+    if !can_read_output(&cell.header, cell.scheduler.owner(), waker) {
         return;
     }
     // SAFETY: COMPLETE and JOIN_INTEREST: the JoinHandle owns the output.
-    let stage = cell
-        .stage
-        .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
-    let Stage::Finished(result) = stage else {
+    let Some(result) = (unsafe { take_output(cell) }) else {
         panic!("JoinHandle polled after it returned Ready");
     };
     // SAFETY: the caller guarantees dst is a Poll<Result<F::Output, JoinError>>.
@@ -447,7 +560,7 @@ unsafe fn try_read_output<F: Future + 'static, S: Schedule>(
 
 /// The JoinHandle side of the JOIN_WAKER protocol: returns true when the output can be
 /// read, otherwise makes sure `waker` is stored to be woken at completion.
-fn can_read_output(header: &Header, waker: &Waker) -> bool {
+fn can_read_output(header: &Header, owner: u64, waker: &Waker) -> bool {
     let snapshot = header.state.load();
     if snapshot.is_complete() {
         return true;
@@ -456,8 +569,8 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
         let same = header.join_waker.with(|slot| {
             // SAFETY: JOIN_WAKER set: the slot is only read, by us and by the completer.
             unsafe { &*slot }
-                .as_ref()
-                .is_some_and(|w| w.will_wake(waker))
+                .with(|w| w.will_wake(waker))
+                .unwrap_or(false)
         });
         if same {
             return false;
@@ -465,9 +578,9 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
         header
             .state
             .unset_join_waker()
-            .and_then(|_| set_join_waker(header, waker))
+            .and_then(|_| set_join_waker(header, owner, waker))
     } else {
-        set_join_waker(header, waker)
+        set_join_waker(header, owner, waker)
     };
     match stored {
         Ok(_) => false,
@@ -480,19 +593,25 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
 
 fn set_join_waker(
     header: &Header,
+    owner: u64,
     waker: &Waker,
 ) -> Result<super::state::Snapshot, super::state::Snapshot> {
-    let join_waker = JoinWaker::new(waker.clone(), header.origin);
-    // SAFETY: JOIN_WAKER is clear and the task is not complete, so the JoinHandle (us)
-    // owns the slot.
+    // JOIN_WAKER is clear and the task is not complete, so the JoinHandle (us) owns the
+    // slot: empty it (releasing the old waker's hold), then store the new waker, counted
+    // after the clone exists.
+    // SAFETY: as stated.
+    drop(unsafe { take_join_waker(header, || owner) });
+    let join_waker = waker.clone();
+    hold(&join_waker, owner);
+    // SAFETY: as above.
     header
         .join_waker
-        .with_mut(|slot| unsafe { *slot = Some(join_waker) });
+        .with_mut(|slot| unsafe { (*slot).put(join_waker) });
     let result = header.state.set_join_waker();
     if result.is_err() {
         // Completed meanwhile: the bit was never set, the slot is still ours.
         // SAFETY: as above.
-        header.join_waker.with_mut(|slot| unsafe { *slot = None });
+        drop(unsafe { take_join_waker(header, || owner) });
     }
     result
 }
@@ -513,21 +632,16 @@ unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header
         let release = ReleaseOnUnwind(ptr);
         if !after.is_join_waker_set() {
             // SAFETY: JOIN_WAKER clear after our transition: the slot is ours.
-            cell.header
-                .join_waker
-                .with_mut(|slot| unsafe { *slot = None });
+            drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
         }
         // SAFETY: COMPLETE and we held JOIN_INTEREST until now: the output is ours.
-        cell.stage
-            .with_mut(|stage| unsafe { *stage = Stage::Consumed });
+        drop(unsafe { take_output(cell) });
         drop(release);
         return;
     }
     // Not complete: our transition cleared JOIN_WAKER, so the slot is ours to empty.
     // SAFETY: as stated.
-    cell.header
-        .join_waker
-        .with_mut(|slot| unsafe { *slot = None });
+    drop(unsafe { take_join_waker(&cell.header, || cell.scheduler.owner()) });
     RawTask(ptr).drop_reference();
 }
 
@@ -540,5 +654,63 @@ unsafe fn shutdown<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     } else {
         // A worker runs it and will see CANCELLED, or it is complete already.
         RawTask(ptr).drop_reference();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod size_tests {
+    use std::future::Future;
+    use std::mem::{size_of, size_of_val};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    use super::{Cell, Header};
+    use crate::task::JoinError;
+
+    fn cell_size<F: Future>(_: &F) -> usize {
+        size_of::<Cell<F, Arc<()>>>()
+    }
+
+    /// The sizes the allocator sees (BENCHMARKS.md, issue 14): a cell of up to 120 bytes is
+    /// a 128-byte glibc chunk; 136 bytes would be a 144-byte chunk, smol's size for the
+    /// harness's idle task.
+    #[test]
+    fn task_cells_stay_small() {
+        assert_eq!(size_of::<Header>(), 64, "the header grew");
+        // Its two parts that grew with the wait-for graph and shrank back.
+        assert_eq!(size_of::<runnel_reactor::wait::WaitSlot>(), 16);
+        assert_eq!(size_of::<super::JoinSlot>(), 8);
+        assert_eq!(
+            size_of::<JoinError>(),
+            16,
+            "JoinError grew (it sizes every Stage)"
+        );
+        let counter = Arc::new(AtomicUsize::new(0));
+        let i = 7;
+        // The harness's spawn workloads: a counter and an index.
+        let spawned = async move {
+            counter.fetch_add(i, Relaxed);
+        };
+        assert!(cell_size(&spawned) <= 120, "{}", cell_size(&spawned));
+        // The harness's idle task: two Arcs and an index, parked in a future that borrows
+        // one of them and has a flag (its `GateWait`): a 48-byte future.
+        struct Parked<'a>(&'a AtomicUsize, bool);
+        impl Future for Parked<'_> {
+            type Output = ();
+            fn poll(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<()> {
+                let _ = (self.0, self.1);
+                std::task::Poll::Pending
+            }
+        }
+        let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let idle = async move {
+            Parked(&a, false).await;
+            b.fetch_add(i, Relaxed);
+        };
+        assert_eq!(size_of_val(&idle), 48);
+        assert!(cell_size(&idle) <= 120, "{}", cell_size(&idle));
     }
 }

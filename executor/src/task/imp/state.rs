@@ -1,4 +1,5 @@
-//! The task state word: lifecycle flags and the reference count, in one `AtomicUsize`.
+//! The task state word: lifecycle flags, the reference count and the poll count, in one
+//! `AtomicU64`.
 //!
 //! Every transition is a method that returns a `#[must_use]` value telling the caller
 //! what to do next; call sites never see bit masks.
@@ -12,7 +13,19 @@
 //! | 4 | `JOIN_INTEREST` | a `JoinHandle` exists and will read the output |
 //! | 5 | `JOIN_WAKER` | the join waker slot holds a waker owned by the task side |
 //! | 6 | `JOIN_OUTSIDE` | the `JoinHandle` was made or last polled on a thread outside the runtime (it may abort the task: the deadlock detector counts it as a possible wake) |
-//! | 7.. | refcount | one per `Task`, `Notified`, `JoinHandle` and `Waker` |
+//! | 7..=32 | refcount | one per `Task`, `Notified`, `JoinHandle` and `Waker` |
+//! | 33..=63 | polls | polls begun, mod 2^31: the wait-for graph's "was it polled since" |
+//!
+//! The poll count lives here, not in the task's `WaitSlot`, because the transition that
+//! starts a poll is a CAS on this word anyway: counting costs no extra store, and the
+//! detector reads the count and the task's state in one load. It takes the top 31 bits,
+//! so its increment wraps without touching the rest; the detector only compares two
+//! reads for equality (`detector/graph.rs`), and 2^31 polls of one task between two
+//! scans (250 ms apart) cannot happen. That leaves the refcount 26 bits: `ref_inc` aborts
+//! at 2^25 references to one task, half the field, as `Arc` aborts at `isize::MAX` (the
+//! other half is headroom for increments racing past the check). tokio's refcount has the
+//! same 2^25 limit on 32-bit targets. 2^25 references are 2^25 wakers (16 bytes each, 512
+//! MiB) of one task.
 //!
 //! `NOTIFIED` is what keeps a task from being queued twice: only the transition that
 //! sets it while the task is idle submits a `Notified`. A wake while `RUNNING` only sets
@@ -24,25 +37,31 @@
 //! - bit set: the task side owns it; the completer reads it to wake the joiner, and the
 //!   `JoinHandle` must clear the bit (CAS, fails if complete) before touching the slot.
 
-use crate::loom::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::atomic::{AtomicU64, Ordering::*};
 
-const RUNNING: usize = 1 << 0;
-const COMPLETE: usize = 1 << 1;
-const NOTIFIED: usize = 1 << 2;
-const CANCELLED: usize = 1 << 3;
-const JOIN_INTEREST: usize = 1 << 4;
-const JOIN_WAKER: usize = 1 << 5;
-const JOIN_OUTSIDE: usize = 1 << 6;
+const RUNNING: u64 = 1 << 0;
+const COMPLETE: u64 = 1 << 1;
+const NOTIFIED: u64 = 1 << 2;
+const CANCELLED: u64 = 1 << 3;
+const JOIN_INTEREST: u64 = 1 << 4;
+const JOIN_WAKER: u64 = 1 << 5;
+const JOIN_OUTSIDE: u64 = 1 << 6;
 const REF_SHIFT: u32 = 7;
-const REF_ONE: usize = 1 << REF_SHIFT;
+const REF_ONE: u64 = 1 << REF_SHIFT;
+const REF_BITS: u32 = 26;
+const REF_MASK: u64 = ((1 << REF_BITS) - 1) << REF_SHIFT;
+/// `ref_inc` aborts when the count it raised was already this high (see the module docs).
+const REF_LIMIT: u64 = 1 << (REF_BITS - 1);
+const POLL_SHIFT: u32 = REF_SHIFT + REF_BITS;
+const POLL_ONE: u64 = 1 << POLL_SHIFT;
 
 /// A new task is referenced by its `Task` (the owned list), its first `Notified` and its
 /// `JoinHandle`, and is queued (`NOTIFIED`).
-const INITIAL: usize = (3 * REF_ONE) | NOTIFIED | JOIN_INTEREST;
+const INITIAL: u64 = (3 * REF_ONE) | NOTIFIED | JOIN_INTEREST;
 
 /// A copy of the state word at one instant.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Snapshot(usize);
+pub(crate) struct Snapshot(u64);
 
 impl Snapshot {
     pub(crate) fn is_running(self) -> bool {
@@ -69,7 +88,12 @@ impl Snapshot {
         self.0 & JOIN_WAKER != 0
     }
     pub(crate) fn ref_count(self) -> usize {
-        self.0 >> REF_SHIFT
+        ((self.0 & REF_MASK) >> REF_SHIFT) as usize
+    }
+    /// Polls begun, mod 2^31. Unchanged between two reads: the task was not polled in
+    /// between (a poll in progress counts as begun).
+    pub(crate) fn polls(self) -> u32 {
+        (self.0 >> POLL_SHIFT) as u32
     }
 }
 
@@ -83,6 +107,7 @@ impl std::fmt::Debug for Snapshot {
             .field("join_interest", &self.is_join_interested())
             .field("join_waker", &self.is_join_waker_set())
             .field("refs", &self.ref_count())
+            .field("polls", &self.polls())
             .finish()
     }
 }
@@ -129,11 +154,11 @@ pub(crate) enum Wake {
     Dealloc,
 }
 
-pub(crate) struct State(AtomicUsize);
+pub(crate) struct State(AtomicU64);
 
 impl State {
     pub(crate) fn new() -> State {
-        State(AtomicUsize::new(INITIAL))
+        State(AtomicU64::new(INITIAL))
     }
 
     pub(crate) fn load(&self) -> Snapshot {
@@ -145,7 +170,7 @@ impl State {
     /// Applies `f` in a CAS loop; `f` returns the new word and a result, or `None` to stop
     /// without writing. AcqRel: a transition both publishes the caller's writes to the task
     /// (output, join waker) and acquires those of the previous owner.
-    fn fetch_update<R>(&self, mut f: impl FnMut(Snapshot) -> (Option<usize>, R)) -> R {
+    fn fetch_update<R>(&self, mut f: impl FnMut(Snapshot) -> (Option<u64>, R)) -> R {
         let mut cur = self.0.load(Acquire);
         loop {
             let (next, result) = f(Snapshot(cur));
@@ -166,12 +191,12 @@ impl State {
             }
             debug_assert!(s.is_notified(), "a queued task must be NOTIFIED: {s:?}");
             let next = (s.0 & !NOTIFIED) | RUNNING;
-            let action = if s.is_cancelled() {
-                ToRunning::Cancel
+            if s.is_cancelled() {
+                (Some(next), ToRunning::Cancel)
             } else {
-                ToRunning::Poll
-            };
-            (Some(next), action)
+                // A poll begins: count it (the top bits; a carry out of them is dropped).
+                (Some(next.wrapping_add(POLL_ONE)), ToRunning::Poll)
+            }
         })
     }
 
@@ -330,8 +355,9 @@ impl State {
     pub(crate) fn ref_inc(&self) {
         // Relaxed: a new reference is made from an existing one, which already keeps the
         // task alive; no other memory needs to be ordered by it (as Arc::clone).
-        let prev = self.0.fetch_add(REF_ONE, Relaxed);
-        if prev > isize::MAX as usize {
+        let prev = Snapshot(self.0.fetch_add(REF_ONE, Relaxed));
+        if prev.ref_count() as u64 >= REF_LIMIT {
+            // Before the count can reach the poll count's bits (module docs).
             std::process::abort();
         }
     }
@@ -340,7 +366,7 @@ impl State {
     pub(crate) fn ref_dec(&self, n: usize) -> bool {
         // AcqRel: the release publishes this holder's uses of the task to the deallocator;
         // the acquire (when we are last) sees every other holder's.
-        let prev = Snapshot(self.0.fetch_sub(n * REF_ONE, AcqRel));
+        let prev = Snapshot(self.0.fetch_sub(n as u64 * REF_ONE, AcqRel));
         debug_assert!(prev.ref_count() >= n, "refcount underflow: {prev:?}");
         prev.ref_count() == n
     }
@@ -367,6 +393,42 @@ mod tests {
         assert_eq!(s.transition_to_notified_by_ref(), Wake::Submit);
         assert_eq!(s.transition_to_notified_by_ref(), Wake::DoNothing);
         assert_eq!(s.load().ref_count(), 4);
+    }
+
+    #[test]
+    fn polls_count_begun_polls_and_wrap_alone() {
+        let s = State::new();
+        assert_eq!(s.load().polls(), 0);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.load().polls(), 1, "counted when the poll begins");
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_notified_and_cancel(), Wake::Submit);
+        assert_eq!(s.transition_to_running(), ToRunning::Cancel);
+        assert_eq!(s.load().polls(), 1, "a cancel is not a poll");
+
+        // At the top of its range the count wraps to 0 and leaves the rest of the word.
+        let full = State(AtomicU64::new(INITIAL | (u64::MAX << POLL_SHIFT)));
+        assert_eq!(full.load().polls(), (1 << 31) - 1);
+        let refs = full.load().ref_count();
+        assert_eq!(full.transition_to_running(), ToRunning::Poll);
+        let after = full.load();
+        assert_eq!(after.polls(), 0);
+        assert_eq!(after.ref_count(), refs);
+        assert!(after.is_running() && !after.is_notified() && after.is_join_interested());
+    }
+
+    #[test]
+    fn references_never_reach_the_poll_count() {
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        // The most references `ref_inc` allows: every one lands in the refcount field.
+        let base = s.load().ref_count() as u64;
+        s.0.fetch_add((REF_LIMIT - base) * REF_ONE, Relaxed);
+        assert_eq!(s.load().ref_count() as u64, REF_LIMIT);
+        assert_eq!(s.load().polls(), 1);
+        assert!(!s.ref_dec((REF_LIMIT - base) as usize));
+        assert_eq!(s.load().ref_count() as u64, base);
+        assert_eq!(s.load().polls(), 1);
     }
 
     #[test]

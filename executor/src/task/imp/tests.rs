@@ -76,6 +76,10 @@ impl Schedule for Arc<TestScheduler> {
     fn release(&self, task: &Task<Self>) -> Option<Task<Self>> {
         self.owned.remove(task)
     }
+
+    fn owner(&self) -> u64 {
+        OWNER
+    }
 }
 
 impl TestScheduler {
@@ -98,7 +102,6 @@ impl TestScheduler {
         let origin = Origin {
             id: Id::next(),
             location: Location::caller(),
-            owner: OWNER,
         };
         let (task, notified, join) = new_task(future, self.clone(), origin);
         if let Some(notified) = self.owned.bind(task, notified) {
@@ -314,6 +317,7 @@ fn ready<T>(poll: Poll<Result<T, JoinError>>) -> Result<T, JoinError> {
 mod abort;
 mod exhaustive;
 mod join;
+mod list;
 mod panic;
 mod shutdown;
 mod wake;

@@ -2,16 +2,14 @@
 //! wrapper that counts a waker held in a `JoinHandle` slot as held by the runtime.
 //!
 //! Because the vtable is one static, `Waker::vtable()` tells a runnel task waker from any
-//! other, which is how `JoinWaker` finds the `WaitRecord` of the task it would wake.
+//! other, which is how `JoinWaker` finds the hold count of the task it would wake.
 
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::AcqRel;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use super::raw::{Header, RawTask, WaitRecord};
-use super::Origin;
+use super::raw::{Header, Holds, RawTask};
 
-static TASK_WAKER_VTABLE: RawWakerVTable =
+pub(super) static TASK_WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
 /// A waker for the task at `ptr` that owns no reference (the caller wraps it in
@@ -52,13 +50,31 @@ unsafe fn drop_waker(data: *const ()) {
     header_of(data).drop_reference();
 }
 
-/// If `waker` wakes a runnel task or `block_on` of the runtime `owner`, its wait record.
-fn wait_record_of(waker: &Waker, owner: u64) -> Option<&WaitRecord> {
+/// If `waker` wakes a runnel task or `block_on` of the runtime `owner`, its hold count.
+fn holds_of(waker: &Waker, owner: u64) -> Option<&Holds> {
     if std::ptr::eq(waker.vtable(), &TASK_WAKER_VTABLE) {
-        let header = header_of(waker.data()).header();
-        return (header.origin.owner == owner).then_some(&header.wait);
+        let task = header_of(waker.data());
+        return (task.owner() == owner).then_some(&task.header().holds);
     }
-    crate::block_on::wait_record_of(waker, owner)
+    crate::block_on::wait_record_of(waker, owner).map(|record| &record.holds)
+}
+
+/// Counts `waker`, about to be stored in a `JoinHandle` slot (or a `JoinSet`'s owner
+/// slot) of a task of runtime `owner`, as a wake source held by that runtime, if it wakes
+/// one of its tasks or `block_on` callers. Call after the waker exists, and pair with
+/// exactly one `release_hold` with the same `owner` before it is dropped: both decide
+/// from the same immutable facts (the waker's target and its runtime), so they agree.
+pub(super) fn hold(waker: &Waker, owner: u64) {
+    if let Some(holds) = holds_of(waker, owner) {
+        holds.increment();
+    }
+}
+
+/// Undoes `hold`, before the waker is dropped: the count never exceeds the real holds.
+pub(super) fn release_hold(waker: &Waker, owner: u64) {
+    if let Some(holds) = holds_of(waker, owner) {
+        holds.decrement();
+    }
 }
 
 /// A waker stored in a `JoinHandle` slot (or in a `JoinSet`'s owner slot, which only the
@@ -71,17 +87,11 @@ pub(crate) struct JoinWaker {
 }
 
 impl JoinWaker {
-    /// `joined` is the task whose slot will hold the waker.
-    pub(crate) fn new(waker: Waker, joined: Origin) -> JoinWaker {
-        if let Some(record) = wait_record_of(&waker, joined.owner) {
-            // Incremented after the waker exists: the count never exceeds the real holds.
-            // AcqRel: orders the hold before the state transitions that publish the slot.
-            record.holds.fetch_add(1, AcqRel);
-        }
-        JoinWaker {
-            waker,
-            owner: joined.owner,
-        }
+    /// `owner` is the runtime of the tasks whose completion will fire the waker.
+    pub(crate) fn new(waker: Waker, owner: u64) -> JoinWaker {
+        // After the waker exists: the count never exceeds the real holds.
+        hold(&waker, owner);
+        JoinWaker { waker, owner }
     }
 
     pub(crate) fn wake_by_ref(&self) {
@@ -99,9 +109,7 @@ impl JoinWaker {
 
 impl Drop for JoinWaker {
     fn drop(&mut self) {
-        if let Some(record) = wait_record_of(&self.waker, self.owner) {
-            // Decremented before the waker goes: never over-counts (see `new`).
-            record.holds.fetch_sub(1, AcqRel);
-        }
+        // Before the waker goes: never over-counts (see `new`).
+        release_hold(&self.waker, self.owner);
     }
 }
