@@ -207,8 +207,9 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
                 .block_on_polls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let poll = {
-                let _wait = runnel_reactor::wait::enter(&signal.wait.reason);
-                runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx))
+                runnel_reactor::wait::polling(&signal.wait.reason, || {
+                    runnel_reactor::coop::with_budget(|| future.as_mut().poll(&mut cx))
+                })
             };
             if let Poll::Ready(output) = poll {
                 return output;

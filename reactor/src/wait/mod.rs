@@ -3,7 +3,7 @@
 //! Leaf futures — socket readiness, timers, joins, the runtime's sync primitives — call
 //! [`note`] with a [`WaitReason`] when they return `Pending`. The executor points this
 //! thread's slot at the polled task's [`WaitSlot`] for exactly the duration of each poll
-//! ([`enter`], [`enter_task`]), so the slot ends up holding the reason given last before
+//! ([`polling`], [`polling_task`]), so the slot ends up holding the reason given last before
 //! the task returned `Pending`: what it waits on now. A future that waits on several
 //! things at once (a `select!`) shows the last one it polled. The deadlock and stall
 //! reports and task dumps read the slots.
@@ -418,19 +418,36 @@ thread_local! {
     };
 }
 
-/// Makes `slot` the current one until the guard drops (`block_on` calls this around each
-/// poll of its future). The slot is cleared first: a poll that returns `Pending` without
-/// a leaf noting anything waits on something the runtime cannot name.
+/// Runs `poll` with `slot` as the current one (`block_on` calls this around each poll of
+/// its future). The slot is cleared first: a poll that returns `Pending` without a leaf
+/// noting anything waits on something the runtime cannot name. The previous current slot
+/// comes back when `poll` returns or unwinds.
 #[inline]
-pub fn enter(slot: &WaitSlot) -> WaitGuard<'_> {
-    enter_with(slot, 0, std::ptr::null(), std::ptr::null())
+pub fn polling<R>(slot: &WaitSlot, poll: impl FnOnce() -> R) -> R {
+    let _guard = enter(slot);
+    poll()
 }
 
-/// As [`enter`], for a poll of runnel task `task` whose own waker is `waker`: locks taken
+/// As [`polling`], for a poll of runnel task `task` whose own waker is `waker`: locks taken
 /// during the poll name the task as their holder ([`current_task`]), and lock waits
 /// register in the slot.
 #[inline]
-pub fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard<'a> {
+pub fn polling_task<R>(slot: &WaitSlot, task: u64, waker: &Waker, poll: impl FnOnce() -> R) -> R {
+    let _guard = enter_task(slot, task, waker);
+    poll()
+}
+
+// The guard-returning forms stay private: the thread-local keeps a raw pointer to the slot
+// until the guard drops, so a guard that safe code could `mem::forget`, or drop out of
+// order, would leave `note` writing through a dangling pointer. The closure forms above
+// drop it on every exit, in LIFO order.
+#[inline]
+fn enter(slot: &WaitSlot) -> WaitGuard<'_> {
+    enter_with(slot, 0, std::ptr::null(), std::ptr::null())
+}
+
+#[inline]
+fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard<'a> {
     enter_with(slot, task, waker.data(), waker.vtable())
 }
 
@@ -495,10 +512,10 @@ fn enter_rare(slot: &WaitSlot, outer: *const WaitSlot) {
     }
 }
 
-/// Puts back what the poll replaced when dropped. See [`enter`]. Guards must drop in the
-/// reverse order of their making (the executor's polls do).
+/// Puts back what the poll replaced when dropped. Guards drop in the reverse order of their
+/// making ([`polling`] and [`polling_task`] see to it).
 #[must_use = "the slot is current only while the guard lives"]
-pub struct WaitGuard<'a> {
+struct WaitGuard<'a> {
     /// The slot of the poll this one is nested in, or null.
     outer: *const WaitSlot,
     _slot: std::marker::PhantomData<&'a WaitSlot>,

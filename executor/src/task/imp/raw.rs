@@ -406,14 +406,14 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     let future = unsafe { &mut *(*stage).future };
                     // Leaf futures note what the task waits on into its record; locks
                     // taken here name this task as their holder.
-                    let _wait = runnel_reactor::wait::enter_task(
+                    runnel_reactor::wait::polling_task(
                         &cell.header.reason,
                         cell.header.id().as_u64(),
                         &waker,
-                    );
-                    // SAFETY: the future is never moved out of the heap cell until it is
-                    // dropped in place, so pinning it there is sound.
-                    unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
+                        // SAFETY: the future is never moved out of the heap cell until it
+                        // is dropped in place, so pinning it there is sound.
+                        || unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
+                    )
                 })
             }));
             match result {
