@@ -13,8 +13,9 @@ fn the_dump_names_what_each_task_waits_on() {
     let dump = rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
         let (mut server_side, _) = listener.accept().await.unwrap();
+        let peer = client.local_addr().unwrap();
         let reader = runnel::spawn(async move {
             let mut buf = [0u8; 8];
             server_side.read(&mut buf).await
@@ -35,9 +36,18 @@ fn the_dump_names_what_each_task_waits_on() {
         reader.abort();
         joiner.abort();
         acceptor.abort();
-        (text, sleeper_id)
+        (text, sleeper_id, addr, peer)
     });
-    let (text, sleeper_id) = dump;
+    let (text, sleeper_id, addr, peer) = dump;
+    // The kernel names the sockets: the connection's two ends, the listener's address.
+    assert!(
+        text.contains(&format!("(TCP {addr} \u{2192} {peer})")),
+        "the reader's line names the connection:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("(TCP listener on {addr})")),
+        "the acceptor's line names the listener:\n{text}"
+    );
     assert!(
         text.matches("waits on: read readiness of fd").count() >= 2,
         "the reader and the acceptor wait on read readiness:\n{text}"

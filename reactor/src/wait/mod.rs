@@ -159,8 +159,8 @@ impl SyncKind {
 impl fmt::Display for WaitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            WaitReason::Readable { fd } => write!(f, "read readiness of fd {fd}"),
-            WaitReason::Writable { fd } => write!(f, "write readiness of fd {fd}"),
+            WaitReason::Readable { fd } => write!(f, "read readiness of fd {fd}{}", Socket(fd)),
+            WaitReason::Writable { fd } => write!(f, "write readiness of fd {fd}{}", Socket(fd)),
             WaitReason::Signal { signum } => match signal_name(signum) {
                 Some(name) => write!(f, "delivery of signal {signum} ({name})"),
                 None => write!(f, "delivery of signal {signum}"),
@@ -182,6 +182,140 @@ impl fmt::Display for WaitReason {
             WaitReason::Sync { kind, addr } => write!(f, "{} {addr:#x}", kind.describe()),
         }
     }
+}
+
+/// What a descriptor a task waits on is, asked of the kernel when a report or dump is
+/// written (never on the wait path): ` (TCP 127.0.0.1:8080 → 127.0.0.1:51234)`,
+/// ` (TCP listener on 0.0.0.0:80)`, ` (UDP 0.0.0.0:5353)`, ` (Unix stream /tmp/s.sock)`;
+/// nothing for what is not a socket. The descriptor was open when the task noted it; if
+/// it was closed (or its number reused) since, this shows nothing (or the new socket).
+struct Socket(i32);
+
+impl fmt::Display for Socket {
+    #[cfg(unix)]
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fd = self.0;
+        let Some(ty) = sockopt(fd, libc::SO_TYPE) else {
+            return Ok(()); // not a socket (a pipe, a closed descriptor)
+        };
+        let listening = sockopt(fd, libc::SO_ACCEPTCONN) == Some(1);
+        let Some(local) = sockaddr(fd, libc::getsockname) else {
+            return Ok(());
+        };
+        let (family, peer) = (local.0, sockaddr(fd, libc::getpeername));
+        let kind = match (family, ty) {
+            (libc::AF_UNIX, libc::SOCK_STREAM) => "Unix stream",
+            (libc::AF_UNIX, _) => "Unix datagram",
+            (_, libc::SOCK_STREAM) => "TCP",
+            (_, libc::SOCK_DGRAM) => "UDP",
+            _ => "socket",
+        };
+        let local = local.1;
+        match peer {
+            _ if listening => write!(f, " ({kind} listener on {local})"),
+            Some((_, peer)) => write!(f, " ({kind} {local} \u{2192} {peer})"),
+            None => write!(f, " ({kind} {local})"),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// An integer socket option of `fd`, if it is a socket.
+#[cfg(unix)]
+fn sockopt(fd: i32, name: libc::c_int) -> Option<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes of the sizes passed; a descriptor
+    // that is closed or not a socket only makes the call fail.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(value)
+}
+
+/// The address family and printable address `get` (`getsockname` or `getpeername`)
+/// gives for `fd`.
+#[cfg(unix)]
+fn sockaddr(
+    fd: i32,
+    get: unsafe extern "C" fn(
+        libc::c_int,
+        *mut libc::sockaddr,
+        *mut libc::socklen_t,
+    ) -> libc::c_int,
+) -> Option<(libc::c_int, String)> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    // SAFETY: an all-zero `sockaddr_storage` is a valid value (plain integers and arrays).
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` is valid for writes of `len` bytes, the size the kernel may fill;
+    // a bad descriptor only makes the call fail.
+    let rc = unsafe {
+        get(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let family = libc::c_int::from(storage.ss_family);
+    let text = match family {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a `sockaddr_in` (family AF_INET), which fits in and
+            // is no more aligned than `sockaddr_storage`.
+            let a = unsafe {
+                &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            SocketAddrV4::new(ip, u16::from_be(a.sin_port)).to_string()
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for AF_INET6 and `sockaddr_in6`.
+            let a = unsafe {
+                &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )
+            .to_string()
+        }
+        libc::AF_UNIX => {
+            // SAFETY: as above, for AF_UNIX and `sockaddr_un`.
+            let a = unsafe {
+                &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>()
+            };
+            let offset = std::mem::size_of::<libc::sa_family_t>();
+            let path_len = (len as usize).saturating_sub(offset).min(a.sun_path.len());
+            let path: Vec<u8> = a.sun_path[..path_len]
+                .iter()
+                .map(|&c| c as u8)
+                .take_while(|&c| c != 0)
+                .collect();
+            if path.is_empty() {
+                "(unnamed)".to_string()
+            } else {
+                String::from_utf8_lossy(&path).into_owned()
+            }
+        }
+        _ => return Some((family, "?".to_string())),
+    };
+    Some((family, text))
 }
 
 const KIND_SHIFT: u32 = 56;
