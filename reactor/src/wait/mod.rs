@@ -936,7 +936,7 @@ mod tests {
             // Back from the nested polls: the slot is always this poll's again; the task
             // and waker are, except where more than `NESTED` outer polls were saved.
             note(WaitReason::Join { task });
-            let restored = depth == slots.len() - 1 || depth + 1 <= NESTED;
+            let restored = depth == slots.len() - 1 || depth < NESTED;
             if restored {
                 assert_eq!(current_task(), Some(task), "depth {depth}");
                 assert!(is_own_waker(&wakers[depth]), "depth {depth}");
