@@ -144,10 +144,16 @@ fn the_dump_names_a_channels_creation_site_and_live_ends() {
         let text = handle.dump().to_string();
         let recv = line_of(&text, &created(recv_line)).to_owned();
         assert!(recv.contains("waits on: recv on channel 0x"), "{recv}");
-        assert!(recv.contains("; 1 sender alive, 1 receiver alive)"), "{recv}");
+        assert!(
+            recv.contains("; 1 sender alive, 1 receiver alive)"),
+            "{recv}"
+        );
         let send = line_of(&text, &created(send_line));
         assert!(send.contains("waits on: send on full channel 0x"), "{send}");
-        assert!(send.contains("; 1 sender alive, 1 receiver alive)"), "{send}");
+        assert!(
+            send.contains("; 1 sender alive, 1 receiver alive)"),
+            "{send}"
+        );
         let urecv = line_of(&text, &created(unbounded_line));
         assert!(urecv.contains("waits on: recv on channel 0x"), "{urecv}");
 
@@ -155,17 +161,29 @@ fn the_dump_names_a_channels_creation_site_and_live_ends() {
         let more = [tx.clone(), tx.clone()];
         let text = handle.dump().to_string();
         let recv = line_of(&text, &created(recv_line));
-        assert!(recv.contains("; 3 senders alive, 1 receiver alive)"), "{recv}");
+        assert!(
+            recv.contains("; 3 senders alive, 1 receiver alive)"),
+            "{recv}"
+        );
         drop(more);
         let utx2 = utx.clone();
         let text = handle.dump().to_string();
         let recv = line_of(&text, &created(recv_line));
-        assert!(recv.contains("; 1 sender alive, 1 receiver alive)"), "{recv}");
+        assert!(
+            recv.contains("; 1 sender alive, 1 receiver alive)"),
+            "{recv}"
+        );
         let urecv = line_of(&text, &created(unbounded_line));
-        assert!(urecv.contains("; 2 senders alive, 1 receiver alive)"), "{urecv}");
+        assert!(
+            urecv.contains("; 2 senders alive, 1 receiver alive)"),
+            "{urecv}"
+        );
 
         drop(full_rx);
-        assert!(!sender.await.unwrap(), "the receiver is gone: the send fails");
+        assert!(
+            !sender.await.unwrap(),
+            "the receiver is gone: the send fails"
+        );
         drop((tx, utx, utx2));
         assert_eq!(receiver.await.unwrap(), None);
         assert_eq!(unbounded.await.unwrap(), None);

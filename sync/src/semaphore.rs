@@ -385,12 +385,7 @@ impl Semaphore {
     /// The holder record (made on first need).
     pub(crate) fn holders(&self) -> &Arc<Holders> {
         self.holders
-            .get_or_init(|| {
-                Arc::new(Holders::with_permits(
-                    self.created_at,
-                    self.created_permits,
-                ))
-            })
+            .get_or_init(|| Arc::new(Holders::with_permits(self.created_at, self.created_permits)))
     }
 
     /// Under the waitlist lock: tells the holder record (if any) which queued task holds

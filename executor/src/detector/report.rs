@@ -45,7 +45,7 @@ impl Waiter {
             location: header.origin.location.to_string(),
             known: Known {
                 reason: header.reason.get(),
-                detail: detail(&header.reason),
+                detail: detail(header),
                 refs_outside: refs_outside(header),
                 join_outside: header.is_join_held_outside(),
             },
@@ -110,15 +110,21 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
 ///
 /// Read under the task's list shard lock, like the wait-for graph's reads: the slot allows
 /// one reader at a time.
-fn detail(slot: &WaitSlot) -> Option<String> {
+fn detail(header: &Header) -> Option<String> {
+    let slot: &WaitSlot = &header.reason;
     let WaitReason::Sync { kind, addr } = slot.get()? else {
         return None;
     };
     let record = slot.read_registration(|h| h.snapshot())?;
-    describe_record(kind, addr, &record)
+    describe_record(header.id().as_u64(), kind, addr, &record)
 }
 
-fn describe_record(kind: SyncKind, addr: u64, record: &HoldersSnapshot) -> Option<String> {
+fn describe_record(
+    waiter: u64,
+    kind: SyncKind,
+    addr: u64,
+    record: &HoldersSnapshot,
+) -> Option<String> {
     match (kind, record.of) {
         (
             SyncKind::ChannelRecv | SyncKind::ChannelSend,
@@ -146,8 +152,15 @@ fn describe_record(kind: SyncKind, addr: u64, record: &HoldersSnapshot) -> Optio
                 // invariant: released permits go to the queue head), so none is free.
                 let _ = write!(text, "; 0 of {permits} permits free");
             }
-            let mut holders: Vec<String> =
-                record.tasks.iter().map(|id| format!("task {id}")).collect();
+            let mut holders: Vec<String> = record
+                .tasks
+                .iter()
+                .map(|&id| match id {
+                    // The queue head holds what was handed to it so far.
+                    id if id == waiter => format!("task {id} (itself, part of what it asked for)"),
+                    id => format!("task {id}"),
+                })
+                .collect();
             if record.unknown {
                 holders.push("code outside any task".to_owned());
             }
@@ -356,7 +369,7 @@ impl Row {
         } else {
             RowState::Waiting(Known {
                 reason: header.reason.get(),
-                detail: detail(&header.reason),
+                detail: detail(header),
                 refs_outside: refs_outside(header),
                 join_outside: header.is_join_held_outside(),
             })
@@ -366,5 +379,39 @@ impl Row {
             location: header.origin.location,
             state,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnel_reactor::wait::Holders;
+    use std::panic::Location;
+
+    #[test]
+    fn a_record_adds_to_the_reason_only_when_it_matches_it() {
+        let chan = Holders::channel(Location::caller(), 0x40usize as *const u8, 2, 1).snapshot();
+        assert_eq!(
+            describe_record(1, SyncKind::ChannelRecv, 0x40, &chan).as_deref(),
+            Some(&*format!(
+                "created at {}; 2 senders alive, 1 receiver alive",
+                chan.created_at
+            ))
+        );
+        // Another channel's reason (a later note in the same poll), or a lock's.
+        assert_eq!(describe_record(1, SyncKind::ChannelRecv, 0x80, &chan), None);
+        assert_eq!(describe_record(1, SyncKind::MutexLock, 0x40, &chan), None);
+
+        let sem = Holders::with_permits(Location::caller(), 3);
+        sem.set_partial(7);
+        let sem = sem.snapshot();
+        let text = describe_record(7, SyncKind::SemaphoreAcquire, 0x40, &sem).unwrap();
+        assert!(
+            text.ends_with(
+                "; 0 of 3 permits free; held by task 7 (itself, part of what it asked for)"
+            ),
+            "{text}"
+        );
+        assert_eq!(describe_record(7, SyncKind::ChannelSend, 0x40, &sem), None);
     }
 }

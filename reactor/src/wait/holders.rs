@@ -288,6 +288,28 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_record_counts_its_ends_and_a_lock_its_permits() {
+        let at = 0x1000usize as *const u8;
+        let chan = Holders::channel(Location::caller(), at, 1, 1);
+        assert!(chan.is_channel());
+        chan.set_ends(3, 0);
+        let expected = RecordOf::Channel {
+            addr: 0x1000,
+            senders: 3,
+            receivers: 0,
+        };
+        assert_eq!(chan.snapshot().of, expected);
+
+        let lock = Holders::with_permits(Location::caller(), 2);
+        assert!(!lock.is_channel());
+        lock.add_permits(3);
+        lock.forget_permits(1);
+        assert_eq!(lock.snapshot().of, RecordOf::Lock { permits: 4 });
+        lock.forget_permits(10);
+        assert_eq!(lock.snapshot().of, RecordOf::Lock { permits: 0 });
+    }
+
+    #[test]
     fn shared_holds_fill_slots_then_count() {
         let h = Holders::new(Location::caller());
         let slots: Vec<_> = (0..HOLDER_SLOTS + 2).map(|_| h.hold_shared()).collect();
