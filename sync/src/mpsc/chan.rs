@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::mem;
 use std::panic::Location;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use runnel_reactor::wait::{self, Holders};
@@ -32,10 +32,18 @@ use slab::Slab;
 use super::error::{SendError, TryRecvError, TrySendError};
 use crate::wake_list::{wake_all, WakeList};
 
+// `repr(C)`: the state's mutex first, where the message paths found it before the wait
+// record's fields came (reordered, the lock word moved off offset 0 and every `try_send`
+// and `poll_recv` paid a few instructions of address arithmetic).
+#[repr(C)]
 pub(super) struct Chan<T> {
     state: Mutex<State<T>>,
     bound: usize,
     created_at: &'static Location<'static>,
+    /// The wait record (see the module docs): made on the first `Pending` wait, under the
+    /// state lock, and updated only under it. Outside `State` so that the message paths'
+    /// code is what it was without it.
+    record: OnceLock<Arc<Holders>>,
 }
 
 struct State<T> {
@@ -51,8 +59,6 @@ struct State<T> {
     order: VecDeque<usize>,
     /// `Sender::closed()` futures.
     closed_wakers: WakeList,
-    /// The wait record (see the module docs); made on the first `Pending` wait.
-    record: Option<Arc<Holders>>,
 }
 
 enum Waiter {
@@ -101,13 +107,6 @@ impl<T> State<T> {
         wakers
     }
 
-    /// Tells the wait record, if any, the ends alive now.
-    fn publish_ends(&self) {
-        if let Some(record) = &self.record {
-            record.set_ends(self.senders, usize::from(!self.rx_dropped));
-        }
-    }
-
     fn is_finished(&self) -> bool {
         self.queue.is_empty() && self.reserved == 0 && (self.rx_closed || self.senders == 0)
     }
@@ -126,10 +125,10 @@ impl<T> Chan<T> {
                 waiters: Slab::new(),
                 order: VecDeque::new(),
                 closed_wakers: WakeList::new(),
-                record: None,
             }),
             bound,
             created_at,
+            record: OnceLock::new(),
         }
     }
 
@@ -148,9 +147,14 @@ impl<T> Chan<T> {
     /// carries the polled task's own waker.
     fn note_pending(&self, state: &mut State<T>, kind: crate::SyncKind, cx: &Context<'_>) {
         crate::note_wait(kind, self);
-        let (senders, receivers) = (state.senders, usize::from(!state.rx_dropped));
-        let record = state.record.get_or_insert_with(|| {
-            Arc::new(Holders::channel(self.created_at, self, senders, receivers))
+        let record = self.record.get_or_init(|| {
+            let receivers = usize::from(!state.rx_dropped);
+            Arc::new(Holders::channel(
+                self.created_at,
+                self,
+                state.senders,
+                receivers,
+            ))
         });
         // Under the lock: this may drop an older registration's `Arc<Holders>`, which runs
         // no foreign code.
@@ -159,9 +163,16 @@ impl<T> Chan<T> {
 
     /// A waiting future is dropped: a registration it made during this poll no longer
     /// stands.
-    fn unregister(state: &State<T>) {
-        if let Some(record) = &state.record {
+    fn unregister(&self) {
+        if let Some(record) = self.record.get() {
             wait::unregister_wait(record);
+        }
+    }
+
+    /// Under the lock: tells the wait record, if any, the ends alive now.
+    fn publish_ends(&self, state: &State<T>) {
+        if let Some(record) = self.record.get() {
+            record.set_ends(state.senders, usize::from(!state.rx_dropped));
         }
     }
 
@@ -170,7 +181,7 @@ impl<T> Chan<T> {
     pub(super) fn add_sender(&self) {
         let mut state = self.lock();
         state.senders += 1;
-        state.publish_ends();
+        self.publish_ends(&state);
     }
 
     /// Adds a sender unless every sender is gone (the upgrade of a weak sender).
@@ -180,7 +191,7 @@ impl<T> Chan<T> {
             return false;
         }
         state.senders += 1;
-        state.publish_ends();
+        self.publish_ends(&state);
         true
     }
 
@@ -191,7 +202,7 @@ impl<T> Chan<T> {
     pub(super) fn drop_sender(&self) {
         let mut state = self.lock();
         state.senders -= 1;
-        state.publish_ends();
+        self.publish_ends(&state);
         let waker = if state.senders == 0 {
             state.rx_waker.take()
         } else {
@@ -283,7 +294,7 @@ impl<T> Chan<T> {
     pub(super) fn cancel_reserve(&self, key: &mut Option<usize>) {
         let Some(k) = key.take() else { return };
         let mut state = self.lock();
-        Self::unregister(&state);
+        self.unregister();
         let waker = match state.waiters.remove(k) {
             Waiter::Waiting(_waker) => {
                 state.order.retain(|&queued| queued != k);
@@ -435,7 +446,7 @@ impl<T> Chan<T> {
     /// keep the task's waker alive (a stray waker makes the deadlock detector say "maybe").
     pub(super) fn cancel_recv(&self) {
         let mut state = self.lock();
-        Self::unregister(&state);
+        self.unregister();
         let stale = state.rx_waker.take();
         drop(state);
         drop(stale);
@@ -479,7 +490,7 @@ impl<T> Chan<T> {
                 state.close()
             };
             state.rx_dropped = true;
-            state.publish_ends();
+            self.publish_ends(&state);
             (wakers, mem::take(&mut state.queue))
         };
         wake_all(wakers);
