@@ -112,3 +112,118 @@ fn the_dump_names_a_lock_and_a_channel() {
     assert!(text.contains("waits on: lock of mutex 0x"), "{text}");
     assert!(text.contains("waits on: recv on channel 0x"), "{text}");
 }
+
+/// The line of `text` that names `what`.
+fn line_of<'a>(text: &'a str, what: &str) -> &'a str {
+    text.lines()
+        .find(|line| line.contains(what))
+        .unwrap_or_else(|| panic!("no line names {what:?}:\n{text}"))
+}
+
+#[test]
+fn the_dump_names_a_channels_creation_site_and_live_ends() {
+    let rt = support::multi_thread(2);
+    rt.block_on(async {
+        let handle = runnel::Handle::current();
+        let recv_line = line!() + 1;
+        let (tx, mut rx) = runnel::sync::mpsc::channel::<u32>(1);
+        let receiver = runnel::spawn(async move { rx.recv().await });
+        let send_line = line!() + 1;
+        let (full_tx, full_rx) = runnel::sync::mpsc::channel::<u32>(1);
+        full_tx.try_send(0).unwrap();
+        let sender = runnel::spawn(async move { full_tx.send(1).await.is_ok() });
+        let unbounded_line = line!() + 1;
+        let (utx, mut urx) = runnel::sync::mpsc::unbounded_channel::<u32>();
+        let unbounded = runnel::spawn(async move { urx.recv().await });
+        wait_until("the three tasks wait", || {
+            let text = handle.dump().to_string();
+            text.matches("recv on channel").count() == 2 && text.contains("send on full channel")
+        });
+
+        let created = |line: u32| format!("(created at tests/task_dump.rs:{line}:");
+        let text = handle.dump().to_string();
+        let recv = line_of(&text, &created(recv_line)).to_owned();
+        assert!(recv.contains("waits on: recv on channel 0x"), "{recv}");
+        assert!(
+            recv.contains("; 1 sender alive, 1 receiver alive)"),
+            "{recv}"
+        );
+        let send = line_of(&text, &created(send_line));
+        assert!(send.contains("waits on: send on full channel 0x"), "{send}");
+        assert!(
+            send.contains("; 1 sender alive, 1 receiver alive)"),
+            "{send}"
+        );
+        let urecv = line_of(&text, &created(unbounded_line));
+        assert!(urecv.contains("waits on: recv on channel 0x"), "{urecv}");
+
+        // The counts are read when the dump is taken: the waiting task is not polled.
+        let more = [tx.clone(), tx.clone()];
+        let text = handle.dump().to_string();
+        let recv = line_of(&text, &created(recv_line));
+        assert!(
+            recv.contains("; 3 senders alive, 1 receiver alive)"),
+            "{recv}"
+        );
+        drop(more);
+        let utx2 = utx.clone();
+        let text = handle.dump().to_string();
+        let recv = line_of(&text, &created(recv_line));
+        assert!(
+            recv.contains("; 1 sender alive, 1 receiver alive)"),
+            "{recv}"
+        );
+        let urecv = line_of(&text, &created(unbounded_line));
+        assert!(
+            urecv.contains("; 2 senders alive, 1 receiver alive)"),
+            "{urecv}"
+        );
+
+        drop(full_rx);
+        assert!(
+            !sender.await.unwrap(),
+            "the receiver is gone: the send fails"
+        );
+        drop((tx, utx, utx2));
+        assert_eq!(receiver.await.unwrap(), None);
+        assert_eq!(unbounded.await.unwrap(), None);
+    });
+}
+
+#[test]
+fn the_dump_shows_a_semaphores_free_permits() {
+    let rt = support::multi_thread(2);
+    rt.block_on(async {
+        let handle = runnel::Handle::current();
+        let line = line!() + 1;
+        let sem = std::sync::Arc::new(runnel::sync::Semaphore::new(2));
+        let held = sem.acquire_many(2).await.unwrap();
+        let waiter = runnel::spawn({
+            let sem = sem.clone();
+            async move { sem.acquire_many(2).await.map(|p| p.num_permits()) }
+        });
+        let created = format!("(created at tests/task_dump.rs:{line}:");
+        let permits = |text: &str| {
+            let waiting = line_of(text, "waits on: permit of semaphore 0x");
+            assert!(waiting.contains(&created), "{waiting}");
+            waiting.to_owned()
+        };
+        wait_until("the acquirer waits", || {
+            handle.dump().to_string().contains("permit of semaphore")
+        });
+        let text = permits(&handle.dump().to_string());
+        assert!(text.contains("; 0 of 2 permits free; held by"), "{text}");
+
+        // One added permit goes to the waiter (a partial assignment), not to the free pool.
+        sem.add_permits(1);
+        let text = permits(&handle.dump().to_string());
+        assert!(text.contains("; 0 of 3 permits free; held by"), "{text}");
+        // Forgotten permits leave circulation.
+        held.forget();
+        let text = permits(&handle.dump().to_string());
+        assert!(text.contains("; 0 of 1 permits free; held by"), "{text}");
+
+        sem.add_permits(1);
+        assert_eq!(waiter.await.unwrap(), Ok(2));
+    });
+}

@@ -87,6 +87,10 @@ pub struct Semaphore {
     /// Who holds permits (see the module docs); made on first need.
     holders: OnceLock<Arc<Holders>>,
     created_at: &'static Location<'static>,
+    /// The permits given at creation: the record starts its count of permits in
+    /// circulation (shown in dumps) from it; `add_permits` and forgets then go through the
+    /// record, off the hot path.
+    created_permits: usize,
 }
 
 /// The semaphore was closed ([`Semaphore::close`]) before a permit could be had.
@@ -163,6 +167,7 @@ impl Semaphore {
             waiters: Mutex::new(Waitlist::new()),
             holders: OnceLock::new(),
             created_at: Location::caller(),
+            created_permits: permits,
         }
     }
 
@@ -183,7 +188,9 @@ impl Semaphore {
     /// If the total would exceed [`Semaphore::MAX_PERMITS`].
     pub fn add_permits(&self, n: usize) {
         // Permits that no holder gave back: holders no longer explain the waiters' wakes.
-        self.holders().mark_open();
+        let holders = self.holders();
+        holders.mark_open();
+        holders.add_permits(n);
         self.release(n);
     }
 
@@ -196,7 +203,12 @@ impl Semaphore {
                 .state
                 .compare_exchange_weak(cur, cur - (take << SHIFT), AcqRel, AcquireOrd)
             {
-                Ok(_) => return take,
+                Ok(_) => {
+                    if take > 0 {
+                        self.holders().forget_permits(take);
+                    }
+                    return take;
+                }
                 Err(actual) => cur = actual,
             }
         }
@@ -373,7 +385,7 @@ impl Semaphore {
     /// The holder record (made on first need).
     pub(crate) fn holders(&self) -> &Arc<Holders> {
         self.holders
-            .get_or_init(|| Arc::new(Holders::new(self.created_at)))
+            .get_or_init(|| Arc::new(Holders::with_permits(self.created_at, self.created_permits)))
     }
 
     /// Under the waitlist lock: tells the holder record (if any) which queued task holds
@@ -720,6 +732,7 @@ impl<'a> SemaphorePermit<'a> {
 
     /// Keeps the permits out of the semaphore for good.
     pub fn forget(mut self) {
+        self.sem.holders().forget_permits(self.permits as usize);
         self.permits = 0;
         unhold(self.sem, &mut self.hold);
     }
@@ -792,6 +805,7 @@ impl OwnedSemaphorePermit {
 
     /// Keeps the permits out of the semaphore for good.
     pub fn forget(mut self) {
+        self.sem.holders().forget_permits(self.permits as usize);
         self.permits = 0;
         unhold(&self.sem, &mut self.hold);
     }

@@ -47,7 +47,7 @@ use std::fmt::Write as _;
 use std::panic::Location;
 use std::sync::atomic::Ordering::SeqCst;
 
-use runnel_reactor::wait::{HoldersSnapshot, SyncKind, WaitReason};
+use runnel_reactor::wait::{HoldersSnapshot, RecordOf, SyncKind, WaitReason};
 
 use super::refs_outside;
 use crate::task::Header;
@@ -98,7 +98,13 @@ impl Vertex {
                 if lock_name(kind).is_some() && holds == 0 && outside == 1 =>
             {
                 let holders = header.reason.read_registration(|h| h.snapshot())?;
-                if holders.unknown || holders.open || holders.tasks.is_empty() {
+                // A channel's record is for dumps only: channel waits are never followed
+                // (ARCHITECTURE.md, "Why channel waits are not followed").
+                if !matches!(holders.of, RecordOf::Lock { .. })
+                    || holders.unknown
+                    || holders.open
+                    || holders.tasks.is_empty()
+                {
                     return None;
                 }
                 Edge::Lock { reason, holders }
@@ -303,6 +309,7 @@ mod tests {
                     unknown: false,
                     open: false,
                     created_at: Location::caller(),
+                    of: RecordOf::Lock { permits: 1 },
                 },
             },
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{handles_outside, refs_outside, Counts};
-use runnel_reactor::wait::WaitReason;
+use runnel_reactor::wait::{HoldersSnapshot, RecordOf, SyncKind, WaitReason, WaitSlot};
 
 use crate::runtime::OnDeadlock;
 use crate::scheduler::Shared;
@@ -29,6 +29,9 @@ pub(super) struct Waiter {
 struct Known {
     /// What its leaf futures said it waits on when its last poll returned `Pending`.
     reason: Option<WaitReason>,
+    /// What the wait's registration adds to the reason (a lock's or channel's creation
+    /// site, holders, permits, live ends), if it has one that matches the reason.
+    detail: Option<String>,
     /// References held outside the runtime's own holders (wakers, `AbortHandle`s).
     refs_outside: usize,
     /// Its `JoinHandle` is on a thread outside the runtime.
@@ -42,6 +45,7 @@ impl Waiter {
             location: header.origin.location.to_string(),
             known: Known {
                 reason: header.reason.get(),
+                detail: detail(header),
                 refs_outside: refs_outside(header),
                 join_outside: header.is_join_held_outside(),
             },
@@ -78,6 +82,7 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
         );
         let known = Known {
             reason: reason_of(&signal.wait),
+            detail: None,
             refs_outside: signal.held_outside(),
             join_outside: false,
         };
@@ -98,10 +103,92 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
     text
 }
 
+/// What a task's wait registration says beyond its reason (see [`Known::detail`]): for a
+/// lock, where it was created, the tasks holding it and, for a semaphore, its free permits;
+/// for a channel, where it was created and how many ends are alive. A `block_on` caller
+/// registers nothing (no own waker), so only tasks have one.
+///
+/// Read under the task's list shard lock, like the wait-for graph's reads: the slot allows
+/// one reader at a time.
+fn detail(header: &Header) -> Option<String> {
+    let slot: &WaitSlot = &header.reason;
+    let WaitReason::Sync { kind, addr } = slot.get()? else {
+        return None;
+    };
+    let record = slot.read_registration(|h| h.snapshot())?;
+    describe_record(header.id().as_u64(), kind, addr, &record)
+}
+
+fn describe_record(
+    waiter: u64,
+    kind: SyncKind,
+    addr: u64,
+    record: &HoldersSnapshot,
+) -> Option<String> {
+    match (kind, record.of) {
+        (
+            SyncKind::ChannelRecv | SyncKind::ChannelSend,
+            RecordOf::Channel {
+                addr: at,
+                senders,
+                receivers,
+            },
+        ) if at == addr => Some(format!(
+            "created at {}; {}, {}",
+            record.created_at,
+            count(senders, "sender"),
+            count(receivers, "receiver")
+        )),
+        (
+            SyncKind::MutexLock
+            | SyncKind::RwLockRead
+            | SyncKind::RwLockWrite
+            | SyncKind::SemaphoreAcquire,
+            RecordOf::Lock { permits },
+        ) => {
+            let mut text = format!("created at {}", record.created_at);
+            if kind == SyncKind::SemaphoreAcquire {
+                // While a task is queued the semaphore's word holds no permit (its
+                // invariant: released permits go to the queue head), so none is free.
+                let _ = write!(text, "; 0 of {permits} permits free");
+            }
+            let mut holders: Vec<String> = record
+                .tasks
+                .iter()
+                .map(|&id| match id {
+                    // The queue head holds what was handed to it so far.
+                    id if id == waiter => format!("task {id} (itself, part of what it asked for)"),
+                    id => format!("task {id}"),
+                })
+                .collect();
+            if record.unknown {
+                holders.push("code outside any task".to_owned());
+            }
+            if !holders.is_empty() {
+                let _ = write!(text, "; held by {}", holders.join(" and "));
+            }
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+/// "1 sender alive", "2 senders alive", "no receiver alive".
+fn count(n: usize, what: &str) -> String {
+    match n {
+        0 => format!("no {what} alive"),
+        1 => format!("1 {what} alive"),
+        n => format!("{n} {what}s alive"),
+    }
+}
+
 fn describe(text: &mut String, known: &Known) {
     let mut parts = Vec::new();
     if let Some(reason) = known.reason {
-        parts.push(reason.to_string());
+        match &known.detail {
+            Some(detail) => parts.push(format!("{reason} ({detail})")),
+            None => parts.push(reason.to_string()),
+        }
     }
     match known.refs_outside {
         0 => {}
@@ -210,6 +297,7 @@ pub(crate) fn dump(shared: &Shared) -> (String, usize, std::time::Duration) {
             .map(|signal| {
                 let known = signal.is_parked().then(|| Known {
                     reason: reason_of(&signal.wait),
+                    detail: None,
                     refs_outside: signal.held_outside(),
                     join_outside: false,
                 });
@@ -281,6 +369,7 @@ impl Row {
         } else {
             RowState::Waiting(Known {
                 reason: header.reason.get(),
+                detail: detail(header),
                 refs_outside: refs_outside(header),
                 join_outside: header.is_join_held_outside(),
             })
@@ -290,5 +379,39 @@ impl Row {
             location: header.origin.location,
             state,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnel_reactor::wait::Holders;
+    use std::panic::Location;
+
+    #[test]
+    fn a_record_adds_to_the_reason_only_when_it_matches_it() {
+        let chan = Holders::channel(Location::caller(), 0x40usize as *const u8, 2, 1).snapshot();
+        assert_eq!(
+            describe_record(1, SyncKind::ChannelRecv, 0x40, &chan).as_deref(),
+            Some(&*format!(
+                "created at {}; 2 senders alive, 1 receiver alive",
+                chan.created_at
+            ))
+        );
+        // Another channel's reason (a later note in the same poll), or a lock's.
+        assert_eq!(describe_record(1, SyncKind::ChannelRecv, 0x80, &chan), None);
+        assert_eq!(describe_record(1, SyncKind::MutexLock, 0x40, &chan), None);
+
+        let sem = Holders::with_permits(Location::caller(), 3);
+        sem.set_partial(7);
+        let sem = sem.snapshot();
+        let text = describe_record(7, SyncKind::SemaphoreAcquire, 0x40, &sem).unwrap();
+        assert!(
+            text.ends_with(
+                "; 0 of 3 permits free; held by task 7 (itself, part of what it asked for)"
+            ),
+            "{text}"
+        );
+        assert_eq!(describe_record(7, SyncKind::ChannelSend, 0x40, &sem), None);
     }
 }

@@ -1,6 +1,9 @@
 //! Who holds a lock: the holder record of a `runnel-sync` `Mutex`, `RwLock` or
 //! `Semaphore`, which the executor's wait-for graph reads to draw "waits on a lock held by
-//! task M" edges.
+//! task M" edges. The same record, made with [`Holders::channel`], describes an mpsc
+//! channel to task dumps and reports (where it was created, how many ends are alive); the
+//! graph never follows a channel's record (ARCHITECTURE.md, "Why channel waits are not
+//! followed").
 //!
 //! A lock allocates its [`Holders`] once (behind an `Arc`, on its first acquire), and each
 //! guard writes its holder into it: the id of the runnel task being polled when the lock
@@ -22,6 +25,9 @@
 //!   finds it free;
 //! - `open` is sticky: once permits were added from outside the guards (`add_permits`,
 //!   `close`), holders no longer explain who can wake a waiter.
+//! - `permits` (a semaphore's permits in circulation) and the channel ends change only on
+//!   cold paths (`add_permits`, a forget; a sender's clone or drop, under the channel's
+//!   lock): diagnostics for dumps, never read by the graph.
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -55,6 +61,35 @@ pub struct Holders {
     /// Permits were added or the lock closed by a call no guard made.
     open: AtomicBool,
     created_at: &'static Location<'static>,
+    /// A channel's record (never a lock edge), or a lock's.
+    channel: bool,
+    /// A lock's permits in circulation (given at creation, plus added, less forgotten);
+    /// a channel's live senders.
+    count: AtomicUsize,
+    /// A channel's live receivers (0 or 1 for mpsc).
+    receivers: AtomicUsize,
+    /// Where the channel lives (it never moves: it is behind an `Arc`), to tell its wait
+    /// reason from another channel's; 0 for a lock.
+    addr: u64,
+}
+
+/// What kind of primitive a [`Holders`] record describes, as read by [`Holders::snapshot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordOf {
+    /// A lock (`Mutex`, `RwLock`, `Semaphore`).
+    Lock {
+        /// Permits in circulation: given at creation, plus added, less forgotten.
+        permits: usize,
+    },
+    /// A channel: never followed by the wait-for graph.
+    Channel {
+        /// Where the channel lives (low 48 bits, as in its wait reason).
+        addr: u64,
+        /// Live senders.
+        senders: usize,
+        /// Live receivers.
+        receivers: usize,
+    },
 }
 
 /// What a [`Holders`] record said when read.
@@ -66,8 +101,10 @@ pub struct HoldersSnapshot {
     pub unknown: bool,
     /// Permits may come from `add_permits` or `close` rather than a holder.
     pub open: bool,
-    /// Where the lock was created.
+    /// Where the lock (or channel) was created.
     pub created_at: &'static Location<'static>,
+    /// What the record describes.
+    pub of: RecordOf,
 }
 
 impl Holders {
@@ -79,7 +116,60 @@ impl Holders {
             partial: AtomicU64::new(0),
             open: AtomicBool::new(false),
             created_at,
+            channel: false,
+            count: AtomicUsize::new(0),
+            receivers: AtomicUsize::new(0),
+            addr: 0,
         }
+    }
+
+    /// The record of a semaphore created at `created_at` that has `permits` in
+    /// circulation.
+    pub fn with_permits(created_at: &'static Location<'static>, permits: usize) -> Holders {
+        let holders = Holders::new(created_at);
+        holders.count.store(permits, Relaxed);
+        holders
+    }
+
+    /// The record of a channel living at `addr`, created at `created_at`, with these live
+    /// ends. Registered by its waits for dumps only: the wait-for graph ignores it.
+    pub fn channel<T: ?Sized>(
+        created_at: &'static Location<'static>,
+        addr: *const T,
+        senders: usize,
+        receivers: usize,
+    ) -> Holders {
+        let mut holders = Holders::new(created_at);
+        holders.channel = true;
+        holders.addr = addr.cast::<()>() as usize as u64 & 0xffff_ffff_ffff;
+        holders.set_ends(senders, receivers);
+        holders
+    }
+
+    /// Whether this is a channel's record (see [`channel`](Self::channel)).
+    pub fn is_channel(&self) -> bool {
+        self.channel
+    }
+
+    /// A channel's live ends changed (call under the channel's lock, so stores land in
+    /// order).
+    pub fn set_ends(&self, senders: usize, receivers: usize) {
+        self.count.store(senders, Relaxed);
+        self.receivers.store(receivers, Relaxed);
+    }
+
+    /// `n` permits were added to the lock's circulation (`add_permits`).
+    pub fn add_permits(&self, n: usize) {
+        let _ = self
+            .count
+            .fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_add(n)));
+    }
+
+    /// `n` permits left the lock's circulation for good (a forget).
+    pub fn forget_permits(&self, n: usize) {
+        let _ = self
+            .count
+            .fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_sub(n)));
     }
 
     /// Where the lock was created.
@@ -164,6 +254,17 @@ impl Holders {
             unknown,
             open: self.open.load(Relaxed),
             created_at: self.created_at,
+            of: if self.channel {
+                RecordOf::Channel {
+                    addr: self.addr,
+                    senders: self.count.load(Relaxed),
+                    receivers: self.receivers.load(Relaxed),
+                }
+            } else {
+                RecordOf::Lock {
+                    permits: self.count.load(Relaxed),
+                }
+            },
         }
     }
 }
@@ -184,6 +285,28 @@ mod tests {
         assert!(s.unknown && s.tasks.is_empty(), "{s:?}");
         h.release_exclusive();
         assert!(!h.snapshot().unknown);
+    }
+
+    #[test]
+    fn a_channel_record_counts_its_ends_and_a_lock_its_permits() {
+        let at = 0x1000usize as *const u8;
+        let chan = Holders::channel(Location::caller(), at, 1, 1);
+        assert!(chan.is_channel());
+        chan.set_ends(3, 0);
+        let expected = RecordOf::Channel {
+            addr: 0x1000,
+            senders: 3,
+            receivers: 0,
+        };
+        assert_eq!(chan.snapshot().of, expected);
+
+        let lock = Holders::with_permits(Location::caller(), 2);
+        assert!(!lock.is_channel());
+        lock.add_permits(3);
+        lock.forget_permits(1);
+        assert_eq!(lock.snapshot().of, RecordOf::Lock { permits: 4 });
+        lock.forget_permits(10);
+        assert_eq!(lock.snapshot().of, RecordOf::Lock { permits: 0 });
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! of one of two kinds:
 //! - a lock's (`Mutex`, `RwLock`, `Semaphore`): an `Arc` of the lock's [`Holders`], so the
 //!   detector can read who holds it without touching the lock itself (which may be freed
-//!   at any time) — [`register_wait`], [`unregister_wait`];
+//!   at any time) — [`register_wait`], [`unregister_wait`]; an mpsc channel registers a
+//!   [`Holders`] made by [`Holders::channel`] the same way, for dumps only (where it was
+//!   created, how many senders are alive): the graph never follows a channel's record;
 //! - an *address* (`Notify`, and a `WaitGroup` no token or other handle shares): where the
 //!   primitive the task waits on lives, which only code that can reach that address can
 //!   wake; the detector never dereferences it, only compares it with the task's own
@@ -59,7 +61,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
-pub use holders::{HoldSlot, Holders, HoldersSnapshot, HOLDER_SLOTS, OUTSIDE};
+pub use holders::{HoldSlot, Holders, HoldersSnapshot, RecordOf, HOLDER_SLOTS, OUTSIDE};
 
 /// What a task waits on, as its leaf future said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -440,8 +442,10 @@ impl WaitSlot {
     }
 
     /// Calls `read` with the holders of the lock the owner was queued on when its last
-    /// poll ended, if any; `None` if there is none, or another reader is at it. Meant for
-    /// one reader at a time (the detector); never blocks, and never blocks the owner.
+    /// poll ended (or of the channel it waited on), if any; `None` if there is none, or
+    /// another reader is at it. Meant for one reader at a time: two could restore each
+    /// other's tag (the executor's detector and dumps read only under the task's list
+    /// shard lock, which serialises them). Never blocks, and never blocks the owner.
     pub fn read_registration<R>(&self, read: impl FnOnce(&Holders) -> R) -> Option<R> {
         let ptr = self.on.load(Acquire);
         if ptr.is_null() || ptr as usize & (READING | ADDRESS) != 0 {

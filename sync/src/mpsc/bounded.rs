@@ -3,6 +3,7 @@
 //! senders and turn the channel's poll functions into tokio-shaped methods.
 
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -39,7 +40,7 @@ pub fn channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
         buffer <= MAX_BUFFER,
         "mpsc bounded channel buffer of {buffer} is too large (at most usize::MAX >> 3)"
     );
-    let chan = Arc::new(Chan::new(buffer));
+    let chan = Arc::new(Chan::new(buffer, Location::caller()));
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
 

@@ -14,20 +14,36 @@
 //!   and no permit is outstanding.
 //! - Wakers are taken out under the lock and woken after it is released; messages that
 //!   must be dropped are dropped after it is released, so no foreign code runs locked.
+//! - The wait record (`runnel_reactor::wait::Holders::channel`, for task dumps: where the
+//!   channel was created, how many ends are alive) is made on the first wait that returns
+//!   `Pending`, and its ends are updated under the lock whenever they change, so a dump
+//!   reads the count as of its last change. A waiting `recv` or `send` registers it in the
+//!   task's wait slot; the wait-for graph never follows it.
 
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::panic::Location;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use runnel_reactor::wait::{self, Holders};
 use slab::Slab;
 
 use super::error::{SendError, TryRecvError, TrySendError};
 use crate::wake_list::{wake_all, WakeList};
 
+// `repr(C)`: the state's mutex first, where the message paths found it before the wait
+// record's fields came (reordered, the lock word moved off offset 0 and every `try_send`
+// and `poll_recv` paid a few instructions of address arithmetic).
+#[repr(C)]
 pub(super) struct Chan<T> {
     state: Mutex<State<T>>,
     bound: usize,
+    created_at: &'static Location<'static>,
+    /// The wait record (see the module docs): made on the first `Pending` wait, under the
+    /// state lock, and updated only under it. Outside `State` so that the message paths'
+    /// code is what it was without it.
+    record: OnceLock<Arc<Holders>>,
 }
 
 struct State<T> {
@@ -97,7 +113,7 @@ impl<T> State<T> {
 }
 
 impl<T> Chan<T> {
-    pub(super) fn new(bound: usize) -> Self {
+    pub(super) fn new(bound: usize, created_at: &'static Location<'static>) -> Self {
         Chan {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -111,6 +127,8 @@ impl<T> Chan<T> {
                 closed_wakers: WakeList::new(),
             }),
             bound,
+            created_at,
+            record: OnceLock::new(),
         }
     }
 
@@ -124,10 +142,46 @@ impl<T> Chan<T> {
         self.bound
     }
 
+    /// Returning `Pending` (under the lock): names the wait for dumps and reports, and
+    /// registers the channel's wait record (made now if this is the first wait) if `cx`
+    /// carries the polled task's own waker.
+    fn note_pending(&self, state: &mut State<T>, kind: crate::SyncKind, cx: &Context<'_>) {
+        crate::note_wait(kind, self);
+        let record = self.record.get_or_init(|| {
+            let receivers = usize::from(!state.rx_dropped);
+            Arc::new(Holders::channel(
+                self.created_at,
+                self,
+                state.senders,
+                receivers,
+            ))
+        });
+        // Under the lock: this may drop an older registration's `Arc<Holders>`, which runs
+        // no foreign code.
+        wait::register_wait(record, cx.waker());
+    }
+
+    /// A waiting future is dropped: a registration it made during this poll no longer
+    /// stands.
+    fn unregister(&self) {
+        if let Some(record) = self.record.get() {
+            wait::unregister_wait(record);
+        }
+    }
+
+    /// Under the lock: tells the wait record, if any, the ends alive now.
+    fn publish_ends(&self, state: &State<T>) {
+        if let Some(record) = self.record.get() {
+            record.set_ends(state.senders, usize::from(!state.rx_dropped));
+        }
+    }
+
     // ----- senders -----
 
     pub(super) fn add_sender(&self) {
-        self.lock().senders += 1;
+        let mut state = self.lock();
+        state.senders += 1;
+        self.publish_ends(&state);
     }
 
     /// Adds a sender unless every sender is gone (the upgrade of a weak sender).
@@ -137,6 +191,7 @@ impl<T> Chan<T> {
             return false;
         }
         state.senders += 1;
+        self.publish_ends(&state);
         true
     }
 
@@ -147,6 +202,7 @@ impl<T> Chan<T> {
     pub(super) fn drop_sender(&self) {
         let mut state = self.lock();
         state.senders -= 1;
+        self.publish_ends(&state);
         let waker = if state.senders == 0 {
             state.rx_waker.take()
         } else {
@@ -209,7 +265,7 @@ impl<T> Chan<T> {
             let k = state.waiters.insert(Waiter::Waiting(cx.waker().clone()));
             state.order.push_back(k);
             *key = Some(k);
-            crate::note_wait(crate::SyncKind::ChannelSend, self);
+            self.note_pending(&mut state, crate::SyncKind::ChannelSend, cx);
             return Poll::Pending;
         };
         match &mut state.waiters[k] {
@@ -217,7 +273,7 @@ impl<T> Chan<T> {
                 if !waker.will_wake(cx.waker()) {
                     *waker = cx.waker().clone();
                 }
-                crate::note_wait(crate::SyncKind::ChannelSend, self);
+                self.note_pending(&mut state, crate::SyncKind::ChannelSend, cx);
                 Poll::Pending
             }
             Waiter::Granted => {
@@ -238,6 +294,7 @@ impl<T> Chan<T> {
     pub(super) fn cancel_reserve(&self, key: &mut Option<usize>) {
         let Some(k) = key.take() else { return };
         let mut state = self.lock();
+        self.unregister();
         let waker = match state.waiters.remove(k) {
             Waiter::Waiting(_waker) => {
                 state.order.retain(|&queued| queued != k);
@@ -357,7 +414,7 @@ impl<T> Chan<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.rx_waker = Some(cx.waker().clone()),
         }
-        crate::note_wait(crate::SyncKind::ChannelRecv, self);
+        self.note_pending(&mut state, crate::SyncKind::ChannelRecv, cx);
         Poll::Pending
     }
 
@@ -381,14 +438,17 @@ impl<T> Chan<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.rx_waker = Some(cx.waker().clone()),
         }
-        crate::note_wait(crate::SyncKind::ChannelRecv, self);
+        self.note_pending(&mut state, crate::SyncKind::ChannelRecv, cx);
         Poll::Pending
     }
 
     /// A receive future is dropped while waiting: forget its waker so the channel does not
     /// keep the task's waker alive (a stray waker makes the deadlock detector say "maybe").
     pub(super) fn cancel_recv(&self) {
-        let stale = self.lock().rx_waker.take();
+        let mut state = self.lock();
+        self.unregister();
+        let stale = state.rx_waker.take();
+        drop(state);
         drop(stale);
     }
 
@@ -430,6 +490,7 @@ impl<T> Chan<T> {
                 state.close()
             };
             state.rx_dropped = true;
+            self.publish_ends(&state);
             (wakers, mem::take(&mut state.queue))
         };
         wake_all(wakers);

@@ -3,6 +3,7 @@
 //! bound, so no sender ever waits and no permit is ever handed out.
 
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -22,8 +23,9 @@ use crate::block_on::block_on;
 /// assert_eq!(rx.recv().await, Some(1));
 /// # });
 /// ```
+#[track_caller]
 pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
-    let chan = Arc::new(Chan::new(usize::MAX));
+    let chan = Arc::new(Chan::new(usize::MAX, Location::caller()));
     (
         UnboundedSender { chan: chan.clone() },
         UnboundedReceiver { chan },
