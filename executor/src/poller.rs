@@ -147,13 +147,19 @@ impl PollerThread {
 /// panics must not unwind through here, or the driver's lock would be poisoned with the
 /// waiter counts never released and the rest of the wakers lost. Each wake is caught, the
 /// panic is named on stderr, and draining goes on.
+///
+/// `max_timers` bounds how many due timers this drain fires (`Driver::drain_at_most`): a
+/// worker passes the room left in its local queue (`Worker::timer_room`), so what it wakes
+/// stays in its own queue instead of spilling to the injector behind unrelated work; the
+/// other due timers stay armed (and counted) for its next poll, or anyone else's.
 pub(crate) fn drain_ready(
     shared: &Shared,
     driver: &mut Driver,
     now: Instant,
+    max_timers: usize,
     wakers: &mut Vec<Waker>,
 ) {
-    let drained = driver.drain(now, wakers);
+    let drained = driver.drain_at_most(now, max_timers, wakers);
     shared
         .reactor_wakeups
         .fetch_add(wakers.len() as u64, Relaxed);
@@ -226,7 +232,8 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) {
     // Count first: from here until release_token, a worker going idle sees running > 0.
     shared.idle.take_token();
     shared.token_drains.fetch_add(1, Relaxed);
-    drain_ready(shared, &mut driver, now, wakers);
+    // Not a worker: what it wakes goes to the injector anyway, so no bound.
+    drain_ready(shared, &mut driver, now, usize::MAX, wakers);
     drop(driver);
     detector::after_transition(shared, detector::Counts::release_token);
 }
@@ -234,6 +241,9 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) {
 struct Sysmon {
     /// Per slot: the poll sequence seen last and when it was first seen.
     seen: Vec<(u64, Instant)>,
+    /// Per slot: the CPU time its thread had used when `seen` first saw the current poll
+    /// (`None` between polls, or if it could not be read).
+    seen_cpu: Vec<Option<Duration>>,
     /// Per slot: the last poll sequence counted as a stall / retaken / reported blocking.
     stalled: Vec<u64>,
     retaken: Vec<u64>,
@@ -250,6 +260,7 @@ impl Sysmon {
         let now = Instant::now();
         Sysmon {
             seen: vec![(0, now); slots],
+            seen_cpu: vec![None; slots],
             stalled: vec![u64::MAX; slots],
             retaken: vec![u64::MAX; slots],
             reported: vec![u64::MAX; slots],
@@ -268,6 +279,31 @@ impl Sysmon {
             self.partial_checked_at = now;
             self.partial.run(shared, now);
         }
+        // What each role is doing, before deciding anything: a retake looks at the others.
+        for (slot, remote) in shared.remotes.iter().enumerate() {
+            let seq = remote.metrics.poll_seq.load(Relaxed);
+            let (last_seq, since) = &mut self.seen[slot];
+            if seq != *last_seq {
+                *last_seq = seq;
+                *since = now;
+                // Only when a retake may follow: a poll seen in progress (odd) for the
+                // first time. One syscall per newly seen poll per tick.
+                self.seen_cpu[slot] = match shared.config.retake_after {
+                    Some(_) if seq % 2 == 1 => remote.cpu_clock.read(),
+                    _ => None,
+                };
+            }
+        }
+        // Active roles not stuck in a poll: workers that can steal a stuck one's queue.
+        let free_roles = shared.config.retake_after.map_or(0, |after| {
+            (0..shared.remotes.len())
+                .filter(|&slot| {
+                    let (seq, since) = self.seen[slot];
+                    shared.remotes[slot].role.load() == RoleState::Active
+                        && (seq % 2 == 0 || now - since < after)
+                })
+                .count()
+        });
         let mut polls = 0;
         let mut in_poll = false;
         for (slot, remote) in shared.remotes.iter().enumerate() {
@@ -276,31 +312,32 @@ impl Sysmon {
             if role == RoleState::Retaken {
                 retake::sweep(shared, slot);
             }
-            let seq = remote.metrics.poll_seq.load(Relaxed);
-            let (last_seq, since) = &mut self.seen[slot];
-            if seq != *last_seq {
-                *last_seq = seq;
-                *since = now;
-            }
+            let (seq, since) = self.seen[slot];
             // Even: between polls. Odd: inside the same poll since `since`.
             if seq % 2 == 0 {
                 continue;
             }
             in_poll = true;
-            let stuck_for = now - *since;
+            let stuck_for = now - since;
             if stuck_for >= STALL_AFTER && self.stalled[slot] != seq {
                 self.stalled[slot] = seq;
                 shared.stalls.fetch_add(1, Relaxed);
             }
             if let Some(after) = shared.config.retake_after {
-                // Only a retake that happened is recorded: a failed one (no spare slot or
-                // thread yet) is retried on each tick until one frees up.
-                if role == RoleState::Active
-                    && stuck_for >= after
-                    && self.retaken[slot] != seq
-                    && retake::try_retake(shared, slot, seq)
-                {
-                    self.retaken[slot] = seq;
+                if role == RoleState::Active && stuck_for >= after && self.retaken[slot] != seq {
+                    if free_roles > 0 && self.computing(slot, remote, stuck_for) {
+                        // On a CPU, not blocked: a replacement thread would only take CPU
+                        // time from it (and from the other workers), while a worker that
+                        // is not stuck can take its queue. Make sure one looks: a task
+                        // alone in its LIFO slot woke nobody when it was queued.
+                        if remote.has_work() {
+                            shared.notify_parked();
+                        }
+                    } else if retake::try_retake(shared, slot, seq) {
+                        // Only a retake that happened is recorded: a failed one (no spare
+                        // slot or thread yet) is retried on each tick until one frees up.
+                        self.retaken[slot] = seq;
+                    }
                 }
             }
             if stuck_for >= BLOCKING_REPORT_AFTER && self.reported[slot] != seq {
@@ -359,6 +396,28 @@ fn report_blocking(remote: &crate::scheduler::Remote, stuck_for: Duration) {
          runnel::spawn_blocking.",
         stuck_for.as_secs_f64()
     );
+}
+
+impl Sysmon {
+    /// Whether the thread of `slot`, in a poll for `stuck_for` since `seen` first saw it,
+    /// is computing rather than blocked: it spent at least an eighth of that time on a CPU,
+    /// or it is runnable right now. A thread blocked in a sleep or a syscall uses next to
+    /// no CPU and is asleep; one computing gets its share of the CPUs — ~50 % for
+    /// `timer_sleeps`' spawning task on a loaded machine, 4 % for a spinning test task
+    /// among the other tests' threads — and is runnable whenever it is not on a CPU.
+    /// `false` when neither can be read: then it counts as blocked, the case retake
+    /// exists for.
+    fn computing(
+        &self,
+        slot: usize,
+        remote: &crate::scheduler::Remote,
+        stuck_for: Duration,
+    ) -> bool {
+        let used =
+            self.seen_cpu[slot].and_then(|start| remote.cpu_clock.read()?.checked_sub(start));
+        used.is_some_and(|used| used * 8 >= stuck_for)
+            || remote.cpu_clock.runnable_now() == Some(true)
+    }
 }
 
 fn recheck_deadlock(shared: &Shared) -> detector::Verdict {

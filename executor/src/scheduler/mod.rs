@@ -16,6 +16,7 @@
 //! `notify_parked` wakes a sleeper unless one is already searching.
 
 pub(crate) mod core;
+pub(crate) mod cpu_clock;
 pub(crate) mod idle;
 pub(crate) mod injector;
 pub(crate) mod local_queue;
@@ -107,6 +108,9 @@ pub(crate) struct Remote {
     /// The task being polled (for the report of a task blocking its worker).
     pub(crate) current_task: AtomicU64,
     pub(crate) current_location: AtomicPtr<std::panic::Location<'static>>,
+    /// The CPU clock of the thread running the role: sysmon tells a worker computing in a
+    /// long poll from one blocked in it (`retake.rs`).
+    pub(crate) cpu_clock: cpu_clock::CpuClock,
 }
 
 impl Remote {
@@ -119,6 +123,7 @@ impl Remote {
             role: role::Role::new(role),
             current_task: AtomicU64::new(0),
             current_location: AtomicPtr::new(ptr::null_mut()),
+            cpu_clock: cpu_clock::CpuClock::new(),
         }
     }
 

@@ -46,6 +46,9 @@ const INJECTOR_BATCH: usize = 32;
 /// fed by their own queues and the reactor park at once, as before.
 const INJECTOR_SPIN: Duration = Duration::from_micros(3);
 
+/// The fewest timers a worker's drain may fire, however full its queue (`timer_room`).
+const MIN_TIMER_FIRE: usize = 16;
+
 /// Why a worker loop ended.
 pub(crate) enum RoleEnd {
     /// The runtime is shutting down: the thread exits.
@@ -86,6 +89,7 @@ impl Worker {
         let shared = self.shared.clone();
         let _worker = context::enter_worker(&shared, self.index);
         let _reactor = shared.reactor.enter();
+        self.remote().cpu_clock.set_to_current_thread();
         let end = loop {
             if shared.is_shutdown() {
                 break RoleEnd::Shutdown;
@@ -190,9 +194,23 @@ impl Worker {
             let now = Instant::now();
             if driver.has_pending(now) {
                 // We are running: the rule "counted running before wakers leave" holds.
-                drain_ready(&shared, &mut driver, now, &mut self.wakers);
+                let room = self.timer_room();
+                drain_ready(&shared, &mut driver, now, room, &mut self.wakers);
             }
         }
+    }
+
+    /// How many timers a drain by this worker may fire: the room left in its local queue,
+    /// where the tasks it wakes go (the LIFO slot, the one it displaces to the ring). A
+    /// burst of due timers beyond that room used to spill to the injector, behind whatever
+    /// waited there: under a spawn backlog (`timer_sleeps`: 100 000 tasks spawned in one
+    /// poll) a woken sleeper then waited for every task queued before it, tens of ms
+    /// (BENCHMARKS.md, "Timers and start-up"). The rest fire on this worker's next poll of
+    /// the reactor (61 ticks on), or when it parks. At least `MIN_TIMER_FIRE`, so a full
+    /// ring cannot hold timers back indefinitely.
+    pub(crate) fn timer_room(&self) -> usize {
+        let room = super::local_queue::CAPACITY.saturating_sub(self.remote().queue.len());
+        room.max(MIN_TIMER_FIRE)
     }
 
     /// Takes one task from the injector to run and moves a batch into the local queue,
@@ -328,7 +346,8 @@ impl Worker {
             // Count first (invariant 3): running again before any waker leaves the reactor.
             // If unidle fails, someone claimed us and its unpark is on the way.
             let claimed = unparked || !shared.idle.unidle(self.index);
-            drain_ready(&shared, &mut driver, now, &mut self.wakers);
+            let room = self.timer_room();
+            drain_ready(&shared, &mut driver, now, room, &mut self.wakers);
             drop(driver);
             if claimed && !unparked {
                 // Consume the claimer's token (returns as soon as its unpark lands).
