@@ -59,25 +59,45 @@ const UNATTENDED_AFTER: Duration = Duration::from_millis(1);
 ///
 /// **When it must run**: sysmon's duties all concern a task being polled (stall, retake,
 /// blocking report) or a waiter asleep (deadlock re-check, stall report). So it is started
-/// by every spawn (right after the task is queued: the spawner pays for the thread while a
-/// worker already runs the task), by `block_on` before its caller first sleeps, and by
-/// `spawn_blocking` (a job may hold a task's waker). A poll that began before sysmon's first
-/// tick is timed from that tick: a stall is noticed that much later, never missed. A task
-/// waiting in a queue needs no sysmon (queued work is never quiet: a worker re-checks the
-/// queues before it parks), and neither does the reactor fallback (polling while every
+/// for every spawn while tasks are live, by `block_on` before its caller first sleeps, and
+/// by `spawn_blocking` (a job may hold a task's waker). A poll that began before sysmon's
+/// first tick is timed from that tick: a stall is noticed that much later, never missed. A
+/// task waiting in a queue needs no sysmon (queued work is never quiet: a worker re-checks
+/// the queues before it parks), and neither does the reactor fallback (polling while every
 /// worker is busy) before a task exists.
 ///
-/// Start and shutdown meet under `state`: shutdown sets `Shared::shutdown` before taking
-/// the lock and leaves `Stopped`; a start under the lock checks both, so either the thread
-/// exists before shutdown takes its handle (and is joined), or it is never started.
+/// **Who starts it on a spawn** (`start_for_spawn`): a worker that cannot be inside a poll
+/// — one whose thread has not begun its loop yet (`scheduler::Boot`), else a parked one,
+/// claimed for it like for any work (counted running and searching before it is unparked,
+/// ARCHITECTURE.md invariant 3). It owes the start from then on. Before it polls a task
+/// (which might never return) it hands the duty on the same way, or starts the thread
+/// itself if nobody can take it (`start_before_poll`); if it finds no work, it sleeps in
+/// the reactor for at most `SYSMON_GRACE` (1 ms) and then starts it (on its condvar, which
+/// has no timeout, it starts it before sleeping) — `start_as_duty`. Only if no worker can
+/// take the duty does the spawner start the thread itself. Starting a thread
+/// costs ~30 µs; on the spawner it was the whole difference between runnel's and tokio's
+/// "build + first task" (BENCHMARKS.md, "Timers and start-up"). The claimed worker starts
+/// it only if a task is still live when it looks: a runtime whose first tasks are done by
+/// then (a start-up, a short-lived runtime) has nothing to watch, and the next spawn asks
+/// again. That decision and a spawn's request meet under `state`: the spawner binds its
+/// task before it looks at `state`, and the worker counts live tasks with `state` held, so
+/// either the worker sees the task, or the spawner sees the request withdrawn and makes a
+/// new one.
+///
+/// Start and shutdown meet under `state` too: shutdown sets `Shared::shutdown` before
+/// taking the lock and leaves `Stopped`; a start under the lock checks both, so either the
+/// thread exists before shutdown takes its handle (and is joined), or it is never started.
 pub(crate) struct PollerThread {
-    /// Set once the thread runs; the fast path of `ensure_started`.
+    /// Set once the thread runs; the fast path of `ensure_started` and `start_for_spawn`.
     started: AtomicBool,
     state: Mutex<PollerState>,
 }
 
 enum PollerState {
-    NotStarted,
+    /// `requested`: a claimed worker owes the start (`start_for_spawn`).
+    NotStarted {
+        requested: bool,
+    },
     Running(JoinHandle<()>),
     Stopped,
 }
@@ -86,8 +106,12 @@ impl PollerThread {
     pub(crate) fn new() -> PollerThread {
         PollerThread {
             started: AtomicBool::new(false),
-            state: Mutex::new(PollerState::NotStarted),
+            state: Mutex::new(PollerState::NotStarted { requested: false }),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PollerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts the poller thread unless it runs already. Returns whether it runs (or the
@@ -100,11 +124,94 @@ impl PollerThread {
         if self.started.load(Acquire) {
             return true;
         }
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        self.start_locked(&mut state, shared)
+    }
+
+    /// After a spawn (the task is bound and queued): makes sure the thread gets started,
+    /// by a worker that cannot be inside a poll if there is one, else here (type header).
+    pub(crate) fn start_for_spawn(&self, shared: &Arc<Shared>) {
+        if self.started.load(Acquire) {
+            return;
+        }
+        {
+            let mut state = self.lock();
+            match *state {
+                PollerState::NotStarted { requested: false } if !shared.is_shutdown() => {
+                    *state = PollerState::NotStarted { requested: true };
+                }
+                // Running, stopped, or a worker owes the start already.
+                _ => return,
+            }
+        }
+        if !self.hand_duty(shared, None) {
+            let mut state = self.lock();
+            self.start_locked(&mut state, shared);
+        }
+    }
+
+    /// Gives the owed start to a worker that is certainly not inside a poll: one whose
+    /// thread has not begun its loop yet (it takes the duty as it begins), else a parked
+    /// one, claimed like for any work (counted running and searching before it is
+    /// unparked). `except`: the worker handing the duty on. Not under `state`: the
+    /// scheduler lock is never taken inside it.
+    pub(crate) fn hand_duty(&self, shared: &Arc<Shared>, except: Option<usize>) -> bool {
+        if shared.config.current_thread {
+            return false; // no worker threads: the `block_on` caller holding the core runs tasks
+        }
+        // The initial roles: each has had a thread since `build`.
+        for (index, remote) in shared.remotes[..shared.idle.num_workers()]
+            .iter()
+            .enumerate()
+        {
+            if Some(index) != except && remote.boot.hand_duty() {
+                return true;
+            }
+        }
+        let claimed = {
+            let mut counts = shared.idle.lock();
+            shared.idle.claim_sleeper(&mut counts)
+        };
+        let Some(index) = claimed else {
+            return false;
+        };
+        let remote = &shared.remotes[index];
+        // Release: seen by the worker once its park returns (the unpark orders it).
+        remote.sysmon_duty.store(true, Release);
+        remote.parker.unpark();
+        true
+    }
+
+    /// The worker that owes the start, once its grace period is over (or before a sleep
+    /// that cannot time out): starts the thread if a task is live (type header).
+    pub(crate) fn start_as_duty(&self, shared: &Arc<Shared>) {
+        let mut state = self.lock();
+        if !matches!(*state, PollerState::NotStarted { .. }) {
+            return;
+        }
+        if shared.owned.len() == 0 {
+            // Nothing to watch; the next spawn asks again.
+            *state = PollerState::NotStarted { requested: false };
+            return;
+        }
+        self.start_locked(&mut state, shared);
+    }
+
+    /// The worker that owes the start is about to poll a task (which might never return):
+    /// hands the duty to another worker that is not in a poll, or starts the thread now.
+    pub(crate) fn start_before_poll(&self, shared: &Arc<Shared>, index: usize) {
+        if self.started.load(Acquire) || self.hand_duty(shared, Some(index)) {
+            return;
+        }
+        let mut state = self.lock();
+        self.start_locked(&mut state, shared);
+    }
+
+    fn start_locked(&self, state: &mut PollerState, shared: &Arc<Shared>) -> bool {
         match *state {
             PollerState::Running(_) | PollerState::Stopped => return true,
-            PollerState::NotStarted if shared.is_shutdown() => return true,
-            PollerState::NotStarted => {}
+            PollerState::NotStarted { .. } if shared.is_shutdown() => return true,
+            PollerState::NotStarted { .. } => {}
         }
         let poller_shared = shared.clone();
         match shared
@@ -118,6 +225,8 @@ impl PollerThread {
                 true
             }
             Err(err) => {
+                // Withdrawn: the next spawn (or `block_on`, or blocking job) tries again.
+                *state = PollerState::NotStarted { requested: false };
                 eprintln!(
                     "runnel: could not start the poller (sysmon) thread: {err}; stall reports, \
                      retakes and deadlock re-checks wait until it can be started (raise the \
@@ -131,10 +240,10 @@ impl PollerThread {
     /// Shutdown: no start from now on; the thread to join, if one was started. The caller
     /// set `Shared::shutdown` first.
     pub(crate) fn stop(&self) -> Option<JoinHandle<()>> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
         match std::mem::replace(&mut *state, PollerState::Stopped) {
             PollerState::Running(handle) => Some(handle),
-            PollerState::NotStarted | PollerState::Stopped => None,
+            PollerState::NotStarted { .. } | PollerState::Stopped => None,
         }
     }
 }

@@ -1080,9 +1080,10 @@ where
     if let Some(notified) = shared.owned.bind(task, notified) {
         shared.schedule_task(notified, false);
     }
-    // After queueing, so a worker can run the first task while this thread starts sysmon
-    // (it need only watch polls, and it sees a poll already under way as starting now).
-    shared.poller.ensure_started(shared);
+    // After binding and queueing: a parked worker starts sysmon (or this thread, if none
+    // is parked) while another runs the task; sysmon need only watch polls, and it sees a
+    // poll already under way as starting now (`poller::PollerThread`).
+    shared.poller.start_for_spawn(shared);
     join
 }
 
