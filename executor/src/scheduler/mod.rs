@@ -142,9 +142,12 @@ impl Boot {
 
     /// Gives the poller's start to the role's thread if it has not begun its loop yet.
     pub(crate) fn hand_duty(&self) -> bool {
-        self.0
-            .compare_exchange(UNBOOTED, DUTY, AcqRel, Relaxed)
-            .is_ok()
+        // The load first: once every role has begun (nearly always), no write at all.
+        self.0.load(Relaxed) == UNBOOTED
+            && self
+                .0
+                .compare_exchange(UNBOOTED, DUTY, AcqRel, Relaxed)
+                .is_ok()
     }
 }
 
