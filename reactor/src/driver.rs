@@ -143,9 +143,7 @@ impl Driver {
     }
 
     /// Applies the stored events to their sources' readiness and fires the timers due at
-    /// `now`, pushing every waker taken out into `wakers`. `now` must not be later than the
-    /// clock (`Instant::now()` taken before the call): a `Sleep` whose entry fired takes the
-    /// firing as proof its deadline passed, without reading the clock again.
+    /// `now`, pushing every waker taken out into `wakers`.
     ///
     /// The waiter counts are **not** decreased: wake the wakers, make sure their tasks are
     /// enqueued, then pass the returned [`Drained`] to [`Handle::release`].

@@ -92,23 +92,19 @@ impl Future for Sleep {
         // (`sleep(ZERO)` in a loop) and must make its task yield. A `Timeout` whose inner
         // future spent the budget polls its delay unconstrained (`timeout.rs`).
         ready!(coop::poll_proceed(cx));
+        if Instant::now() >= this.deadline {
+            this.cancel();
+            return Poll::Ready(());
+        }
         let inner = &handle.inner;
         let unpark = match this.entry {
-            None => {
-                if Instant::now() >= this.deadline {
-                    return Poll::Ready(());
+            None => match inner.timers.arm(this.deadline, cx.waker(), &inner.counts) {
+                Ok(armed) => {
+                    this.entry = Some(armed.key);
+                    armed.unpark
                 }
-                match inner.timers.arm(this.deadline, cx.waker(), &inner.counts) {
-                    Ok(armed) => {
-                        this.entry = Some(armed.key);
-                        armed.unpark
-                    }
-                    Err(_) => panic!("{SHUT_DOWN}"),
-                }
-            }
-            // `poll` reads the clock itself when it has to: not for an entry the driver
-            // fired at its deadline (the usual wake), only for one still armed (a poll
-            // before the driver got to it, or a `Timeout` checking a busy inner future).
+                Err(_) => panic!("{SHUT_DOWN}"),
+            },
             Some(key) => match inner
                 .timers
                 .poll(key, this.deadline, cx.waker(), &inner.counts)

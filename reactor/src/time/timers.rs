@@ -209,26 +209,11 @@ impl Timers {
         let State { wheel, shutdown } = &mut *state;
         let wheel = State::entry_wheel(wheel);
         let (old_waker, result) = match wheel.state(entry) {
-            // Due but not fired yet (the driver has not drained since): done by the clock.
-            EntryState::Armed if Instant::now() >= deadline => {
-                counts.sub_timers(1);
-                (wheel.remove(entry), Polled::Elapsed)
-            }
             EntryState::Armed => (
                 wheel.set_waker(entry, waker),
                 Polled::Waiting { unpark: false },
             ),
-            // `shutdown` fired every entry, due or not: only the clock can tell.
-            EntryState::Fired if *shutdown && Instant::now() < deadline => (None, Polled::ShutDown),
-            EntryState::Fired if *shutdown => (wheel.remove(entry), Polled::Elapsed),
-            // Fired at a tick at or after `deadline`'s: the clock passed it, no need to
-            // read it. (`fire` takes only entries whose tick is at most `tick_floor(now)`,
-            // and `tick_ceil(deadline)` at most that tick means `deadline <= now`.) Not so
-            // for a far deadline clamped to an earlier tick, or one `reset` later after
-            // the entry fired: those go on to the clock.
-            EntryState::Fired if wheel.tick(entry) >= self.tick_ceil(deadline) => {
-                (wheel.remove(entry), Polled::Elapsed)
-            }
+            EntryState::Fired if *shutdown => (None, Polled::ShutDown),
             // The driver fires only due entries, but the clamp of far deadlines (wheel.rs)
             // and `reset` can leave a fired entry whose deadline is still ahead: re-arm it.
             EntryState::Fired if Instant::now() < deadline => {

@@ -133,12 +133,6 @@ impl Wheel {
         }
     }
 
-    /// The tick entry `key` is (or was, if fired) linked for: its deadline's tick, unless
-    /// that was clamped (module header).
-    pub(crate) fn tick(&self, key: usize) -> u64 {
-        self.entries[key].when
-    }
-
     pub(crate) fn state(&self, key: usize) -> EntryState {
         match self.entries[key].place {
             Place::Linked { .. } => EntryState::Armed,
