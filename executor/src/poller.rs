@@ -79,10 +79,10 @@ const UNATTENDED_AFTER: Duration = Duration::from_millis(1);
 /// "build + first task" (BENCHMARKS.md, "Timers and start-up"). The claimed worker starts
 /// it only if a task is still live when it looks: a runtime whose first tasks are done by
 /// then (a start-up, a short-lived runtime) has nothing to watch, and the next spawn asks
-/// again. That decision and a spawn's request meet under `state`: the spawner binds its
-/// task before it looks at `state`, and the worker counts live tasks with `state` held, so
-/// either the worker sees the task, or the spawner sees the request withdrawn and makes a
-/// new one.
+/// again. A spawn reads the request without a lock after binding its task; the worker
+/// withdraws it and then counts the live tasks once more, and the owned list's locks order
+/// the two: either the worker sees the task (and starts the thread), or the spawn sees the
+/// withdrawal (and asks again) — `StartRequest`, loom model 5.
 ///
 /// Start and shutdown meet under `state` too: shutdown sets `Shared::shutdown` before
 /// taking the lock and leaves `Stopped`; a start under the lock checks both, so either the
@@ -90,14 +90,14 @@ const UNATTENDED_AFTER: Duration = Duration::from_millis(1);
 pub(crate) struct PollerThread {
     /// Set once the thread runs; the fast path of `ensure_started` and `start_for_spawn`.
     started: AtomicBool,
+    /// A worker owes the start (`start_for_spawn`). Written under `state`, read without it
+    /// by spawns (type header: the fences that pair it with the live-task count).
+    requested: StartRequest,
     state: Mutex<PollerState>,
 }
 
 enum PollerState {
-    /// `requested`: a claimed worker owes the start (`start_for_spawn`).
-    NotStarted {
-        requested: bool,
-    },
+    NotStarted,
     Running(JoinHandle<()>),
     Stopped,
 }
@@ -106,7 +106,8 @@ impl PollerThread {
     pub(crate) fn new() -> PollerThread {
         PollerThread {
             started: AtomicBool::new(false),
-            state: Mutex::new(PollerState::NotStarted { requested: false }),
+            requested: StartRequest::new(),
+            state: Mutex::new(PollerState::NotStarted),
         }
     }
 
@@ -134,15 +135,18 @@ impl PollerThread {
         if self.started.load(Acquire) {
             return;
         }
+        if self.requested.is_set() {
+            return; // a worker owes the start
+        }
         {
-            let mut state = self.lock();
-            match *state {
-                PollerState::NotStarted { requested: false } if !shared.is_shutdown() => {
-                    *state = PollerState::NotStarted { requested: true };
-                }
-                // Running, stopped, or a worker owes the start already.
-                _ => return,
+            let state = self.lock();
+            if !matches!(*state, PollerState::NotStarted)
+                || shared.is_shutdown()
+                || self.requested.is_set()
+            {
+                return;
             }
+            self.requested.set();
         }
         if !self.hand_duty(shared, None) {
             let mut state = self.lock();
@@ -185,16 +189,22 @@ impl PollerThread {
     /// The worker that owes the start, once its grace period is over (or before a sleep
     /// that cannot time out): starts the thread if a task is live (type header).
     pub(crate) fn start_as_duty(&self, shared: &Arc<Shared>) {
-        let mut state = self.lock();
-        if !matches!(*state, PollerState::NotStarted { .. }) {
-            return;
+        {
+            let mut state = self.lock();
+            if !matches!(*state, PollerState::NotStarted) {
+                return;
+            }
+            if shared.owned.len() > 0 {
+                self.start_locked(&mut state, shared);
+                return;
+            }
+            // Nothing to watch: withdraw the request; the next spawn asks again.
+            self.requested.withdraw();
         }
-        if shared.owned.len() == 0 {
-            // Nothing to watch; the next spawn asks again.
-            *state = PollerState::NotStarted { requested: false };
-            return;
+        // A spawn that still saw the request had bound its task: counted here (`StartRequest`).
+        if shared.owned.len() > 0 {
+            self.ensure_started(shared);
         }
-        self.start_locked(&mut state, shared);
     }
 
     /// The worker that owes the start is about to poll a task (which might never return):
@@ -210,8 +220,8 @@ impl PollerThread {
     fn start_locked(&self, state: &mut PollerState, shared: &Arc<Shared>) -> bool {
         match *state {
             PollerState::Running(_) | PollerState::Stopped => return true,
-            PollerState::NotStarted { .. } if shared.is_shutdown() => return true,
-            PollerState::NotStarted { .. } => {}
+            PollerState::NotStarted if shared.is_shutdown() => return true,
+            PollerState::NotStarted => {}
         }
         let poller_shared = shared.clone();
         match shared
@@ -226,7 +236,7 @@ impl PollerThread {
             }
             Err(err) => {
                 // Withdrawn: the next spawn (or `block_on`, or blocking job) tries again.
-                *state = PollerState::NotStarted { requested: false };
+                self.requested.withdraw();
                 eprintln!(
                     "runnel: could not start the poller (sysmon) thread: {err}; stall reports, \
                      retakes and deadlock re-checks wait until it can be started (raise the \
@@ -243,10 +253,43 @@ impl PollerThread {
         let mut state = self.lock();
         match std::mem::replace(&mut *state, PollerState::Stopped) {
             PollerState::Running(handle) => Some(handle),
-            PollerState::NotStarted { .. } | PollerState::Stopped => None,
+            PollerState::NotStarted | PollerState::Stopped => None,
         }
     }
 }
+
+/// `PollerThread`'s request flag: whether a worker owes the poller's start. Read by a
+/// spawn after it bound its task, withdrawn by the owing worker under `state` when no task
+/// is live, after which that worker counts the live tasks once more (type header of
+/// `PollerThread`). The owned list's shard locks order the two sides: the worker's second
+/// count either comes after the spawn's bind (and sees the task) or before it (and then the
+/// spawn, locking the same shard later, sees the withdrawal and asks again). Its own type so
+/// loom model 5 (`poller/loom_tests.rs`) runs these very methods.
+pub(crate) struct StartRequest(crate::loom::atomic::AtomicBool);
+
+impl StartRequest {
+    pub(crate) fn new() -> StartRequest {
+        StartRequest(crate::loom::atomic::AtomicBool::new(false))
+    }
+
+    /// SeqCst, like every access: a plain flag, ordered by the locks around it (above).
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(crate::loom::atomic::Ordering::SeqCst)
+    }
+
+    /// Under `PollerThread::state`.
+    pub(crate) fn set(&self) {
+        self.0.store(true, crate::loom::atomic::Ordering::SeqCst);
+    }
+
+    /// Under `PollerThread::state`: no task was live, or the start failed.
+    pub(crate) fn withdraw(&self) {
+        self.0.store(false, crate::loom::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 /// Takes every ready waker out of the reactor, wakes it, and only then releases the
 /// reactor's waiter counts. The caller must be counted running (a worker that is not
