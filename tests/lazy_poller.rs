@@ -1,6 +1,7 @@
 //! The poller (sysmon) thread starts on first need, not when the runtime is built: a
 //! runtime that is built and dropped, or only runs `block_on` futures that finish at once,
-//! never starts it; the first spawn, a `block_on` caller about to sleep, or a blocking job
+//! never starts it; a spawn whose task is still live (started by a worker the spawn hands
+//! the start to, or by the spawner), a `block_on` caller about to sleep, or a blocking job
 //! starts it; and shutdown joins it. Threads are told apart by name (`/proc/self/task`),
 //! each test with its own name prefix, so tests running in parallel do not see each other.
 

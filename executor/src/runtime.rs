@@ -409,9 +409,9 @@ impl Builder {
         self
     }
 
-    /// Builds the runtime and starts its worker threads (the poller thread starts when the
-    /// first task is spawned, a `block_on` caller first sleeps, or a blocking job is
-    /// submitted).
+    /// Builds the runtime and starts its worker threads (the poller thread starts once a
+    /// spawned task is still live when a worker looks, a `block_on` caller first sleeps,
+    /// or a blocking job is submitted).
     pub fn build(&mut self) -> io::Result<Runtime> {
         let current_thread = self.config.current_thread;
         // A current-thread runtime has one worker role and no thread for it: the
