@@ -1,6 +1,7 @@
 //! The poller (sysmon) thread starts on first need, not when the runtime is built: a
 //! runtime that is built and dropped, or only runs `block_on` futures that finish at once,
-//! never starts it; the first spawn, a `block_on` caller about to sleep, or a blocking job
+//! never starts it; a spawn whose task is still live (started by a worker the spawn hands
+//! the start to, or by the spawner), a `block_on` caller about to sleep, or a blocking job
 //! starts it; and shutdown joins it. Threads are told apart by name (`/proc/self/task`),
 //! each test with its own name prefix, so tests running in parallel do not see each other.
 
@@ -37,15 +38,25 @@ fn a_runtime_built_and_dropped_or_only_blocking_on_ready_futures_starts_no_polle
 }
 
 #[test]
-fn the_first_task_starts_the_poller_and_shutdown_joins_it() {
+fn a_live_task_starts_the_poller_and_shutdown_joins_it() {
     let rt = runtime("lzp-b");
-    let task = rt.spawn(async { 7 });
-    assert_eq!(rt.block_on(task).unwrap(), 7);
-    // The spawn started the thread (after queueing the task); its name is set by the new
-    // thread itself, so wait for it.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = futures::channel::oneshot::channel::<()>();
+    // Waits in a blocking recv, so it is live (and in a poll) however long the start takes;
+    // no `block_on` sleeps meanwhile, so only the spawn can have started the poller.
+    let task = rt.spawn(async move {
+        rx.recv().unwrap();
+        let _ = done_tx.send(());
+        7
+    });
+    // Started by a parked worker claimed for it (or by the spawner if none was parked);
+    // its name is set by the new thread itself, so wait for it.
     wait_until("the poller thread runs", || {
         threads_named("lzp-b-poller") == 1
     });
+    tx.send(()).unwrap();
+    futures::executor::block_on(done_rx).unwrap();
+    assert_eq!(rt.block_on(task).unwrap(), 7);
     drop(rt);
     // The kernel drops a joined thread from /proc/self/task a moment after the join
     // returns; a thread that was never joined would stay (and fail this wait).
@@ -98,6 +109,27 @@ fn a_blocking_job_starts_the_poller() {
     wait_until("the poller is joined and gone", || {
         threads_named("lzp-d-poller") == 0
     });
+}
+
+#[test]
+fn a_stall_in_the_very_first_task_is_watched_when_a_worker_started_sysmon() {
+    // Two workers: the spawn hands the poller's start to the parked one, which must start
+    // it although the first task blocks the other worker (and no `block_on` sleeps).
+    let rt = runnel::Builder::new()
+        .worker_threads(2)
+        .thread_name("lzp-f")
+        .build()
+        .unwrap();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let blocker = rt.spawn(async move {
+        release_rx.recv().unwrap();
+    });
+    // Only sysmon counts a poll longer than 10 ms as a stall.
+    wait_until("sysmon counted the blocked poll", || {
+        rt.metrics().stalls >= 1
+    });
+    release_tx.send(()).unwrap();
+    rt.block_on(blocker).unwrap();
 }
 
 #[test]

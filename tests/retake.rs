@@ -60,6 +60,58 @@ fn without_retake_the_lifo_task_waits_for_the_blocked_worker() {
     assert!(!lifo_task_runs_while_worker_blocked(None));
 }
 
+/// How long the computing task spins: 20 times the retake threshold.
+const COMPUTE: Duration = Duration::from_millis(200);
+
+/// A spawns B (into its worker's LIFO slot), then computes — on a CPU, not blocked — for
+/// `COMPUTE`. Returns whether B ran meanwhile, and the runtime's retake count.
+fn lifo_task_runs_while_worker_computes(workers: usize) -> (bool, u64) {
+    let rt = Builder::new().worker_threads(workers).build().unwrap();
+    let b_ran_first = rt.block_on(async {
+        runnel::spawn(async {
+            let b_ran = Arc::new(AtomicBool::new(false));
+            let _b = runnel::spawn({
+                let b_ran = b_ran.clone();
+                async move { b_ran.store(true, SeqCst) }
+            });
+            let start = Instant::now();
+            while start.elapsed() < COMPUTE {
+                std::hint::spin_loop();
+            }
+            b_ran.load(SeqCst)
+        })
+        .await
+        .unwrap()
+    });
+    (b_ran_first, rt.metrics().retakes)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_computing_worker_keeps_its_role_and_a_free_worker_takes_its_lifo_task() {
+    // A replacement thread would only compete with the computing one for the CPUs; the
+    // other worker is free, and sysmon wakes it to take the stranded task.
+    let (b_ran_first, retakes) = lifo_task_runs_while_worker_computes(2);
+    assert!(
+        b_ran_first,
+        "the LIFO task waited for the computing poll to end"
+    );
+    assert_eq!(
+        retakes, 0,
+        "a computing worker was retaken while another was free"
+    );
+}
+
+#[test]
+fn a_computing_worker_is_retaken_when_no_other_worker_is_free() {
+    let (b_ran_first, retakes) = lifo_task_runs_while_worker_computes(1);
+    assert!(
+        b_ran_first,
+        "the LIFO task waited for the computing poll to end"
+    );
+    assert!(retakes >= 1);
+}
+
 #[test]
 fn blocked_worker_counts_running_and_work_progresses() {
     let rt = Builder::new().worker_threads(2).build().unwrap();

@@ -59,20 +59,40 @@ const UNATTENDED_AFTER: Duration = Duration::from_millis(1);
 ///
 /// **When it must run**: sysmon's duties all concern a task being polled (stall, retake,
 /// blocking report) or a waiter asleep (deadlock re-check, stall report). So it is started
-/// by every spawn (right after the task is queued: the spawner pays for the thread while a
-/// worker already runs the task), by `block_on` before its caller first sleeps, and by
-/// `spawn_blocking` (a job may hold a task's waker). A poll that began before sysmon's first
-/// tick is timed from that tick: a stall is noticed that much later, never missed. A task
-/// waiting in a queue needs no sysmon (queued work is never quiet: a worker re-checks the
-/// queues before it parks), and neither does the reactor fallback (polling while every
+/// for every spawn while tasks are live, by `block_on` before its caller first sleeps, and
+/// by `spawn_blocking` (a job may hold a task's waker). A poll that began before sysmon's
+/// first tick is timed from that tick: a stall is noticed that much later, never missed. A
+/// task waiting in a queue needs no sysmon (queued work is never quiet: a worker re-checks
+/// the queues before it parks), and neither does the reactor fallback (polling while every
 /// worker is busy) before a task exists.
 ///
-/// Start and shutdown meet under `state`: shutdown sets `Shared::shutdown` before taking
-/// the lock and leaves `Stopped`; a start under the lock checks both, so either the thread
-/// exists before shutdown takes its handle (and is joined), or it is never started.
+/// **Who starts it on a spawn** (`start_for_spawn`): a worker that cannot be inside a poll
+/// — one whose thread has not begun its loop yet (`scheduler::Boot`), else a parked one,
+/// claimed for it like for any work (counted running and searching before it is unparked,
+/// ARCHITECTURE.md invariant 3). It owes the start from then on. Before it polls a task
+/// (which might never return) it hands the duty on the same way, or starts the thread
+/// itself if nobody can take it (`start_before_poll`); if it finds no work, it sleeps in
+/// the reactor for at most `SYSMON_GRACE` (1 ms) and then starts it (on its condvar, which
+/// has no timeout, it starts it before sleeping) — `start_as_duty`. Only if no worker can
+/// take the duty does the spawner start the thread itself. Starting a thread
+/// costs ~30 µs; on the spawner it was the whole difference between runnel's and tokio's
+/// "build + first task" (BENCHMARKS.md, "Timers and start-up"). The claimed worker starts
+/// it only if a task is still live when it looks: a runtime whose first tasks are done by
+/// then (a start-up, a short-lived runtime) has nothing to watch, and the next spawn asks
+/// again. A spawn reads the request without a lock after binding its task; the worker
+/// withdraws it and then counts the live tasks once more, and the owned list's locks order
+/// the two: either the worker sees the task (and starts the thread), or the spawn sees the
+/// withdrawal (and asks again) — `StartRequest`, loom model 5.
+///
+/// Start and shutdown meet under `state` too: shutdown sets `Shared::shutdown` before
+/// taking the lock and leaves `Stopped`; a start under the lock checks both, so either the
+/// thread exists before shutdown takes its handle (and is joined), or it is never started.
 pub(crate) struct PollerThread {
-    /// Set once the thread runs; the fast path of `ensure_started`.
+    /// Set once the thread runs; the fast path of `ensure_started` and `start_for_spawn`.
     started: AtomicBool,
+    /// A worker owes the start (`start_for_spawn`). Written under `state`, read without it
+    /// by spawns (type header: the fences that pair it with the live-task count).
+    requested: StartRequest,
     state: Mutex<PollerState>,
 }
 
@@ -86,8 +106,13 @@ impl PollerThread {
     pub(crate) fn new() -> PollerThread {
         PollerThread {
             started: AtomicBool::new(false),
+            requested: StartRequest::new(),
             state: Mutex::new(PollerState::NotStarted),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PollerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts the poller thread unless it runs already. Returns whether it runs (or the
@@ -100,7 +125,99 @@ impl PollerThread {
         if self.started.load(Acquire) {
             return true;
         }
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        self.start_locked(&mut state, shared)
+    }
+
+    /// After a spawn (the task is bound and queued): makes sure the thread gets started,
+    /// by a worker that cannot be inside a poll if there is one, else here (type header).
+    pub(crate) fn start_for_spawn(&self, shared: &Arc<Shared>) {
+        if self.started.load(Acquire) {
+            return;
+        }
+        if self.requested.is_set() {
+            return; // a worker owes the start
+        }
+        {
+            let state = self.lock();
+            if !matches!(*state, PollerState::NotStarted)
+                || shared.is_shutdown()
+                || self.requested.is_set()
+            {
+                return;
+            }
+            self.requested.set();
+        }
+        if !self.hand_duty(shared, None) {
+            let mut state = self.lock();
+            self.start_locked(&mut state, shared);
+        }
+    }
+
+    /// Gives the owed start to a worker that is certainly not inside a poll: one whose
+    /// thread has not begun its loop yet (it takes the duty as it begins), else a parked
+    /// one, claimed like for any work (counted running and searching before it is
+    /// unparked). `except`: the worker handing the duty on. Not under `state`: the
+    /// scheduler lock is never taken inside it.
+    pub(crate) fn hand_duty(&self, shared: &Arc<Shared>, except: Option<usize>) -> bool {
+        if shared.config.current_thread {
+            return false; // no worker threads: the `block_on` caller holding the core runs tasks
+        }
+        // The initial roles: each has had a thread since `build`.
+        for (index, remote) in shared.remotes[..shared.idle.num_workers()]
+            .iter()
+            .enumerate()
+        {
+            if Some(index) != except && remote.boot.hand_duty() {
+                return true;
+            }
+        }
+        let claimed = {
+            let mut counts = shared.idle.lock();
+            shared.idle.claim_sleeper(&mut counts)
+        };
+        let Some(index) = claimed else {
+            return false;
+        };
+        let remote = &shared.remotes[index];
+        // Release: seen by the worker once its park returns (the unpark orders it).
+        remote.sysmon_duty.store(true, Release);
+        remote.parker.unpark();
+        true
+    }
+
+    /// The worker that owes the start, once its grace period is over (or before a sleep
+    /// that cannot time out): starts the thread if a task is live (type header).
+    pub(crate) fn start_as_duty(&self, shared: &Arc<Shared>) {
+        {
+            let mut state = self.lock();
+            if !matches!(*state, PollerState::NotStarted) {
+                return;
+            }
+            if shared.owned.len() > 0 {
+                self.start_locked(&mut state, shared);
+                return;
+            }
+            // Nothing to watch: withdraw the request; the next spawn asks again.
+            self.requested.withdraw();
+        }
+        // A spawn that still saw the request had bound its task: counted here (`StartRequest`).
+        if shared.owned.len() > 0 {
+            self.ensure_started(shared);
+        }
+    }
+
+    /// The worker that owes the start is about to poll a task (which might never return):
+    /// hands the duty to another worker that is not in a poll, or starts the thread now.
+    pub(crate) fn start_before_poll(&self, shared: &Arc<Shared>, index: usize) {
+        if self.started.load(Acquire) || self.hand_duty(shared, Some(index)) {
+            return;
+        }
+        let mut state = self.lock();
+        self.start_locked(&mut state, shared);
+    }
+
+    fn start_locked(&self, state: &mut PollerState, shared: &Arc<Shared>) -> bool {
         match *state {
             PollerState::Running(_) | PollerState::Stopped => return true,
             PollerState::NotStarted if shared.is_shutdown() => return true,
@@ -118,6 +235,8 @@ impl PollerThread {
                 true
             }
             Err(err) => {
+                // Withdrawn: the next spawn (or `block_on`, or blocking job) tries again.
+                self.requested.withdraw();
                 eprintln!(
                     "runnel: could not start the poller (sysmon) thread: {err}; stall reports, \
                      retakes and deadlock re-checks wait until it can be started (raise the \
@@ -131,13 +250,46 @@ impl PollerThread {
     /// Shutdown: no start from now on; the thread to join, if one was started. The caller
     /// set `Shared::shutdown` first.
     pub(crate) fn stop(&self) -> Option<JoinHandle<()>> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
         match std::mem::replace(&mut *state, PollerState::Stopped) {
             PollerState::Running(handle) => Some(handle),
             PollerState::NotStarted | PollerState::Stopped => None,
         }
     }
 }
+
+/// `PollerThread`'s request flag: whether a worker owes the poller's start. Read by a
+/// spawn after it bound its task, withdrawn by the owing worker under `state` when no task
+/// is live, after which that worker counts the live tasks once more (type header of
+/// `PollerThread`). The owned list's shard locks order the two sides: the worker's second
+/// count either comes after the spawn's bind (and sees the task) or before it (and then the
+/// spawn, locking the same shard later, sees the withdrawal and asks again). Its own type so
+/// loom model 5 (`poller/loom_tests.rs`) runs these very methods.
+pub(crate) struct StartRequest(crate::loom::atomic::AtomicBool);
+
+impl StartRequest {
+    pub(crate) fn new() -> StartRequest {
+        StartRequest(crate::loom::atomic::AtomicBool::new(false))
+    }
+
+    /// SeqCst, like every access: a plain flag, ordered by the locks around it (above).
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(crate::loom::atomic::Ordering::SeqCst)
+    }
+
+    /// Under `PollerThread::state`.
+    pub(crate) fn set(&self) {
+        self.0.store(true, crate::loom::atomic::Ordering::SeqCst);
+    }
+
+    /// Under `PollerThread::state`: no task was live, or the start failed.
+    pub(crate) fn withdraw(&self) {
+        self.0.store(false, crate::loom::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 /// Takes every ready waker out of the reactor, wakes it, and only then releases the
 /// reactor's waiter counts. The caller must be counted running (a worker that is not
@@ -147,13 +299,19 @@ impl PollerThread {
 /// panics must not unwind through here, or the driver's lock would be poisoned with the
 /// waiter counts never released and the rest of the wakers lost. Each wake is caught, the
 /// panic is named on stderr, and draining goes on.
+///
+/// `max_timers` bounds how many due timers this drain fires (`Driver::drain_at_most`): a
+/// worker passes the room left in its local queue (`Worker::timer_room`), so what it wakes
+/// stays in its own queue instead of spilling to the injector behind unrelated work; the
+/// other due timers stay armed (and counted) for its next poll, or anyone else's.
 pub(crate) fn drain_ready(
     shared: &Shared,
     driver: &mut Driver,
     now: Instant,
+    max_timers: usize,
     wakers: &mut Vec<Waker>,
 ) {
-    let drained = driver.drain(now, wakers);
+    let drained = driver.drain_at_most(now, max_timers, wakers);
     shared
         .reactor_wakeups
         .fetch_add(wakers.len() as u64, Relaxed);
@@ -226,7 +384,8 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) {
     // Count first: from here until release_token, a worker going idle sees running > 0.
     shared.idle.take_token();
     shared.token_drains.fetch_add(1, Relaxed);
-    drain_ready(shared, &mut driver, now, wakers);
+    // Not a worker: what it wakes goes to the injector anyway, so no bound.
+    drain_ready(shared, &mut driver, now, usize::MAX, wakers);
     drop(driver);
     detector::after_transition(shared, detector::Counts::release_token);
 }
@@ -234,6 +393,9 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) {
 struct Sysmon {
     /// Per slot: the poll sequence seen last and when it was first seen.
     seen: Vec<(u64, Instant)>,
+    /// Per slot: the CPU time its thread had used when `seen` first saw the current poll
+    /// (`None` between polls, or if it could not be read).
+    seen_cpu: Vec<Option<Duration>>,
     /// Per slot: the last poll sequence counted as a stall / retaken / reported blocking.
     stalled: Vec<u64>,
     retaken: Vec<u64>,
@@ -250,6 +412,7 @@ impl Sysmon {
         let now = Instant::now();
         Sysmon {
             seen: vec![(0, now); slots],
+            seen_cpu: vec![None; slots],
             stalled: vec![u64::MAX; slots],
             retaken: vec![u64::MAX; slots],
             reported: vec![u64::MAX; slots],
@@ -268,6 +431,31 @@ impl Sysmon {
             self.partial_checked_at = now;
             self.partial.run(shared, now);
         }
+        // What each role is doing, before deciding anything: a retake looks at the others.
+        for (slot, remote) in shared.remotes.iter().enumerate() {
+            let seq = remote.metrics.poll_seq.load(Relaxed);
+            let (last_seq, since) = &mut self.seen[slot];
+            if seq != *last_seq {
+                *last_seq = seq;
+                *since = now;
+                // Only when a retake may follow: a poll seen in progress (odd) for the
+                // first time. One syscall per newly seen poll per tick.
+                self.seen_cpu[slot] = match shared.config.retake_after {
+                    Some(_) if seq % 2 == 1 => remote.cpu_clock.read(),
+                    _ => None,
+                };
+            }
+        }
+        // Active roles not stuck in a poll: workers that can steal a stuck one's queue.
+        let free_roles = shared.config.retake_after.map_or(0, |after| {
+            (0..shared.remotes.len())
+                .filter(|&slot| {
+                    let (seq, since) = self.seen[slot];
+                    shared.remotes[slot].role.load() == RoleState::Active
+                        && (seq % 2 == 0 || now - since < after)
+                })
+                .count()
+        });
         let mut polls = 0;
         let mut in_poll = false;
         for (slot, remote) in shared.remotes.iter().enumerate() {
@@ -276,31 +464,32 @@ impl Sysmon {
             if role == RoleState::Retaken {
                 retake::sweep(shared, slot);
             }
-            let seq = remote.metrics.poll_seq.load(Relaxed);
-            let (last_seq, since) = &mut self.seen[slot];
-            if seq != *last_seq {
-                *last_seq = seq;
-                *since = now;
-            }
+            let (seq, since) = self.seen[slot];
             // Even: between polls. Odd: inside the same poll since `since`.
             if seq % 2 == 0 {
                 continue;
             }
             in_poll = true;
-            let stuck_for = now - *since;
+            let stuck_for = now - since;
             if stuck_for >= STALL_AFTER && self.stalled[slot] != seq {
                 self.stalled[slot] = seq;
                 shared.stalls.fetch_add(1, Relaxed);
             }
             if let Some(after) = shared.config.retake_after {
-                // Only a retake that happened is recorded: a failed one (no spare slot or
-                // thread yet) is retried on each tick until one frees up.
-                if role == RoleState::Active
-                    && stuck_for >= after
-                    && self.retaken[slot] != seq
-                    && retake::try_retake(shared, slot, seq)
-                {
-                    self.retaken[slot] = seq;
+                if role == RoleState::Active && stuck_for >= after && self.retaken[slot] != seq {
+                    if free_roles > 0 && self.computing(slot, remote, stuck_for) {
+                        // On a CPU, not blocked: a replacement thread would only take CPU
+                        // time from it (and from the other workers), while a worker that
+                        // is not stuck can take its queue. Make sure one looks: a task
+                        // alone in its LIFO slot woke nobody when it was queued.
+                        if remote.has_work() {
+                            shared.notify_parked();
+                        }
+                    } else if retake::try_retake(shared, slot, seq) {
+                        // Only a retake that happened is recorded: a failed one (no spare
+                        // slot or thread yet) is retried on each tick until one frees up.
+                        self.retaken[slot] = seq;
+                    }
                 }
             }
             if stuck_for >= BLOCKING_REPORT_AFTER && self.reported[slot] != seq {
@@ -359,6 +548,28 @@ fn report_blocking(remote: &crate::scheduler::Remote, stuck_for: Duration) {
          runnel::spawn_blocking.",
         stuck_for.as_secs_f64()
     );
+}
+
+impl Sysmon {
+    /// Whether the thread of `slot`, in a poll for `stuck_for` since `seen` first saw it,
+    /// is computing rather than blocked: it spent at least an eighth of that time on a CPU,
+    /// or it is runnable right now. A thread blocked in a sleep or a syscall uses next to
+    /// no CPU and is asleep; one computing gets its share of the CPUs — ~50 % for
+    /// `timer_sleeps`' spawning task on a loaded machine, 4 % for a spinning test task
+    /// among the other tests' threads — and is runnable whenever it is not on a CPU.
+    /// `false` when neither can be read: then it counts as blocked, the case retake
+    /// exists for.
+    fn computing(
+        &self,
+        slot: usize,
+        remote: &crate::scheduler::Remote,
+        stuck_for: Duration,
+    ) -> bool {
+        let used =
+            self.seen_cpu[slot].and_then(|start| remote.cpu_clock.read()?.checked_sub(start));
+        used.is_some_and(|used| used * 8 >= stuck_for)
+            || remote.cpu_clock.runnable_now() == Some(true)
+    }
 }
 
 fn recheck_deadlock(shared: &Shared) -> detector::Verdict {

@@ -409,9 +409,9 @@ impl Builder {
         self
     }
 
-    /// Builds the runtime and starts its worker threads (the poller thread starts when the
-    /// first task is spawned, a `block_on` caller first sleeps, or a blocking job is
-    /// submitted).
+    /// Builds the runtime and starts its worker threads (the poller thread starts once a
+    /// spawned task is still live when a worker looks, a `block_on` caller first sleeps,
+    /// or a blocking job is submitted).
     pub fn build(&mut self) -> io::Result<Runtime> {
         let current_thread = self.config.current_thread;
         // A current-thread runtime has one worker role and no thread for it: the
@@ -1079,9 +1079,10 @@ where
     if let Some(notified) = shared.owned.bind(task, notified) {
         shared.schedule_task(notified, false);
     }
-    // After queueing, so a worker can run the first task while this thread starts sysmon
-    // (it need only watch polls, and it sees a poll already under way as starting now).
-    shared.poller.ensure_started(shared);
+    // After binding and queueing: a parked worker starts sysmon (or this thread, if none
+    // is parked) while another runs the task; sysmon need only watch polls, and it sees a
+    // poll already under way as starting now (`poller::PollerThread`).
+    shared.poller.start_for_spawn(shared);
     join
 }
 

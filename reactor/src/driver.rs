@@ -94,7 +94,11 @@ impl Driver {
     /// If events of an earlier park were not drained yet, it does not block (it still
     /// collects new events).
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        let timeout = if self.pending.is_empty() {
+        // A poll that will not block needs no timer deadline and no sleeping mark (nobody
+        // has to unpark it): skipping `prepare_park` spares a busy worker's every-61st-tick
+        // poll a lock of every timer shard and a clock read.
+        let blocking = self.pending.is_empty() && timeout != Some(Duration::ZERO);
+        let timeout = if blocking {
             self.handle
                 .inner
                 .timers
@@ -103,7 +107,9 @@ impl Driver {
             Some(Duration::ZERO)
         };
         let result = self.poll.poll(&mut self.events, timeout);
-        self.handle.inner.timers.unparked();
+        if blocking {
+            self.handle.inner.timers.unparked();
+        }
         match result {
             Ok(()) => {}
             // A signal is just an early return; the caller loops anyway.
@@ -142,10 +148,25 @@ impl Driver {
     /// The waiter counts are **not** decreased: wake the wakers, make sure their tasks are
     /// enqueued, then pass the returned [`Drained`] to [`Handle::release`].
     pub fn drain(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> Drained {
+        self.drain_at_most(now, usize::MAX, wakers)
+    }
+
+    /// [`drain`](Driver::drain), but fires at most `max_timers` timers (every stored I/O
+    /// event is still applied); the other due timers stay armed, and
+    /// [`has_pending`](Driver::has_pending) stays true for them. For a thread that queues
+    /// what it wakes in a bounded queue of its own: a burst of due timers beyond its room
+    /// would spill to a shared queue behind unrelated work (BENCHMARKS.md, "Timers and
+    /// start-up").
+    pub fn drain_at_most(
+        &mut self,
+        now: Instant,
+        max_timers: usize,
+        wakers: &mut Vec<Waker>,
+    ) -> Drained {
         let inner = &self.handle.inner;
         let io = inner.sources.dispatch(&self.pending, wakers);
         self.pending.clear();
-        let timers = inner.timers.fire(now, wakers);
+        let timers = inner.timers.fire(now, max_timers, wakers);
         Drained { io, timers }
     }
 

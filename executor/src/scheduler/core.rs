@@ -117,7 +117,8 @@ impl Core {
             // leaves the reactor. If that fails, someone claimed us and its unpark is on
             // the way.
             let claimed = unparked || !self.signal.claim_self();
-            drain_ready(&shared, &mut driver, now, &mut self.wakers);
+            let room = self.worker.timer_room();
+            drain_ready(&shared, &mut driver, now, room, &mut self.wakers);
             drop(driver);
             if claimed && !unparked {
                 self.signal.parker().park(); // Consume the claimer's token.

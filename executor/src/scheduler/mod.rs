@@ -16,6 +16,7 @@
 //! `notify_parked` wakes a sleeper unless one is already searching.
 
 pub(crate) mod core;
+pub(crate) mod cpu_clock;
 pub(crate) mod idle;
 pub(crate) mod injector;
 pub(crate) mod local_queue;
@@ -26,7 +27,7 @@ pub(crate) mod threads;
 pub(crate) mod worker;
 
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
 use crate::blocking::BlockingPool;
@@ -107,6 +108,47 @@ pub(crate) struct Remote {
     /// The task being polled (for the report of a task blocking its worker).
     pub(crate) current_task: AtomicU64,
     pub(crate) current_location: AtomicPtr<std::panic::Location<'static>>,
+    /// The CPU clock of the thread running the role: sysmon tells a worker computing in a
+    /// long poll from one blocked in it (`retake.rs`).
+    pub(crate) cpu_clock: cpu_clock::CpuClock,
+    /// Set by a spawn that claimed this (parked) worker to start the poller thread; taken
+    /// when its park returns (`poller::PollerThread::hand_duty`).
+    pub(crate) sysmon_duty: AtomicBool,
+    /// Whether a thread has begun running this role, and whether it owes the poller's
+    /// start from before it began (`Boot`).
+    pub(crate) boot: Boot,
+}
+
+/// A role's start: `UNBOOTED` until a thread begins its loop (`Worker::run`), which swaps
+/// in `BOOTED`. A spawn that needs the poller thread started may swap `UNBOOTED` for `DUTY`
+/// (`hand_duty`): the thread, not yet in any poll, then owes the start. One swap per thread
+/// start, none per poll.
+pub(crate) struct Boot(AtomicU8);
+
+const UNBOOTED: u8 = 0;
+const BOOTED: u8 = 1;
+const DUTY: u8 = 2;
+
+impl Boot {
+    fn new() -> Boot {
+        Boot(AtomicU8::new(UNBOOTED))
+    }
+
+    /// The role's thread begins its loop. Returns whether it owes the poller's start.
+    pub(crate) fn begin(&self) -> bool {
+        // AcqRel: pairs with `hand_duty`'s CAS (nothing else is published through it).
+        self.0.swap(BOOTED, AcqRel) == DUTY
+    }
+
+    /// Gives the poller's start to the role's thread if it has not begun its loop yet.
+    pub(crate) fn hand_duty(&self) -> bool {
+        // The load first: once every role has begun (nearly always), no write at all.
+        self.0.load(Relaxed) == UNBOOTED
+            && self
+                .0
+                .compare_exchange(UNBOOTED, DUTY, AcqRel, Relaxed)
+                .is_ok()
+    }
 }
 
 impl Remote {
@@ -119,6 +161,9 @@ impl Remote {
             role: role::Role::new(role),
             current_task: AtomicU64::new(0),
             current_location: AtomicPtr::new(ptr::null_mut()),
+            cpu_clock: cpu_clock::CpuClock::new(),
+            sysmon_duty: AtomicBool::new(false),
+            boot: Boot::new(),
         }
     }
 

@@ -7,7 +7,10 @@
 //! `ACTIVE`; the rest are `FREE`, `RESERVED`, `RETAKEN` or `LEAVING`.
 //!
 //! When the poller's sysmon sees a role whose current poll has lasted longer than
-//! `retake_after`, it:
+//! `retake_after` — and its thread is blocked, or no other worker is free to take its
+//! queue (`poller::Sysmon::computing`: a thread computing on a CPU keeps its role while
+//! another worker can steal from it, since a replacement would only compete with it for
+//! the CPUs; Go likewise hands a P off only from an M blocked in a syscall) — it:
 //! 1. reserves a `FREE` slot for the replacement (none: no retake);
 //! 2. marks the stuck role `RETAKEN` (CAS from `ACTIVE`), and backs off (CAS back to
 //!    `ACTIVE`) if the poll ended meanwhile and its thread has not claimed the give-up;

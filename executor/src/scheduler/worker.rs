@@ -12,7 +12,7 @@
 //! claimed it.
 
 use std::panic::Location;
-use std::sync::atomic::{fence, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{fence, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -46,6 +46,16 @@ const INJECTOR_BATCH: usize = 32;
 /// fed by their own queues and the reactor park at once, as before.
 const INJECTOR_SPIN: Duration = Duration::from_micros(3);
 
+/// How long a worker claimed to start the poller thread may wait, idle, before it does:
+/// a runtime whose tasks are all done by then (a start-up, a short-lived runtime) never
+/// needs the thread (`PollerThread::start_as_duty` looks), and a stall is noticed at most
+/// this much later. Started at once, the thread cost ~30 µs of CPU per start-up and, on
+/// two cores, delayed the first task's result (BENCHMARKS.md, "Timers and start-up").
+const SYSMON_GRACE: Duration = Duration::from_millis(1);
+
+/// The fewest timers a worker's drain may fire, however full its queue (`timer_room`).
+const MIN_TIMER_FIRE: usize = 16;
+
 /// Why a worker loop ended.
 pub(crate) enum RoleEnd {
     /// The runtime is shutting down: the thread exits.
@@ -66,6 +76,9 @@ pub(crate) struct Worker {
     wakers: Vec<Waker>,
     /// Took a task from the injector since it last slept (see `INJECTOR_SPIN`).
     fed_by_injector: bool,
+    /// Claimed by a spawn to start the poller thread (`PollerThread::start_for_spawn`):
+    /// the start is owed by this instant, or before this worker polls a task.
+    sysmon_owed: Option<Instant>,
 }
 
 impl Worker {
@@ -79,6 +92,7 @@ impl Worker {
             rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
             wakers: Vec::new(),
             fed_by_injector: false,
+            sysmon_owed: None,
         }
     }
 
@@ -86,6 +100,11 @@ impl Worker {
         let shared = self.shared.clone();
         let _worker = context::enter_worker(&shared, self.index);
         let _reactor = shared.reactor.enter();
+        self.remote().cpu_clock.set_to_current_thread();
+        if self.remote().boot.begin() {
+            // Handed the poller's start before this thread began (`PollerThread::hand_duty`).
+            self.sysmon_owed = Some(Instant::now() + SYSMON_GRACE);
+        }
         let end = loop {
             if shared.is_shutdown() {
                 break RoleEnd::Shutdown;
@@ -94,9 +113,15 @@ impl Worker {
                 break RoleEnd::Retaken;
             }
             if let Some(task) = self.next_task().or_else(|| self.steal()) {
+                // Never poll with the start still owed: this poll might never end.
+                self.start_sysmon_before_poll();
                 self.run_task(task);
             } else {
                 self.park();
+                // Acquire: pairs with the Release store before the claimer's unpark.
+                if self.remote().sysmon_duty.swap(false, Acquire) {
+                    self.sysmon_owed = Some(Instant::now() + SYSMON_GRACE);
+                }
             }
         };
         if self.searching {
@@ -190,9 +215,23 @@ impl Worker {
             let now = Instant::now();
             if driver.has_pending(now) {
                 // We are running: the rule "counted running before wakers leave" holds.
-                drain_ready(&shared, &mut driver, now, &mut self.wakers);
+                let room = self.timer_room();
+                drain_ready(&shared, &mut driver, now, room, &mut self.wakers);
             }
         }
+    }
+
+    /// How many timers a drain by this worker may fire: the room left in its local queue,
+    /// where the tasks it wakes go (the LIFO slot, the one it displaces to the ring). A
+    /// burst of due timers beyond that room used to spill to the injector, behind whatever
+    /// waited there: under a spawn backlog (`timer_sleeps`: 100 000 tasks spawned in one
+    /// poll) a woken sleeper then waited for every task queued before it, tens of ms
+    /// (BENCHMARKS.md, "Timers and start-up"). The rest fire on this worker's next poll of
+    /// the reactor (61 ticks on), or when it parks. At least `MIN_TIMER_FIRE`, so a full
+    /// ring cannot hold timers back indefinitely.
+    pub(crate) fn timer_room(&self) -> usize {
+        let room = super::local_queue::CAPACITY.saturating_sub(self.remote().queue.len());
+        room.max(MIN_TIMER_FIRE)
     }
 
     /// Takes one task from the injector to run and moves a batch into the local queue,
@@ -300,18 +339,45 @@ impl Worker {
     /// Sleeps until claimed, in the reactor's poll if no other worker is in it. Returns
     /// counted running: claimed by a waker (then also counted searching), or un-idled by
     /// ourselves because the reactor had wakers for us to take out.
+    /// Starts the poller thread if this worker owes it (`sysmon_owed`): before a poll, when
+    /// the grace period ran out, or before a sleep that cannot time out.
+    fn start_sysmon_if_owed(&mut self) {
+        if self.sysmon_owed.take().is_some() {
+            self.shared.poller.start_as_duty(&self.shared);
+        }
+    }
+
+    /// Before a poll: a worker owing the poller's start hands it on, or starts it now.
+    fn start_sysmon_before_poll(&mut self) {
+        if self.sysmon_owed.take().is_some() {
+            self.shared
+                .poller
+                .start_before_poll(&self.shared, self.index);
+        }
+    }
+
     fn sleep(&mut self) {
         let shared = self.shared.clone();
         let remote = &shared.remotes[self.index];
         loop {
+            if self.sysmon_owed.is_some_and(|due| Instant::now() >= due) {
+                self.start_sysmon_if_owed();
+            }
             let Some(mut driver) = try_lock_driver(&shared) else {
+                // The condvar has no timeout: pay the start now rather than forget it.
+                self.start_sysmon_if_owed();
                 remote.parker.park();
                 // Whoever claimed us counted us searching (Idle::claim_sleeper, claim_all).
                 self.searching = true;
                 return;
             };
+            // Owing the poller's start, wake for it (a timeout with nothing pending loops
+            // back to the top, still idle).
+            let timeout = self
+                .sysmon_owed
+                .map(|due| due.saturating_duration_since(Instant::now()));
             let unparked = remote.parker.park_in_driver(|| {
-                if let Err(err) = driver.park(None) {
+                if let Err(err) = driver.park(timeout) {
                     eprintln!("runnel: the reactor failed to poll: {err}");
                 }
             });
@@ -328,7 +394,8 @@ impl Worker {
             // Count first (invariant 3): running again before any waker leaves the reactor.
             // If unidle fails, someone claimed us and its unpark is on the way.
             let claimed = unparked || !shared.idle.unidle(self.index);
-            drain_ready(&shared, &mut driver, now, &mut self.wakers);
+            let room = self.timer_room();
+            drain_ready(&shared, &mut driver, now, room, &mut self.wakers);
             drop(driver);
             if claimed && !unparked {
                 // Consume the claimer's token (returns as soon as its unpark lands).

@@ -115,6 +115,8 @@ pub(crate) struct Timers {
     shards: Box<[Shard]>,
     /// Tick the poller wakes at on its own, or 0 while it is awake (module header).
     sleeping_until: AtomicU64,
+    /// The shard `fire` visits first next time (rotates; see `fire`).
+    next_shard: AtomicUsize,
 }
 
 /// One shard: its lock on its own cache lines (two, for x86's adjacent-line prefetcher),
@@ -168,6 +170,7 @@ impl Timers {
             base,
             shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             sleeping_until: AtomicU64::new(0),
+            next_shard: AtomicUsize::new(0),
         }
     }
 
@@ -279,16 +282,26 @@ impl Timers {
         self.sleeping_until.store(0, Ordering::Relaxed);
     }
 
-    /// Driver: fires every entry due at `now`, moving their wakers into `wakers`.
-    pub(crate) fn fire(&self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
+    /// Driver: fires entries due at `now`, at most `limit` of them, moving their wakers
+    /// into `wakers`. With a limit, the shards take turns being visited first (the
+    /// driver's `next_shard`), so a shard that always has due entries cannot keep another
+    /// one's from firing; within a shard the earliest fire first.
+    pub(crate) fn fire(&self, now: Instant, limit: usize, wakers: &mut Vec<Waker>) -> usize {
         let now = self.tick_floor(now);
-        self.shards
-            .iter()
-            .map(|shard| match &mut lock(&shard.0).wheel {
-                Some(wheel) => wheel.advance(now, wakers),
-                None => 0,
-            })
-            .sum()
+        let count = self.shards.len();
+        // Relaxed: only the driver (one thread at a time, `&mut Driver`) moves it, and any
+        // value is a correct starting point.
+        let first = self.next_shard.fetch_add(1, Ordering::Relaxed) % count;
+        let mut fired = 0;
+        for i in 0..count {
+            if fired == limit {
+                break;
+            }
+            if let Some(wheel) = &mut lock(&self.shards[(first + i) % count].0).wheel {
+                fired += wheel.advance_at_most(now, limit - fired, wakers);
+            }
+        }
+        fired
     }
 
     /// Whether `fire(now)` would fire anything.

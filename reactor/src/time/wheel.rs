@@ -155,10 +155,31 @@ impl Wheel {
 
     /// Fires every entry with a deadline `<= now`, moving their wakers into `wakers`.
     /// Returns how many it moved.
+    #[cfg(test)]
     pub(crate) fn advance(&mut self, now: u64, wakers: &mut Vec<Waker>) -> usize {
+        self.advance_at_most(now, usize::MAX, wakers)
+    }
+
+    /// Fires entries with a deadline `<= now`, earliest first, but at most `limit` of
+    /// them; the rest stay armed for the next call. Returns how many it moved into
+    /// `wakers`.
+    ///
+    /// Where it may stop: between slots, or inside a level-0 slot (one tick: its entries
+    /// are all due together), whose unvisited rest goes back as the slot's list. A slot of
+    /// a higher level is always emptied, its due entries past the limit cascaded like the
+    /// not-yet-due ones: stopping inside it after cascading some entries would leave an
+    /// earlier deadline above a later one at a lower level, which `next_slot` would not
+    /// find first. `elapsed` then stays at the start of the last slot visited, never past
+    /// an armed entry.
+    pub(crate) fn advance_at_most(
+        &mut self,
+        now: u64,
+        limit: usize,
+        wakers: &mut Vec<Waker>,
+    ) -> usize {
         let mut fired = 0;
         while let Some((level, slot, start)) = self.next_slot() {
-            if start > now {
+            if start > now || fired == limit {
                 break;
             }
             // Moving `elapsed` up to the earliest slot start keeps every other entry's level
@@ -167,24 +188,37 @@ impl Wheel {
             let mut cursor = self.levels[level].heads[slot].take();
             self.levels[level].occupied &= !(1 << slot);
             while let Some(key) = cursor {
+                if level == 0 && fired == limit {
+                    // Put the unvisited rest back as this tick's list.
+                    self.levels[0].heads[slot] = Some(key);
+                    self.levels[0].occupied |= 1 << slot;
+                    if let Place::Linked { prev, .. } = &mut self.entries[key].place {
+                        *prev = None;
+                    }
+                    return fired;
+                }
                 let entry = &mut self.entries[key];
                 cursor = match entry.place {
                     Place::Linked { next, .. } => next,
                     Place::Fired => unreachable!("fired entry {key} linked in a slot"),
                 };
                 entry.place = Place::Fired;
-                if entry.when <= now {
+                if entry.when <= now && fired < limit {
                     wakers.extend(entry.waker.take());
                     fired += 1;
                 } else {
-                    // Due later within this slot's range: cascades to a lower level.
+                    // Due later within this slot's range, or due but over the limit: it
+                    // cascades to a lower level (never this slot: it differs from
+                    // `elapsed`, now this slot's start, only below `level`).
                     let when = entry.when;
                     self.link(key, when);
                 }
             }
         }
-        // Every remaining slot starts after `now`, so this keeps the invariant too.
-        self.elapsed = self.elapsed.max(now);
+        if fired < limit {
+            // Every remaining slot starts after `now`, so this keeps the invariant too.
+            self.elapsed = self.elapsed.max(now);
+        }
         fired
     }
 
@@ -363,6 +397,95 @@ mod tests {
         let mut sorted = deadlines.to_vec();
         sorted.sort_unstable();
         assert_eq!(fired, sorted);
+    }
+
+    /// Fires at most `limit` entries due at `now`; returns the ids woken, in order.
+    fn fire_at_most(
+        wheel: &mut Wheel,
+        now: u64,
+        limit: usize,
+        log: &Arc<std::sync::Mutex<Vec<usize>>>,
+    ) -> Vec<usize> {
+        log.lock().unwrap().clear();
+        let mut wakers = Vec::new();
+        let n = wheel.advance_at_most(now, limit, &mut wakers);
+        assert_eq!(n, wakers.len());
+        assert!(n <= limit, "fired {n} with a limit of {limit}");
+        wakers.into_iter().for_each(Waker::wake);
+        std::mem::take(&mut *log.lock().unwrap())
+    }
+
+    #[test]
+    fn a_limit_stops_inside_a_tick_and_the_rest_fire_next_time() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut wheel = Wheel::default();
+        // Ten entries on tick 5, three on tick 6, one not yet due.
+        for id in 0..10 {
+            wheel.insert(5, tagged(id, &log));
+        }
+        for id in 10..13 {
+            wheel.insert(6, tagged(id, &log));
+        }
+        wheel.insert(50, tagged(99, &log));
+        let first = fire_at_most(&mut wheel, 20, 4, &log);
+        assert_eq!(first.len(), 4);
+        assert!(first.iter().all(|&id| id < 10), "tick 5 first: {first:?}");
+        assert_eq!(
+            wheel.next_expiration(),
+            Some(5),
+            "the rest of tick 5 is next"
+        );
+        let second = fire_at_most(&mut wheel, 20, 7, &log);
+        assert_eq!(second.len(), 7);
+        assert_eq!(second.iter().filter(|&&id| id < 10).count(), 6);
+        assert_eq!(wheel.next_expiration(), Some(6));
+        let third = fire_at_most(&mut wheel, 20, 100, &log);
+        let mut all: Vec<usize> = first.into_iter().chain(second).chain(third).collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..13).collect::<Vec<_>>(),
+            "each due entry fired once"
+        );
+        assert!(fire_at_most(&mut wheel, 20, 100, &log).is_empty());
+        assert_eq!(wheel.next_expiration(), Some(50), "the far entry stays");
+        assert!(fire_at_most(&mut wheel, 49, 0, &log).is_empty());
+        assert_eq!(fire_at_most(&mut wheel, 50, 1, &log), vec![99]);
+        assert_eq!(wheel.next_expiration(), None);
+    }
+
+    #[test]
+    fn a_limit_inside_a_higher_slot_cascades_the_rest_and_keeps_deadline_order() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut wheel = Wheel::default();
+        // From `elapsed` 0, ticks 64..128 sit in one level-1 slot. A slot lists its
+        // entries newest first, so it is visited as 120 (not due at 95: cascades), 70, 90
+        // (fired: the limit), then 64, 65 — due, but past the limit.
+        let ticks = [100u64, 65, 64, 90, 70, 120];
+        for (id, &when) in ticks.iter().enumerate() {
+            wheel.insert(when, tagged(id, &log));
+        }
+        // At 95 four are due (64, 65, 70, 90); fire two: the rest must not be lost behind
+        // the later entries (100, 120) that cascaded to level 0.
+        let mut fired = fire_at_most(&mut wheel, 95, 2, &log);
+        assert_eq!(fired.len(), 2);
+        while fired.len() < 4 {
+            let next = wheel.next_expiration().expect("due entries remain");
+            assert!(next <= 95, "a due entry is next, not {next}");
+            let more = fire_at_most(&mut wheel, 95, 1, &log);
+            assert_eq!(more.len(), 1);
+            fired.extend(more);
+        }
+        let mut due: Vec<u64> = fired.iter().map(|&id| ticks[id]).collect();
+        due.sort_unstable();
+        assert_eq!(due, [64, 65, 70, 90]);
+        assert!(fire_at_most(&mut wheel, 95, 10, &log).is_empty());
+        assert_eq!(wheel.next_expiration(), Some(100));
+        let rest: Vec<u64> = fire_at_most(&mut wheel, 200, 10, &log)
+            .iter()
+            .map(|&id| ticks[id])
+            .collect();
+        assert_eq!(rest, [100, 120]);
     }
 
     #[test]
