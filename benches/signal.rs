@@ -32,6 +32,26 @@ fn median(mut per_op: Vec<f64>) -> f64 {
     per_op[per_op.len() / 2]
 }
 
+/// Times `rounds` rounds of `ops` calls of `op` inside a task, awaiting `breathe()` between
+/// rounds (a round is one long poll: let the worker breathe); median ns per call.
+async fn timed_rounds<Y: std::future::Future<Output = ()>>(
+    ops: usize,
+    rounds: usize,
+    mut op: impl FnMut(),
+    breathe: impl Fn() -> Y,
+) -> f64 {
+    let mut per_op = Vec::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for _ in 0..ops {
+            op();
+        }
+        per_op.push(ns(start.elapsed(), ops));
+        breathe().await;
+    }
+    median(per_op)
+}
+
 fn runnel_make_drop(rt: &runnel::Runtime, others: usize, ops: usize, rounds: usize) -> f64 {
     use runnel::signal::unix::{signal, SignalKind};
     rt.block_on(async move {
@@ -39,19 +59,12 @@ fn runnel_make_drop(rt: &runnel::Runtime, others: usize, ops: usize, rounds: usi
             let _others: Vec<_> = (0..others)
                 .map(|_| signal(SignalKind::user_defined1()).unwrap())
                 .collect();
-            let mut per_op = Vec::new();
-            for _ in 0..rounds {
-                let start = Instant::now();
-                for _ in 0..ops {
-                    drop(std::hint::black_box(
-                        signal(SignalKind::user_defined1()).unwrap(),
-                    ));
-                }
-                per_op.push(ns(start.elapsed(), ops));
-                // A round is one long poll: let the worker breathe between rounds.
-                runnel::task::yield_now().await;
-            }
-            median(per_op)
+            let make_drop = || {
+                drop(std::hint::black_box(
+                    signal(SignalKind::user_defined1()).unwrap(),
+                ))
+            };
+            timed_rounds(ops, rounds, make_drop, runnel::task::yield_now).await
         })
         .await
         .unwrap()
@@ -65,18 +78,12 @@ fn tokio_make_drop(rt: &tokio::runtime::Runtime, others: usize, ops: usize, roun
             let _others: Vec<_> = (0..others)
                 .map(|_| signal(SignalKind::user_defined2()).unwrap())
                 .collect();
-            let mut per_op = Vec::new();
-            for _ in 0..rounds {
-                let start = Instant::now();
-                for _ in 0..ops {
-                    drop(std::hint::black_box(
-                        signal(SignalKind::user_defined2()).unwrap(),
-                    ));
-                }
-                per_op.push(ns(start.elapsed(), ops));
-                tokio::task::yield_now().await;
-            }
-            median(per_op)
+            let make_drop = || {
+                drop(std::hint::black_box(
+                    signal(SignalKind::user_defined2()).unwrap(),
+                ))
+            };
+            timed_rounds(ops, rounds, make_drop, tokio::task::yield_now).await
         })
         .await
         .unwrap()
