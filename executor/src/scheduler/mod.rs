@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) stall_reports: AtomicU64,
     /// Cycles of tasks awaiting each other's joins, reported while the runtime runs on.
     pub(crate) partial_deadlocks: AtomicU64,
+    /// How long each waiting task has gone unpolled, as sysmon's scans saw it (dumps).
+    pub(crate) wait_ages: crate::detector::WaitAges,
     /// Tasks reported leaked (waiting, and no waker of them exists).
     pub(crate) leaked_tasks: AtomicU64,
     pub(crate) retakes: AtomicU64,
