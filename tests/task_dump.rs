@@ -53,6 +53,13 @@ fn the_dump_names_what_each_task_waits_on() {
         "the reader and the acceptor wait on read readiness:\n{text}"
     );
     assert!(text.contains("waits on: a timer (fires in"), "{text}");
+    // The reactor's and the timer wheel's wakers are the runtime's own.
+    let reader_line = line_of(&text, &format!("(TCP {addr} \u{2192} {peer})"));
+    assert!(!reader_line.contains("outside"), "{reader_line}");
+    assert!(
+        !line_of(&text, "waits on: a timer").contains("outside"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("waits on: join of task {sleeper_id}")),
         "{text}"

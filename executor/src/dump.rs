@@ -22,18 +22,21 @@ pub use runnel_reactor::wait::{SyncKind, WaitReason};
 /// use runnel_executor::dump::TaskState;
 ///
 /// let rt = runnel_executor::Runtime::new().unwrap();
-/// rt.block_on(async {
-///     let sleeper = runnel_executor::spawn(std::future::pending::<()>());
-///     runnel_executor::task::yield_now().await;
-///     let dump = runnel_executor::Handle::current().dump();
-///     let entry = dump.tasks().iter().find(|t| t.id() == sleeper.id()).unwrap();
-///     assert!(entry.polls() >= 1);
-///     if let TaskState::Waiting(wait) = entry.state() {
-///         // `pending()` keeps no waker: nothing can wake the task.
-///         assert_eq!(wait.outside_wakers(), 0);
+/// let sleeper = rt.spawn(std::future::pending::<()>());
+/// for task in rt.dump().tasks() {
+///     match task.state() {
+///         TaskState::Running { worker } => println!("{} runs on {worker:?}", task.id()),
+///         TaskState::Queued => println!("{} is queued", task.id()),
+///         TaskState::Waiting(wait) => println!(
+///             "{} (spawned at {}, {} polls) waits on {wait}",
+///             task.id(),
+///             task.spawned_at(),
+///             task.polls()
+///         ),
 ///     }
-///     sleeper.abort();
-/// });
+/// }
+/// assert!(rt.dump().tasks().iter().any(|t| t.id() == sleeper.id()));
+/// sleeper.abort();
 /// ```
 #[derive(Clone, Debug)]
 pub struct TaskDump {
@@ -136,7 +139,9 @@ impl WaitInfo {
     }
 
     /// References to the task held outside the runtime's own holders: wakers kept by
-    /// foreign code (another library's channel, a thread), `AbortHandle`s.
+    /// foreign code (another library's channel, a `runnel::sync` primitive, a thread),
+    /// `AbortHandle`s. The one waker a socket, timer or signal wait leaves with the reactor
+    /// is the runtime's own and not counted.
     pub fn outside_wakers(&self) -> usize {
         self.outside_wakers
     }

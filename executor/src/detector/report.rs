@@ -41,10 +41,22 @@ impl Waiter {
 
 /// What is known about a waiting task, read under its list shard's lock.
 fn wait_info(header: &Header) -> WaitInfo {
+    let reason = header.reason.get();
+    // A socket, timer or signal wait leaves one waker with the reactor or the timer wheel,
+    // which the detector counts itself (I/O waiters, armed timers): not an outside holder.
+    let reactor = matches!(
+        reason,
+        Some(
+            WaitReason::Readable { .. }
+                | WaitReason::Writable { .. }
+                | WaitReason::Timer { .. }
+                | WaitReason::Signal { .. }
+        )
+    );
     WaitInfo {
-        reason: header.reason.get(),
+        reason,
         detail: detail(header),
-        outside_wakers: refs_outside(header),
+        outside_wakers: refs_outside(header).saturating_sub(usize::from(reactor)),
         join_held_outside: header.is_join_held_outside(),
         unpolled_for: None,
     }
