@@ -53,7 +53,11 @@ impl<T> Future for SendValue<'_, T> {
 
 impl<T> Drop for SendValue<'_, T> {
     fn drop(&mut self) {
-        self.chan.cancel_reserve(&mut self.key);
+        // Checked here, inline: nearly every send completes, and an out-of-line call per
+        // message that finds nothing to undo cost ~20 instructions (callgrind, fan-in).
+        if self.key.is_some() {
+            self.chan.cancel_reserve(&mut self.key);
+        }
     }
 }
 
