@@ -34,10 +34,8 @@ use crate::wake_list::{wake_all, WakeList};
 
 // `repr(C)`: the state's mutex first, where the message paths found it before the wait
 // record's fields came (reordered, the lock word moved off offset 0 and every `try_send`
-// and `poll_recv` paid a few instructions of address arithmetic). `align(64)`: the lock
-// word starts a cache line, which then holds everything a send or a receive writes (see
-// `State`), apart from the `Arc`'s counts.
-#[repr(C, align(64))]
+// and `poll_recv` paid a few instructions of address arithmetic).
+#[repr(C)]
 pub(super) struct Chan<T> {
     state: Mutex<State<T>>,
     bound: usize,
@@ -48,20 +46,13 @@ pub(super) struct Chan<T> {
     record: OnceLock<Arc<Holders>>,
 }
 
-// `repr(C)`, hot fields first: with the mutex's 8 bytes, `queue`, `rx_waker` and `reserved`
-// fill the 64-byte line the lock word starts (`Chan` is aligned to it), so a send or a
-// receive writes one line of channel state besides the message's own slot. Left to rustc,
-// `rx_waker` sat two lines away: with producers and the consumer on different cores,
-// perf put ~15 % of `try_send`'s samples on that one load (the receiver had just written
-// the line), in the harness's bounded fan-in.
-#[repr(C)]
 struct State<T> {
     queue: VecDeque<T>,
-    rx_waker: Option<Waker>,
     reserved: usize,
     senders: usize,
     rx_closed: bool,
     rx_dropped: bool,
+    rx_waker: Option<Waker>,
     /// Senders waiting for a slot, keyed by the index their `Reserve` future keeps.
     waiters: Slab<Waiter>,
     /// Keys of `Waiting` entries, oldest first.
@@ -303,7 +294,7 @@ impl<T> Chan<T> {
     /// `send_reserved`, in one lock per poll. A waiting sender keeps its value; when a
     /// slot is granted to it, its next poll uses the slot and pushes the value under the
     /// same lock that sees the grant (separately, that was two more lock round trips per
-    /// blocked message: the bounded fan-in's hot path). The value is never moved into the
+    /// blocked message). The value is never moved into the
     /// queue by anyone but this poll, so a dropped send never sent.
     pub(super) fn poll_send(
         &self,
@@ -585,25 +576,4 @@ impl<T> Chan<T> {
 /// The value a send future still owns; it is taken exactly once, on `Ready`.
 fn take_value<T>(value: &mut Option<T>) -> T {
     value.take().expect("runnel_sync: send future polled after completion")
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    /// The layout `State`'s comment relies on: the fields every send and receive write
-    /// end within the cache line the channel (and its lock word) starts.
-    #[test]
-    fn hot_state_shares_the_lock_words_cache_line() {
-        let chan = Chan::<u64>::new(4, Location::caller());
-        let base = &chan as *const Chan<u64> as usize;
-        assert_eq!(base % 64, 0, "the channel starts a cache line");
-        let state = chan.lock();
-        // std's `Mutex` keeps its futex word and poison flag in the 8 bytes before it.
-        assert_eq!(&*state as *const State<u64> as usize - base, 8);
-        let end = |field: usize, size: usize| field + size - base;
-        assert!(end(&state.queue as *const _ as usize, mem::size_of::<VecDeque<u64>>()) <= 64);
-        assert!(end(&state.rx_waker as *const _ as usize, mem::size_of::<Option<Waker>>()) <= 64);
-        assert!(end(&state.reserved as *const _ as usize, mem::size_of::<usize>()) <= 64);
-    }
 }
