@@ -575,5 +575,7 @@ impl<T> Chan<T> {
 
 /// The value a send future still owns; it is taken exactly once, on `Ready`.
 fn take_value<T>(value: &mut Option<T>) -> T {
-    value.take().expect("runnel_sync: send future polled after completion")
+    value
+        .take()
+        .expect("runnel_sync: send future polled after completion")
 }
