@@ -68,12 +68,14 @@ impl<T> Mutex<T> {
         Mutex::const_new(value)
     }
 
-    /// Like [`new`](Self::new), usable in a `static`.
-    #[track_caller]
-    pub const fn const_new(value: T) -> Mutex<T> {
-        Mutex {
-            sem: Semaphore::const_new(1),
-            cell: UnsafeCell::new(value),
+    crate::loom::const_unless_loom! {
+        /// Like [`new`](Self::new), usable in a `static`.
+        #[track_caller]
+        pub fn const_new(value: T) -> Mutex<T> {
+            Mutex {
+                sem: Semaphore::const_new(1),
+                cell: UnsafeCell::new(value),
+            }
         }
     }
 

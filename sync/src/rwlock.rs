@@ -56,10 +56,12 @@ impl<T> RwLock<T> {
         RwLock::with_max_readers(value, MAX_READS)
     }
 
-    /// Like [`new`](Self::new), usable in a `static`.
-    #[track_caller]
-    pub const fn const_new(value: T) -> RwLock<T> {
-        RwLock::const_with_max_readers(value, MAX_READS)
+    crate::loom::const_unless_loom! {
+        /// Like [`new`](Self::new), usable in a `static`.
+        #[track_caller]
+        pub fn const_new(value: T) -> RwLock<T> {
+            RwLock::const_with_max_readers(value, MAX_READS)
+        }
     }
 
     /// A new lock allowing at most `max_reads` concurrent readers.
@@ -72,17 +74,19 @@ impl<T> RwLock<T> {
         RwLock::const_with_max_readers(value, max_reads)
     }
 
-    /// Like [`with_max_readers`](Self::with_max_readers), usable in a `static`.
-    #[track_caller]
-    pub const fn const_with_max_readers(value: T, max_reads: u32) -> RwLock<T> {
-        assert!(
-            max_reads > 0 && max_reads <= MAX_READS,
-            "RwLock max_reads must be between 1 and u32::MAX >> 3"
-        );
-        RwLock {
-            max_readers: max_reads,
-            sem: Semaphore::const_new(max_reads as usize),
-            cell: UnsafeCell::new(value),
+    crate::loom::const_unless_loom! {
+        /// Like [`with_max_readers`](Self::with_max_readers), usable in a `static`.
+        #[track_caller]
+        pub fn const_with_max_readers(value: T, max_reads: u32) -> RwLock<T> {
+            assert!(
+                max_reads > 0 && max_reads <= MAX_READS,
+                "RwLock max_reads must be between 1 and u32::MAX >> 3"
+            );
+            RwLock {
+                max_readers: max_reads,
+                sem: Semaphore::const_new(max_reads as usize),
+                cell: UnsafeCell::new(value),
+            }
         }
     }
 
