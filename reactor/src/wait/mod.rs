@@ -58,7 +58,7 @@ use std::sync::atomic::{
     AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
 };
 use std::sync::{Arc, OnceLock};
-use std::task::{RawWakerVTable, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 pub use holders::{HoldSlot, Holders, HoldersSnapshot, RecordOf, HOLDER_SLOTS, OUTSIDE};
@@ -514,46 +514,26 @@ impl fmt::Debug for WaitSlot {
     }
 }
 
-/// The poll in progress on this thread, one `Cell` per word so that a poll writes only
-/// the words it sets. `task`, `data` and `vtable` mean something only while `slot` is
-/// non-null: a poll that ends puts back `slot` alone (see [`WaitGuard`]).
-struct Current {
-    slot: Cell<*const WaitSlot>,
+/// The poll in progress on this thread, kept on the stack frame of [`polling`] or
+/// [`polling_task`] for exactly the duration of the poll. The thread-local points at it:
+/// a poll publishes itself with one thread-local store, and puts back whatever the
+/// thread-local held before (the record of the poll it is nested in, or null) with one
+/// more when it ends. Nested polls therefore form a linked chain through the stack frames
+/// of the polls in progress, and any depth of nesting gives every outer poll back its
+/// slot, task and waker.
+struct Polled {
+    slot: *const WaitSlot,
     /// The polled task's id; 0 for a `block_on` caller.
-    task: Cell<u64>,
-    /// The polled task's own waker (data and vtable), to tell it from any other; null
-    /// for a `block_on` caller (no waker has a null vtable).
-    data: Cell<*const ()>,
-    vtable: Cell<*const RawWakerVTable>,
-    /// How many polls in progress on this thread are nested in another (a `block_on`
-    /// inside a task's poll, a task of that `block_on`'s runtime inside it, ...).
-    nested: Cell<usize>,
-    /// The task and waker of the poll each of the first `NESTED` nested polls interrupted,
-    /// by depth, to be given back when it ends.
-    outer: [Cell<Outer>; NESTED],
+    task: u64,
+    /// The polled task's own waker, to tell it from any other; null for a `block_on`
+    /// caller. Borrowed from the caller of [`polling_task`] for the whole poll.
+    waker: *const Waker,
 }
-
-/// A poll's task id, waker data and waker vtable.
-type Outer = (u64, *const (), *const RawWakerVTable);
-
-/// Nested polls whose outer poll gets its task and waker back when they end. A deeper
-/// one leaves its outer poll without them (no holder, no registration: the wait-for graph
-/// sees less, never more); nothing real nests this deep.
-const NESTED: usize = 4;
 
 thread_local! {
     // `const`-initialised and without `Drop`: an access is an `fs`-relative address, with
     // no lazy initialisation, no destructor registration and no "destroyed" state to test.
-    static CURRENT: Current = const {
-        Current {
-            slot: Cell::new(std::ptr::null()),
-            task: Cell::new(0),
-            data: Cell::new(std::ptr::null()),
-            vtable: Cell::new(std::ptr::null()),
-            nested: Cell::new(0),
-            outer: [const { Cell::new((0, std::ptr::null(), std::ptr::null())) }; NESTED],
-        }
-    };
+    static CURRENT: Cell<*const Polled> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Runs `poll` with `slot` as the current one (`block_on` calls this around each poll of
@@ -562,8 +542,7 @@ thread_local! {
 /// comes back when `poll` returns or unwinds.
 #[inline]
 pub fn polling<R>(slot: &WaitSlot, poll: impl FnOnce() -> R) -> R {
-    let _guard = enter(slot);
-    poll()
+    polling_with(slot, 0, std::ptr::null(), poll)
 }
 
 /// As [`polling`], for a poll of runnel task `task` whose own waker is `waker`: locks taken
@@ -571,147 +550,96 @@ pub fn polling<R>(slot: &WaitSlot, poll: impl FnOnce() -> R) -> R {
 /// register in the slot.
 #[inline]
 pub fn polling_task<R>(slot: &WaitSlot, task: u64, waker: &Waker, poll: impl FnOnce() -> R) -> R {
-    let _guard = enter_task(slot, task, waker);
-    poll()
+    polling_with(slot, task, waker, poll)
 }
 
-// The guard-returning forms stay private: the thread-local keeps a raw pointer to the slot
-// until the guard drops, so a guard that safe code could `mem::forget`, or drop out of
-// order, would leave `note` writing through a dangling pointer. The closure forms above
-// drop it on every exit, in LIFO order.
-#[inline]
-fn enter(slot: &WaitSlot) -> WaitGuard<'_> {
-    enter_with(slot, 0, std::ptr::null(), std::ptr::null())
-}
-
-#[inline]
-fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard<'a> {
-    enter_with(slot, task, waker.data(), waker.vtable())
-}
-
+// Only the closure forms are public: the thread-local keeps a raw pointer to the record on
+// this frame until the restoring guard drops, so the record must not outlive the scope
+// that publishes it, and scopes must end in LIFO order. A closure guarantees both, on
+// every exit including an unwind.
 #[inline(always)]
-fn enter_with(
+fn polling_with<R>(
     slot: &WaitSlot,
     task: u64,
-    data: *const (),
-    vtable: *const RawWakerVTable,
-) -> WaitGuard<'_> {
+    waker: *const Waker,
+    poll: impl FnOnce() -> R,
+) -> R {
     // `--cfg runnel_no_wait_reasons` exists only to measure what this module costs
     // (BENCHMARKS.md, "Wait reasons: the per-poll cost"): it turns every poll's
     // bookkeeping and every `note` into nothing, which breaks the dumps, the reports and
     // the wait-for graph. Never build a runtime for use with it.
     #[cfg(runnel_no_wait_reasons)]
     if true {
-        let _ = (slot, task, data, vtable);
-        return WaitGuard {
-            outer: std::ptr::null(),
-            _slot: std::marker::PhantomData,
-        };
+        let _ = (slot, task, waker);
+        return poll();
     }
     // A poll begins: forget the reason (a new poll starts with none). One writer (the
     // thread polling the owner): a plain store. (The executor counts the poll in the
     // task's state word.)
     slot.word.store(NONE, Relaxed);
-    CURRENT.with(|c| {
-        let outer = c.slot.get();
-        // One test for the two rare cases: the last poll left a registration (it ends
-        // now), or this poll is nested in another, whose task and waker must come back
-        // when this one ends.
-        if outer as usize | slot.on.load(Relaxed) as usize != 0 {
-            enter_rare(slot, outer);
-        }
-        c.slot.set(slot);
-        c.task.set(task);
-        c.data.set(data);
-        c.vtable.set(vtable);
-        WaitGuard {
-            outer,
-            _slot: std::marker::PhantomData,
-        }
-    })
+    // The last poll left a registration: it ends now (rare: the task was queued on a
+    // lock or an address-registered primitive).
+    if !slot.on.load(Relaxed).is_null() {
+        end_registration(slot);
+    }
+    let polled = Polled { slot, task, waker };
+    // Declared after `polled`, so dropped (and the thread-local restored) before it.
+    let _restore = Restore(CURRENT.with(|c| c.replace(&polled)));
+    poll()
 }
 
-/// The rare part of [`enter_with`], out of line so that the usual poll keeps one word
-/// (the guard's) alive across the poll.
+/// The rare part of [`polling_with`], out of line.
 #[cold]
 #[inline(never)]
-fn enter_rare(slot: &WaitSlot, outer: *const WaitSlot) {
-    if !slot.on.load(Relaxed).is_null() {
-        slot.replace_registration(std::ptr::null_mut());
-    }
-    if !outer.is_null() {
-        CURRENT.with(|c| {
-            let depth = c.nested.get();
-            if let Some(saved) = c.outer.get(depth) {
-                saved.set((c.task.get(), c.data.get(), c.vtable.get()));
-            }
-            c.nested.set(depth + 1);
-        });
-    }
+fn end_registration(slot: &WaitSlot) {
+    slot.replace_registration(std::ptr::null_mut());
 }
 
-/// Puts back what the poll replaced when dropped. Guards drop in the reverse order of their
-/// making ([`polling`] and [`polling_task`] see to it).
-#[must_use = "the slot is current only while the guard lives"]
-struct WaitGuard<'a> {
-    /// The slot of the poll this one is nested in, or null.
-    outer: *const WaitSlot,
-    _slot: std::marker::PhantomData<&'a WaitSlot>,
-}
+/// Puts back, when dropped, the record the thread-local held before this poll began.
+struct Restore(*const Polled);
 
-impl Drop for WaitGuard<'_> {
+impl Drop for Restore {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(runnel_no_wait_reasons)]
-        if true {
-            return;
-        }
-        CURRENT.with(|c| c.slot.set(self.outer));
-        if !self.outer.is_null() {
-            leave_nested();
-        }
+        CURRENT.with(|c| c.set(self.0));
     }
 }
 
-/// Gives the outer poll back its task and waker (its slot is back already).
-#[cold]
-#[inline(never)]
-fn leave_nested() {
-    CURRENT.with(|c| {
-        let depth = c.nested.get() - 1;
-        c.nested.set(depth);
-        let (task, data, vtable) = match c.outer.get(depth) {
-            Some(saved) => saved.get(),
-            None => (0, std::ptr::null(), std::ptr::null()),
-        };
-        c.task.set(task);
-        c.data.set(data);
-        c.vtable.set(vtable);
-    });
+/// Runs `f` with the record of the poll in progress on this thread, if there is one.
+#[inline]
+fn with_polled<R>(f: impl FnOnce(&Polled) -> R) -> Option<R> {
+    let polled = CURRENT.with(|c| c.get());
+    // SAFETY: a non-null pointer was published by `polling_with` from a record on the
+    // frame of a poll still in progress on this thread: its `Restore` guard puts back the
+    // previous pointer before the record goes out of scope (on return and on unwind), and
+    // guards drop in LIFO order, so the pointer stays valid until then; `f` cannot end
+    // the poll, and nothing writes the record after it is published.
+    let polled = unsafe { polled.as_ref() }?;
+    Some(f(polled))
 }
 
 /// Runs `f` with the slot of the poll in progress on this thread, if there is one.
 #[inline]
 fn with_slot<R>(f: impl FnOnce(&WaitSlot) -> R) -> Option<R> {
-    let slot = CURRENT.with(|c| c.slot.get());
-    // SAFETY: a non-null pointer was set by `enter_with` from a `&WaitSlot` whose guard
-    // (borrowing it) is still alive on this thread: guards put back what they replaced
-    // when dropped, in LIFO order, so the pointer stays valid until then, and `f` cannot
-    // end this thread's poll.
-    let slot = unsafe { slot.as_ref() }?;
-    Some(f(slot))
+    with_polled(|polled| {
+        // SAFETY: `polled.slot` came from the `&WaitSlot` that `polling_with` borrows for
+        // the whole poll, which is still in progress (see `with_polled`).
+        f(unsafe { &*polled.slot })
+    })
 }
 
 /// Whether `waker` is the own waker of the runnel task whose poll is in progress (always
 /// false during a `block_on` poll or outside any poll).
 #[inline]
 fn is_own_waker(waker: &Waker) -> bool {
-    CURRENT.with(|c| {
-        !c.slot.get().is_null()
-            && c.task.get() != 0
-            && c.data.get() == waker.data()
-            && c.vtable.get() == waker.vtable()
+    with_polled(|polled| {
+        // SAFETY: a non-null `polled.waker` came from the `&Waker` that `polling_task`
+        // borrows for the whole poll, which is still in progress (see `with_polled`).
+        let own = unsafe { polled.waker.as_ref() };
+        polled.task != 0
+            && own.is_some_and(|own| own.data() == waker.data() && own.vtable() == waker.vtable())
     })
+    .unwrap_or(false)
 }
 
 /// Records what the task being polled waits on (call it when returning `Pending`). Does
@@ -730,13 +658,8 @@ pub fn note(reason: WaitReason) {
 /// (a `block_on` future, another executor, a plain thread).
 #[inline]
 pub fn current_task() -> Option<u64> {
-    CURRENT.with(|c| {
-        if c.slot.get().is_null() {
-            return None;
-        }
-        let task = c.task.get();
-        (task != 0).then_some(task)
-    })
+    with_polled(|polled| polled.task)
+        .filter(|&task| task != 0)
 }
 
 /// Registers, for the task being polled, that it is queued on the lock whose holders are
@@ -854,30 +777,44 @@ mod tests {
     }
 
     #[test]
-    fn note_fills_the_current_slot_only_inside_enter() {
+    fn note_fills_the_current_slot_only_inside_a_poll() {
         note(WaitReason::Join { task: 1 }); // no slot: nothing happens
         let outer = WaitSlot::default();
         let inner = WaitSlot::default();
-        {
-            let _outer = enter(&outer);
+        polling(&outer, || {
             note(WaitReason::Readable { fd: 3 });
-            {
-                let _inner = enter(&inner);
-                note(WaitReason::Join { task: 9 });
-            }
+            polling(&inner, || note(WaitReason::Join { task: 9 }));
             note(WaitReason::Writable { fd: 4 });
-        }
+        });
         note(WaitReason::Readable { fd: 5 });
         assert_eq!(outer.get(), Some(WaitReason::Writable { fd: 4 }));
         assert_eq!(inner.get(), Some(WaitReason::Join { task: 9 }));
     }
 
     #[test]
-    fn enter_clears_the_previous_reason() {
+    fn a_poll_clears_the_previous_reason() {
         let slot = WaitSlot::default();
         slot.set(WaitReason::Join { task: 2 });
-        drop(enter(&slot));
+        polling(&slot, || ());
         assert_eq!(slot.get(), None);
+    }
+
+    #[test]
+    fn an_unwinding_poll_puts_back_the_outer_poll() {
+        let outer = WaitSlot::default();
+        let inner = WaitSlot::default();
+        let own = futures::task::noop_waker();
+        polling_task(&outer, 4, &own, || {
+            let unwound = std::panic::catch_unwind(|| {
+                polling(&inner, || panic!("the inner poll panics"));
+            });
+            assert!(unwound.is_err());
+            assert_eq!(current_task(), Some(4));
+            note(WaitReason::Readable { fd: 6 });
+        });
+        assert_eq!(current_task(), None);
+        assert_eq!(outer.get(), Some(WaitReason::Readable { fd: 6 }));
+        assert_eq!(inner.get(), None);
     }
 
     #[test]
@@ -889,32 +826,29 @@ mod tests {
         let inner_waker = Waker::from(Arc::new(Noop));
         let primitive = 0u64;
         let at: *const u64 = &primitive;
-        {
-            let _outer = enter_task(&outer, 7, &outer_waker);
-            {
-                // A `block_on` inside the task's poll: no task, no own waker.
-                let _block_on = enter(&block_on);
+        polling_task(&outer, 7, &outer_waker, || {
+            // A `block_on` inside the task's poll: no task, no own waker.
+            polling(&block_on, || {
                 assert_eq!(current_task(), None);
                 register_wait_at(at, &outer_waker);
                 assert_eq!(block_on.registered_at(), None);
-                {
-                    // A task of the nested runtime, polled by that `block_on`.
-                    let _inner = enter_task(&inner, 9, &inner_waker);
+                // A task of the nested runtime, polled by that `block_on`.
+                polling_task(&inner, 9, &inner_waker, || {
                     assert_eq!(current_task(), Some(9));
                     register_wait_at(at, &outer_waker);
                     assert_eq!(inner.registered_at(), None, "not the inner task's waker");
                     register_wait_at(at, &inner_waker);
                     note(WaitReason::Join { task: 1 });
-                }
+                });
                 assert_eq!(current_task(), None);
                 note(WaitReason::Readable { fd: 2 });
-            }
+            });
             assert_eq!(current_task(), Some(7));
             register_wait_at(at, &inner_waker);
             assert_eq!(outer.registered_at(), None, "not the outer task's waker");
             register_wait_at(at, &outer_waker);
             note(WaitReason::Writable { fd: 3 });
-        }
+        });
         assert_eq!(current_task(), None);
         note(WaitReason::Readable { fd: 4 });
         assert_eq!(outer.get(), Some(WaitReason::Writable { fd: 3 }));
@@ -925,33 +859,31 @@ mod tests {
     }
 
     #[test]
-    fn polls_nested_deeper_than_the_saved_depth_lose_only_what_they_cannot_restore() {
-        let slots: Vec<WaitSlot> = (0..NESTED + 3).map(|_| WaitSlot::default()).collect();
-        let wakers: Vec<Waker> = (0..slots.len())
-            .map(|_| Waker::from(Arc::new(Noop)))
-            .collect();
+    fn polls_nested_at_any_depth_get_back_their_slot_task_and_waker() {
+        // Deeper than anything real (a `block_on` in a task, a `LocalSet` in that, ...):
+        // the records chain through the polls' frames, so depth costs nothing.
+        const DEPTH: usize = 12;
+        let slots: Vec<WaitSlot> = (0..DEPTH).map(|_| WaitSlot::default()).collect();
+        let wakers: Vec<Waker> = (0..DEPTH).map(|_| Waker::from(Arc::new(Noop))).collect();
         fn nest(slots: &[WaitSlot], wakers: &[Waker], depth: usize) {
             let Some(slot) = slots.get(depth) else {
                 return;
             };
             let task = depth as u64 + 1;
-            let _poll = enter_task(slot, task, &wakers[depth]);
-            nest(slots, wakers, depth + 1);
-            // Back from the nested polls: the slot is always this poll's again; the task
-            // and waker are, except where more than `NESTED` outer polls were saved.
-            note(WaitReason::Join { task });
-            let restored = depth == slots.len() - 1 || depth < NESTED;
-            if restored {
+            polling_task(slot, task, &wakers[depth], || {
+                nest(slots, wakers, depth + 1);
+                // Back from the nested polls: this poll's slot, task and waker again.
+                note(WaitReason::Join { task });
                 assert_eq!(current_task(), Some(task), "depth {depth}");
                 assert!(is_own_waker(&wakers[depth]), "depth {depth}");
-            } else {
-                assert_eq!(current_task(), None, "depth {depth}");
-                assert!(!is_own_waker(&wakers[depth]), "depth {depth}");
-            }
+                if let Some(inner) = wakers.get(depth + 1) {
+                    assert!(!is_own_waker(inner), "depth {depth}");
+                }
+            });
         }
         nest(&slots, &wakers, 0);
         assert_eq!(current_task(), None);
-        CURRENT.with(|c| assert_eq!(c.nested.get(), 0));
+        CURRENT.with(|c| assert!(c.get().is_null()));
         for (depth, slot) in slots.iter().enumerate() {
             let task = depth as u64 + 1;
             assert_eq!(slot.get(), Some(WaitReason::Join { task }));
@@ -968,8 +900,7 @@ mod tests {
         let own = futures::task::noop_waker();
         let lock = holders();
         assert_eq!(current_task(), None);
-        {
-            let _poll = enter_task(&slot, 7, &own);
+        polling_task(&slot, 7, &own, || {
             assert_eq!(current_task(), Some(7));
             // A different waker (another executor's, a combinator's): no registration.
             let other = Waker::from(Arc::new(Noop));
@@ -977,13 +908,13 @@ mod tests {
             assert_eq!(slot.read_registration(|_| ()), None);
             register_wait(&lock, &own);
             lock.hold_exclusive();
-        }
+        });
         assert_eq!(lock.snapshot().tasks, vec![7]);
         assert_eq!(Arc::strong_count(&lock), 2, "the slot holds a reference");
         let created = slot.read_registration(|h| h.created_at().line());
         assert_eq!(created, Some(lock.created_at().line()));
         // The next poll ends the registration and frees the slot's reference.
-        drop(enter_task(&slot, 7, &own));
+        polling_task(&slot, 7, &own, || ());
         assert_eq!(slot.read_registration(|_| ()), None);
         assert_eq!(Arc::strong_count(&lock), 1);
     }
@@ -993,16 +924,12 @@ mod tests {
         let own = futures::task::noop_waker();
         let lock = holders();
         let slot = WaitSlot::default();
-        {
-            let _poll = enter_task(&slot, 3, &own);
+        polling_task(&slot, 3, &own, || {
             register_wait(&lock, &own);
             unregister_wait(&lock);
-        }
+        });
         assert_eq!(Arc::strong_count(&lock), 1);
-        {
-            let _poll = enter_task(&slot, 3, &own);
-            register_wait(&lock, &own);
-        }
+        polling_task(&slot, 3, &own, || register_wait(&lock, &own));
         drop(slot);
         assert_eq!(Arc::strong_count(&lock), 1);
     }
@@ -1012,13 +939,10 @@ mod tests {
         let own = futures::task::noop_waker();
         let lock = holders();
         let slot = WaitSlot::default();
-        {
-            let _poll = enter_task(&slot, 3, &own);
-            register_wait(&lock, &own);
-        }
+        polling_task(&slot, 3, &own, || register_wait(&lock, &own));
         slot.read_registration(|_| {
             // The owner's next poll clears while we read.
-            drop(enter_task(&slot, 3, &own));
+            polling_task(&slot, 3, &own, || ());
             assert_eq!(Arc::strong_count(&lock), 2, "not freed under the reader");
         });
         assert_eq!(Arc::strong_count(&lock), 1);
@@ -1032,8 +956,7 @@ mod tests {
         let at: *const u64 = &primitive;
         let lock = holders();
         let slot = WaitSlot::default();
-        {
-            let _poll = enter_task(&slot, 5, &own);
+        polling_task(&slot, 5, &own, || {
             register_wait_at(at, &other);
             assert_eq!(slot.registered_at(), None, "not the task's own waker");
             register_wait_at(at, &own);
@@ -1050,16 +973,13 @@ mod tests {
             register_wait(&lock, &own);
             register_wait_at(at, &own);
             assert_eq!(Arc::strong_count(&lock), 1);
-        }
+        });
         assert_eq!(slot.registered_at(), Some(at as usize));
         // The next poll ends it; outside a task's poll nothing registers.
-        drop(enter_task(&slot, 5, &own));
+        polling_task(&slot, 5, &own, || ());
         assert_eq!(slot.registered_at(), None);
         register_wait_at(at, &own);
-        {
-            let _block_on = enter(&slot);
-            register_wait_at(at, &own);
-        }
+        polling(&slot, || register_wait_at(at, &own));
         assert_eq!(slot.registered_at(), None);
     }
 
