@@ -29,26 +29,27 @@
 //! leaves the `Arc` to the reader to drop (see [`WaitSlot::read_registration`]), so neither
 //! side waits for the other. An address registration owns nothing (its tag bit says so).
 //!
-//! A poll nested in another (a `block_on` inside a task's poll, and the tasks of that
-//! `block_on`'s runtime inside it) makes its own slot current and gives the outer poll back
-//! its slot, task and waker when it ends: guards drop in the reverse order of their making.
-//! Past four nested levels an outer poll gets back its slot but not its task and waker, so
-//! for the rest of that poll it names no lock holder and registers nothing (the graph sees
-//! less, never more). Outside a runnel poll (another executor, no runtime) `note` and
-//! `register_wait` do nothing.
+//! The executor points this thread at the poll in progress with one thread-local word: a
+//! pointer to a record (the slot, the task's id and its own waker) on the stack frame of
+//! [`polling`] or [`polling_task`], which put back the word they found when the poll ends
+//! or unwinds. A poll nested in another (a `block_on` inside a task's poll, and the tasks
+//! of that `block_on`'s runtime inside it) thus links to the record of the poll it
+//! interrupted, and every outer poll gets its slot, task and waker back at any depth. Outside a runnel poll (another executor, no
+//! runtime) `note` and `register_wait` do nothing.
 //!
 //! Cost, per poll, all inlined into the executor's poll: a store clearing the reason, a
-//! load of the registration and one of the thread-local's slot word tested together (a registration to end and a nested poll go out of line), four
-//! thread-local stores (slot, task id, waker data and vtable) and one more when the poll
-//! ends — about 18 instructions, with no atomic read-modify-write, no allocation, no lock
-//! and no lazily initialised thread-local. Per `Pending`: a thread-local load and a relaxed
-//! store (`note`). The slot is two words (it sits in every task's 64-byte header; the
-//! poll count it had is in the task's state word, where the CAS that starts a poll
-//! increments it, and these figures were taken with it still here). Against a build with
-//! `--cfg runnel_no_wait_reasons` (which compiles all of it out, for measuring only) that
-//! is +4.6 % instructions on a current-thread `yield_many` (the cheapest poll runnel has,
-//! ~390 instructions a yield), +2.4 % on spawning and joining tasks, +1.5 % on a TCP echo
-//! round trip (BENCHMARKS.md, "Wait reasons: the per-poll cost").
+//! load and test of the registration (one to end goes out of line), three stores filling
+//! the record (slot, task id, waker), one thread-local load and store to publish it and
+//! one store when the poll ends — about 14 instructions, with no branch on nesting, no
+//! atomic read-modify-write, no allocation, no lock and no lazily initialised
+//! thread-local. Per `Pending`: a thread-local load, a load of the record's slot and a
+//! relaxed store (`note`). The slot is two words (it sits in every task's 64-byte
+//! header; the executor counts polls in the task's state word, where the CAS that starts
+//! a poll increments it). Against a build with `--cfg runnel_no_wait_reasons` (which
+//! compiles all of it out, for measuring only) that is +3.6 % instructions on a
+//! current-thread `yield_many` (the cheapest poll runnel has, ~384 instructions a yield),
+//! +2.3 % on spawning and joining tasks, +1.3 % on a TCP echo round trip (BENCHMARKS.md,
+//! "Wait reasons: the per-poll cost").
 
 mod holders;
 
@@ -558,12 +559,7 @@ pub fn polling_task<R>(slot: &WaitSlot, task: u64, waker: &Waker, poll: impl FnO
 // that publishes it, and scopes must end in LIFO order. A closure guarantees both, on
 // every exit including an unwind.
 #[inline(always)]
-fn polling_with<R>(
-    slot: &WaitSlot,
-    task: u64,
-    waker: *const Waker,
-    poll: impl FnOnce() -> R,
-) -> R {
+fn polling_with<R>(slot: &WaitSlot, task: u64, waker: *const Waker, poll: impl FnOnce() -> R) -> R {
     // `--cfg runnel_no_wait_reasons` exists only to measure what this module costs
     // (BENCHMARKS.md, "Wait reasons: the per-poll cost"): it turns every poll's
     // bookkeeping and every `note` into nothing, which breaks the dumps, the reports and
@@ -658,8 +654,7 @@ pub fn note(reason: WaitReason) {
 /// (a `block_on` future, another executor, a plain thread).
 #[inline]
 pub fn current_task() -> Option<u64> {
-    with_polled(|polled| polled.task)
-        .filter(|&task| task != 0)
+    with_polled(|polled| polled.task).filter(|&task| task != 0)
 }
 
 /// Registers, for the task being polled, that it is queued on the lock whose holders are
@@ -860,8 +855,8 @@ mod tests {
 
     #[test]
     fn polls_nested_at_any_depth_get_back_their_slot_task_and_waker() {
-        // Deeper than anything real (a `block_on` in a task, a `LocalSet` in that, ...):
-        // the records chain through the polls' frames, so depth costs nothing.
+        // Deeper than anything real (a `block_on` in a task, a task of its runtime in
+        // that, ...): the records chain through the polls' frames, so depth costs nothing.
         const DEPTH: usize = 12;
         let slots: Vec<WaitSlot> = (0..DEPTH).map(|_| WaitSlot::default()).collect();
         let wakers: Vec<Waker> = (0..DEPTH).map(|_| Waker::from(Arc::new(Noop))).collect();
