@@ -534,7 +534,49 @@ struct Polled {
 thread_local! {
     // `const`-initialised and without `Drop`: an access is an `fs`-relative address, with
     // no lazy initialisation, no destructor registration and no "destroyed" state to test.
-    static CURRENT: Cell<*const Polled> = const { Cell::new(std::ptr::null()) };
+    // Untagged: a `Polled`. Tagged with `OWNED`: the slot of a task whose identity the
+    // word before the slot gives (`polling_owned`).
+    static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The tag of a `CURRENT` that is a slot published by [`polling_owned`].
+const OWNED: usize = 1;
+
+/// How to find the id and own waker of the task a slot belongs to, for an executor that
+/// keeps, in the word just before each task's [`WaitSlot`], a pointer to one of these
+/// (or to a `#[repr(C)]` struct that starts with one): a poll then publishes the slot
+/// alone ([`polling_owned`]), and the rare readers that need the task (lock holders,
+/// own-waker checks) ask through it.
+#[repr(C)]
+pub struct SlotOwner {
+    /// The id of the task whose slot is at `slot`.
+    pub task: unsafe fn(slot: *const WaitSlot) -> u64,
+    /// Whether `waker` is the own waker of the task whose slot is at `slot`.
+    pub is_own_waker: unsafe fn(slot: *const WaitSlot, waker: &Waker) -> bool,
+}
+
+/// As [`polling_task`], for a task whose id and own waker its slot gives.
+///
+/// # Safety
+/// `slot` is valid for reads for the whole call, with a provenance that also covers the
+/// word before it, which holds a `&'static SlotOwner` (see [`SlotOwner`]) whose functions
+/// accept `slot` for the whole call.
+#[inline]
+pub unsafe fn polling_owned<R>(slot: *const WaitSlot, poll: impl FnOnce() -> R) -> R {
+    #[cfg(runnel_no_wait_reasons)]
+    if true {
+        let _ = slot;
+        return poll();
+    }
+    // SAFETY: the caller guarantees `slot` valid for the whole call.
+    let s = unsafe { &*slot };
+    s.word.store(NONE, Relaxed);
+    if !s.on.load(Relaxed).is_null() {
+        end_registration(s);
+    }
+    let tagged = slot.map_addr(|a| a | OWNED).cast::<()>();
+    let _restore = Restore(CURRENT.with(|c| c.replace(tagged)));
+    poll()
 }
 
 /// Runs `poll` with `slot` as the current one (`block_on` calls this around each poll of
@@ -580,7 +622,8 @@ fn polling_with<R>(slot: &WaitSlot, task: u64, waker: *const Waker, poll: impl F
     }
     let polled = Polled { slot, task, waker };
     // Declared after `polled`, so dropped (and the thread-local restored) before it.
-    let _restore = Restore(CURRENT.with(|c| c.replace(&polled)));
+    let published = (&polled as *const Polled).cast::<()>();
+    let _restore = Restore(CURRENT.with(|c| c.replace(published)));
     poll()
 }
 
@@ -592,7 +635,7 @@ fn end_registration(slot: &WaitSlot) {
 }
 
 /// Puts back, when dropped, the record the thread-local held before this poll began.
-struct Restore(*const Polled);
+struct Restore(*const ());
 
 impl Drop for Restore {
     #[inline]
@@ -601,41 +644,88 @@ impl Drop for Restore {
     }
 }
 
-/// Runs `f` with the record of the poll in progress on this thread, if there is one.
-#[inline]
-fn with_polled<R>(f: impl FnOnce(&Polled) -> R) -> Option<R> {
-    let polled = CURRENT.with(|c| c.get());
-    // SAFETY: a non-null pointer was published by `polling_with` from a record on the
-    // frame of a poll still in progress on this thread: its `Restore` guard puts back the
-    // previous pointer before the record goes out of scope (on return and on unwind), and
-    // guards drop in LIFO order, so the pointer stays valid until then; `f` cannot end
-    // the poll, and nothing writes the record after it is published.
-    let polled = unsafe { polled.as_ref() }?;
-    Some(f(polled))
+/// The poll in progress on this thread.
+enum Now<'a> {
+    Record(&'a Polled),
+    /// A slot published by `polling_owned`, untagged.
+    Owned(*const WaitSlot),
+}
+
+impl Now<'_> {
+    #[inline(always)]
+    fn slot(&self) -> &WaitSlot {
+        match *self {
+            // SAFETY: `polled.slot` came from the `&WaitSlot` that `polling_with` borrows
+            // for the whole poll, which is still in progress (see `with_current`).
+            Now::Record(polled) => unsafe { &*polled.slot },
+            // SAFETY: `polling_owned`'s caller keeps it valid for the poll, still in
+            // progress (see `with_current`).
+            Now::Owned(slot) => unsafe { &*slot },
+        }
+    }
+
+    fn owner(slot: *const WaitSlot) -> &'static SlotOwner {
+        // SAFETY: `polling_owned`'s caller guarantees the word before the slot holds a
+        // `&'static SlotOwner`, readable through the slot pointer's provenance.
+        unsafe { *slot.cast::<&'static SlotOwner>().sub(1) }
+    }
+
+    fn task(&self) -> u64 {
+        match *self {
+            Now::Record(polled) => polled.task,
+            // SAFETY: the owner accepts the slot for the poll (`polling_owned`).
+            Now::Owned(slot) => unsafe { (Self::owner(slot).task)(slot) },
+        }
+    }
+
+    fn is_own_waker(&self, waker: &Waker) -> bool {
+        match *self {
+            Now::Record(polled) => {
+                // SAFETY: a non-null `polled.waker` came from the `&Waker` that
+                // `polling_task` borrows for the whole poll, still in progress.
+                let own = unsafe { polled.waker.as_ref() };
+                polled.task != 0
+                    && own.is_some_and(|own| {
+                        own.data() == waker.data() && own.vtable() == waker.vtable()
+                    })
+            }
+            // SAFETY: as in `task`.
+            Now::Owned(slot) => unsafe { (Self::owner(slot).is_own_waker)(slot, waker) },
+        }
+    }
+}
+
+/// Runs `f` with the poll in progress on this thread, if there is one.
+#[inline(always)]
+fn with_current<R>(f: impl FnOnce(Now<'_>) -> R) -> Option<R> {
+    let current = CURRENT.with(|c| c.get());
+    if current.is_null() {
+        return None;
+    }
+    if current.addr() & OWNED != 0 {
+        return Some(f(Now::Owned(
+            current.map_addr(|a| a & !OWNED).cast::<WaitSlot>(),
+        )));
+    }
+    // SAFETY: an untagged non-null pointer was published by `polling_with` from a record
+    // on the frame of a poll still in progress on this thread: its `Restore` guard puts
+    // back the previous pointer before the record goes out of scope (on return and on
+    // unwind), and guards drop in LIFO order, so the pointer stays valid until then; `f`
+    // cannot end the poll, and nothing writes the record after it is published.
+    Some(f(Now::Record(unsafe { &*current.cast::<Polled>() })))
 }
 
 /// Runs `f` with the slot of the poll in progress on this thread, if there is one.
-#[inline]
+#[inline(always)]
 fn with_slot<R>(f: impl FnOnce(&WaitSlot) -> R) -> Option<R> {
-    with_polled(|polled| {
-        // SAFETY: `polled.slot` came from the `&WaitSlot` that `polling_with` borrows for
-        // the whole poll, which is still in progress (see `with_polled`).
-        f(unsafe { &*polled.slot })
-    })
+    with_current(|now| f(now.slot()))
 }
 
 /// Whether `waker` is the own waker of the runnel task whose poll is in progress (always
 /// false during a `block_on` poll or outside any poll).
 #[inline]
 fn is_own_waker(waker: &Waker) -> bool {
-    with_polled(|polled| {
-        // SAFETY: a non-null `polled.waker` came from the `&Waker` that `polling_task`
-        // borrows for the whole poll, which is still in progress (see `with_polled`).
-        let own = unsafe { polled.waker.as_ref() };
-        polled.task != 0
-            && own.is_some_and(|own| own.data() == waker.data() && own.vtable() == waker.vtable())
-    })
-    .unwrap_or(false)
+    with_current(|now| now.is_own_waker(waker)).unwrap_or(false)
 }
 
 /// Records what the task being polled waits on (call it when returning `Pending`). Does
@@ -654,7 +744,7 @@ pub fn note(reason: WaitReason) {
 /// (a `block_on` future, another executor, a plain thread).
 #[inline]
 pub fn current_task() -> Option<u64> {
-    with_polled(|polled| polled.task).filter(|&task| task != 0)
+    with_current(|now| now.task()).filter(|&task| task != 0)
 }
 
 /// Registers, for the task being polled, that it is queued on the lock whose holders are
@@ -976,6 +1066,77 @@ mod tests {
         register_wait_at(at, &own);
         polling(&slot, || register_wait_at(at, &own));
         assert_eq!(slot.registered_at(), None);
+    }
+
+    /// A task the way `polling_owned` wants it: the owner word just before the slot.
+    #[repr(C)]
+    struct OwnedTask {
+        owner: &'static SlotOwner,
+        slot: WaitSlot,
+    }
+
+    static TEST_OWNER: SlotOwner = SlotOwner {
+        // The id is the slot's address, and the own waker one whose data is the slot.
+        task: |slot| slot.addr() as u64,
+        is_own_waker: |slot, waker| waker.data() == slot.cast(),
+    };
+
+    fn waker_for(slot: *const WaitSlot) -> Waker {
+        fn vtable() -> &'static std::task::RawWakerVTable {
+            &std::task::RawWakerVTable::new(
+                |data| std::task::RawWaker::new(data, vtable()),
+                |_| {},
+                |_| {},
+                |_| {},
+            )
+        }
+        // SAFETY: the vtable's functions never touch the data.
+        unsafe { Waker::from_raw(std::task::RawWaker::new(slot.cast(), vtable())) }
+    }
+
+    #[test]
+    fn an_owned_slot_names_its_task_through_its_owner_and_nests_with_records() {
+        let task = OwnedTask {
+            owner: &TEST_OWNER,
+            slot: WaitSlot::default(),
+        };
+        let slot = std::ptr::addr_of!(task.slot);
+        let id = slot.addr() as u64;
+        let own = waker_for(slot);
+        let other = Waker::from(Arc::new(Noop));
+        let lock = holders();
+        let block_on = WaitSlot::default();
+        task.slot.set(WaitReason::Join { task: 3 });
+        // SAFETY: `slot` is `task.slot`, reached through a pointer to `task`'s field with
+        // `task`'s provenance, and `task.owner` is the word before it.
+        unsafe {
+            polling_owned(slot, || {
+                assert_eq!(task.slot.get(), None, "the poll cleared the reason");
+                assert_eq!(current_task(), Some(id));
+                register_wait(&lock, &other);
+                assert_eq!(task.slot.read_registration(|_| ()), None);
+                polling(&block_on, || {
+                    assert_eq!(current_task(), None);
+                    note(WaitReason::Readable { fd: 8 });
+                });
+                assert_eq!(current_task(), Some(id));
+                register_wait(&lock, &own);
+                lock.hold_exclusive();
+                note(WaitReason::Writable { fd: 9 });
+            });
+        }
+        assert_eq!(current_task(), None);
+        assert_eq!(task.slot.get(), Some(WaitReason::Writable { fd: 9 }));
+        assert_eq!(block_on.get(), Some(WaitReason::Readable { fd: 8 }));
+        assert_eq!(lock.snapshot().tasks, vec![id]);
+        assert_eq!(Arc::strong_count(&lock), 2, "the slot holds a reference");
+        // The next poll, nested in a `block_on`, ends the registration.
+        polling(&block_on, || {
+            // SAFETY: as above.
+            unsafe { polling_owned(slot, || assert_eq!(current_task(), Some(id))) };
+            assert_eq!(current_task(), None);
+        });
+        assert_eq!(Arc::strong_count(&lock), 1);
     }
 
     struct Noop;
