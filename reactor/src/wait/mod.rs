@@ -29,26 +29,29 @@
 //! leaves the `Arc` to the reader to drop (see [`WaitSlot::read_registration`]), so neither
 //! side waits for the other. An address registration owns nothing (its tag bit says so).
 //!
-//! The executor points this thread at the poll in progress with one thread-local word: a
-//! pointer to a record (the slot, the task's id and its own waker) on the stack frame of
-//! [`polling`] or [`polling_task`], which put back the word they found when the poll ends
-//! or unwinds. A poll nested in another (a `block_on` inside a task's poll, and the tasks
-//! of that `block_on`'s runtime inside it) thus links to the record of the poll it
-//! interrupted, and every outer poll gets its slot, task and waker back at any depth. Outside a runnel poll (another executor, no
-//! runtime) `note` and `register_wait` do nothing.
+//! The executor points this thread at the poll in progress with one thread-local word,
+//! and puts back the word it found when the poll ends or unwinds. For a runnel task's poll
+//! ([`polling_owned`]) the word is the task's slot, tagged: the task's id and own waker,
+//! needed only by the rare readers (lock holders, own-waker checks), are found through a
+//! [`SlotOwner`] the executor keeps in the word just before the slot. For [`polling`] and
+//! [`polling_task`] it points at a record (the slot, the task's id and its own waker) on
+//! their stack frame. A poll nested in another (a `block_on` inside a task's poll, and the
+//! tasks of that `block_on`'s runtime inside it) thus links to what the poll it
+//! interrupted published, and every outer poll gets its slot, task and waker back at any
+//! depth. Outside a runnel poll (another executor, no runtime) `note` and `register_wait`
+//! do nothing.
 //!
-//! Cost, per poll, all inlined into the executor's poll: a store clearing the reason, a
-//! load and test of the registration (one to end goes out of line), three stores filling
-//! the record (slot, task id, waker), one thread-local load and store to publish it and
-//! one store when the poll ends — about 14 instructions, with no branch on nesting, no
-//! atomic read-modify-write, no allocation, no lock and no lazily initialised
-//! thread-local. Per `Pending`: a thread-local load, a load of the record's slot and a
-//! relaxed store (`note`). The slot is two words (it sits in every task's 64-byte
-//! header; the executor counts polls in the task's state word, where the CAS that starts
-//! a poll increments it). Against a build with `--cfg runnel_no_wait_reasons` (which
-//! compiles all of it out, for measuring only) that is +3.6 % instructions on a
+//! Cost, per task poll, all inlined into the executor's poll: a store clearing the reason,
+//! a load and test of the registration (one to end goes out of line), one thread-local
+//! load and store publishing the tagged slot and one store when the poll ends — about 10
+//! instructions, with no branch on nesting, no atomic read-modify-write, no allocation, no
+//! lock and no lazily initialised thread-local. Per `Pending`: a thread-local load, a test
+//! of the tag and a relaxed store (`note`). The slot is two words (it sits in every task's
+//! 64-byte header; the executor counts polls in the task's state word, where the CAS that
+//! starts a poll increments it). Against a build with `--cfg runnel_no_wait_reasons`
+//! (which compiles all of it out, for measuring only) that is +2.6 % instructions on a
 //! current-thread `yield_many` (the cheapest poll runnel has, ~384 instructions a yield),
-//! +2.3 % on spawning and joining tasks, +1.3 % on a TCP echo round trip (BENCHMARKS.md,
+//! +1.9 % on spawning and joining tasks, +1.3 % on a TCP echo round trip (BENCHMARKS.md,
 //! "Wait reasons: the per-poll cost").
 
 mod holders;
