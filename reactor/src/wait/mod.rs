@@ -1103,15 +1103,20 @@ mod tests {
             owner: &TEST_OWNER,
             slot: WaitSlot::default(),
         };
-        let slot = std::ptr::addr_of!(task.slot);
+        // Through a pointer to the whole task: the owner word before the slot must be
+        // readable with the slot pointer's provenance (a pointer made from `task.slot`
+        // alone would cover only the slot).
+        let whole: *const OwnedTask = &task;
+        // SAFETY: `whole` points to the live `task`.
+        let slot = unsafe { std::ptr::addr_of!((*whole).slot) };
         let id = slot.addr() as u64;
         let own = waker_for(slot);
         let other = Waker::from(Arc::new(Noop));
         let lock = holders();
         let block_on = WaitSlot::default();
         task.slot.set(WaitReason::Join { task: 3 });
-        // SAFETY: `slot` is `task.slot`, reached through a pointer to `task`'s field with
-        // `task`'s provenance, and `task.owner` is the word before it.
+        // SAFETY: `slot` is `task.slot`, with the provenance of the whole `task`, and
+        // `task.owner` is the word before it.
         unsafe {
             polling_owned(slot, || {
                 assert_eq!(task.slot.get(), None, "the poll cleared the reason");
