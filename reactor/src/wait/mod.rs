@@ -51,7 +51,7 @@
 //! starts a poll increments it). Against a build with `--cfg runnel_no_wait_reasons`
 //! (which compiles all of it out, for measuring only) that is +2.6 % instructions on a
 //! current-thread `yield_many` (the cheapest poll runnel has, ~384 instructions a yield),
-//! +1.9 % on spawning and joining tasks, +1.3 % on a TCP echo round trip (BENCHMARKS.md,
+//! +1.9 % on spawning and joining tasks, +1.2 % on a TCP echo round trip (BENCHMARKS.md,
 //! "Wait reasons: the per-poll cost").
 
 mod holders;
