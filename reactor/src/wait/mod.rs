@@ -577,7 +577,9 @@ pub unsafe fn polling_owned<R>(slot: *const WaitSlot, poll: impl FnOnce() -> R) 
     if !s.on.load(Relaxed).is_null() {
         end_registration(s);
     }
-    let tagged = slot.map_addr(|a| a | OWNED).cast::<()>();
+    // A slot is 8-byte aligned, so its low bit is free; the byte offset keeps the
+    // pointer's provenance (the readers go back through it to the owner word).
+    let tagged = slot.cast::<u8>().wrapping_add(OWNED).cast::<()>();
     let _restore = Restore(CURRENT.with(|c| c.replace(tagged)));
     poll()
 }
@@ -705,9 +707,9 @@ fn with_current<R>(f: impl FnOnce(Now<'_>) -> R) -> Option<R> {
     if current.is_null() {
         return None;
     }
-    if current.addr() & OWNED != 0 {
+    if current as usize & OWNED != 0 {
         return Some(f(Now::Owned(
-            current.map_addr(|a| a & !OWNED).cast::<WaitSlot>(),
+            current.cast::<u8>().wrapping_sub(OWNED).cast::<WaitSlot>(),
         )));
     }
     // SAFETY: an untagged non-null pointer was published by `polling_with` from a record
@@ -1080,7 +1082,7 @@ mod tests {
 
     static TEST_OWNER: SlotOwner = SlotOwner {
         // The id is the slot's address, and the own waker one whose data is the slot.
-        task: |slot| slot.addr() as u64,
+        task: |slot| slot as usize as u64,
         is_own_waker: |slot, waker| waker.data() == slot.cast(),
     };
 
@@ -1109,7 +1111,7 @@ mod tests {
         let whole: *const OwnedTask = &task;
         // SAFETY: `whole` points to the live `task`.
         let slot = unsafe { std::ptr::addr_of!((*whole).slot) };
-        let id = slot.addr() as u64;
+        let id = slot as usize as u64;
         let own = waker_for(slot);
         let other = Waker::from(Arc::new(Noop));
         let lock = holders();
