@@ -43,15 +43,15 @@
 //!
 //! Cost, per task poll, all inlined into the executor's poll: a store clearing the reason,
 //! a load and test of the registration (one to end goes out of line), one thread-local
-//! load and store publishing the tagged slot and one store when the poll ends — about 10
+//! load and store publishing the tagged slot and one store when the poll ends — about 9
 //! instructions, with no branch on nesting, no atomic read-modify-write, no allocation, no
 //! lock and no lazily initialised thread-local. Per `Pending`: a thread-local load, a test
 //! of the tag and a relaxed store (`note`). The slot is two words (it sits in every task's
 //! 64-byte header; the executor counts polls in the task's state word, where the CAS that
 //! starts a poll increments it). Against a build with `--cfg runnel_no_wait_reasons`
-//! (which compiles all of it out, for measuring only) that is +2.6 % instructions on a
+//! (which compiles all of it out, for measuring only) that is +2.3 % instructions on a
 //! current-thread `yield_many` (the cheapest poll runnel has, ~384 instructions a yield),
-//! +1.9 % on spawning and joining tasks, +1.2 % on a TCP echo round trip (BENCHMARKS.md,
+//! +1.8 % on spawning and joining tasks, +1.1 % on a TCP echo round trip (BENCHMARKS.md,
 //! "Wait reasons: the per-poll cost").
 
 mod holders;
