@@ -50,6 +50,18 @@ impl Counts {
         }
     }
 
+    /// Counts for a runtime whose `workers` worker roles are reserved but have no thread
+    /// yet: each is a sleeper (counted parked) whose thread its first claimer starts
+    /// (`Shared::wake_claimed`). Claimed in role order: role 0 first.
+    pub(crate) fn with_parked_workers(workers: usize) -> Counts {
+        Counts {
+            workers,
+            idle: workers,
+            sleepers: (0..workers).rev().collect(),
+            ..Counts::default()
+        }
+    }
+
     /// Threads running tasks, plus the poller while it holds the token.
     pub(crate) fn running(&self) -> usize {
         let active = self.workers.checked_sub(self.idle).unwrap_or_else(|| {

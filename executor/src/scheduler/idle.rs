@@ -57,6 +57,19 @@ impl Idle {
         }
     }
 
+    /// `threads` worker roles, all parked with no thread yet: the first claim of each
+    /// starts its thread (`Shared::wake_claimed`), so a runtime starts a worker thread
+    /// only once work or the reactor needs one.
+    pub(crate) fn with_parked_threads(threads: usize) -> Idle {
+        Idle {
+            counts: Mutex::new(Counts::with_parked_workers(threads)),
+            num_idle: AtomicUsize::new(threads),
+            num_searching: AtomicUsize::new(0),
+            num_workers: threads,
+            core_sleeping: AtomicBool::new(false),
+        }
+    }
+
     /// See `core_sleeping`.
     pub(crate) fn set_core_sleeping(&self, sleeping: bool) {
         self.core_sleeping.store(sleeping, SeqCst);

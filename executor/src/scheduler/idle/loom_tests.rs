@@ -769,3 +769,223 @@ fn loom_driver_sleeper_claimed_while_draining() {
     });
     assert!(!found.deadlock.load(StdRelaxed), "false deadlock");
 }
+
+// ---------------------------------------------------------------------------------------
+// Model 3b: worker threads started by their first claim (`Shared::wake_claimed`). The
+// runtime begins with every worker role parked and threadless (`Idle::with_parked_threads`,
+// `Boot` at `NO_THREAD`). A claim that finds the role threadless starts its thread (a loom
+// thread here) instead of unparking it; the thread begins counted running and searching,
+// as a claimed worker returns from its park. The spawner also hands the poller's start on
+// (`PollerThread::hand_duty`: claim a sleeper, else give it to a role whose thread has not
+// begun) or starts it itself. Asserted: every task runs, the counts come to rest, no
+// false deadlock, and the poller is started exactly once (the duty is neither lost in the
+// race between a claim's thread start, `hand_duty` and `Boot::begin`, nor doubled).
+// ---------------------------------------------------------------------------------------
+
+use crate::scheduler::Boot;
+
+struct Lazy {
+    m: Model,
+    boots: Vec<Boot>,
+    /// `Remote::sysmon_duty`.
+    duty: Vec<AtomicBool>,
+    /// Worker threads started by claims, for the model to join.
+    handles: loom::sync::Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Poller thread starts (by the spawner, or by a worker owing the duty).
+    poller_starts: AtomicUsize,
+    until: usize,
+}
+
+impl Lazy {
+    fn new(workers: usize, until: usize, findings: &StdArc<Findings>) -> Lazy {
+        let mut m = Model::new(workers, 0, Reads::WaitersFirst, findings);
+        m.idle = Idle::with_parked_threads(workers);
+        Lazy {
+            m,
+            boots: (0..workers).map(|_| Boot::new(true)).collect(),
+            duty: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            handles: loom::sync::Mutex::new(Vec::new()),
+            poller_starts: AtomicUsize::new(0),
+            until,
+        }
+    }
+
+    /// `Shared::wake_claimed`.
+    fn wake_claimed(self: &Arc<Self>, index: usize) {
+        if !self.boots[index].claim_start() {
+            self.m.parkers[index].unpark();
+            return;
+        }
+        let me = self.clone();
+        let handle = thread::spawn(move || me.run(index));
+        self.handles.lock().unwrap().push(handle);
+    }
+
+    /// `Shared::notify_parked`.
+    fn notify_parked(self: &Arc<Self>) {
+        fence(SeqCst);
+        if !self.m.idle.should_notify() {
+            return;
+        }
+        let claimed = {
+            let mut counts = self.m.idle.lock();
+            if self.m.idle.num_searching() != 0 {
+                return;
+            }
+            self.m.idle.claim_sleeper(&mut counts)
+        };
+        if let Some(index) = claimed {
+            self.wake_claimed(index);
+        }
+    }
+
+    /// `PollerThread::hand_duty(shared, except)`.
+    fn hand_duty(self: &Arc<Self>, except: Option<usize>) -> bool {
+        let claimed = {
+            let mut counts = self.m.idle.lock();
+            self.m.idle.claim_sleeper(&mut counts)
+        };
+        if let Some(index) = claimed {
+            self.duty[index].store(true, Release);
+            self.wake_claimed(index);
+            return true;
+        }
+        self.boots
+            .iter()
+            .enumerate()
+            .any(|(index, boot)| Some(index) != except && boot.hand_duty())
+    }
+
+    /// A spawn from a thread outside the runtime: push, notify, then `start_for_spawn`.
+    fn spawn(self: &Arc<Self>, hand_poller: bool) {
+        self.m.injector.fetch_add(1, SeqCst);
+        self.notify_parked();
+        if hand_poller && !self.hand_duty(None) {
+            self.poller_starts.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A worker owing the poller's start: `start_before_poll` (hand it on, else start it).
+    fn pay_duty(self: &Arc<Self>, index: usize) {
+        if !self.hand_duty(Some(index)) {
+            self.poller_starts.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// `thread_main` with `claimed`, then `Worker::run`: begins counted searching.
+    fn run(self: &Arc<Self>, index: usize) {
+        let mut owes = self.boots[index].begin();
+        owes |= self.duty[index].swap(false, Acquire);
+        let mut searching = true;
+        let m = &self.m;
+        while !m.done.load(SeqCst) {
+            if !m.pop_injector() {
+                m.park(index, &mut searching, true);
+                owes |= self.duty[index].swap(false, Acquire);
+                continue;
+            }
+            if std::mem::take(&mut owes) {
+                self.pay_duty(index);
+            }
+            if searching {
+                searching = false;
+                if m.idle.stop_searching() {
+                    self.notify_parked();
+                }
+            }
+            if m.ran.fetch_add(1, SeqCst) + 1 == self.until {
+                self.end();
+            }
+        }
+        if owes {
+            // `start_as_duty` with no task live: the start is withdrawn, not lost.
+            self.poller_starts.fetch_add(1, SeqCst);
+        }
+        if searching {
+            m.idle.stop_searching();
+        }
+    }
+
+    /// `Model::end` as `Runtime::shutdown` does it: a role that never had a thread is
+    /// claimed but not started.
+    fn end(&self) {
+        self.m.done.store(true, SeqCst);
+        for index in self.m.idle.claim_all() {
+            if self.boots[index].has_thread() {
+                self.m.parkers[index].unpark();
+            }
+        }
+    }
+
+    fn join_all(&self) {
+        loop {
+            let next = self.handles.lock().unwrap().pop();
+            match next {
+                Some(handle) => handle.join().unwrap(),
+                None => return,
+            }
+        }
+    }
+}
+
+/// `workers` threadless roles; this thread spawns `local` tasks (handing on the poller's
+/// start after the first), a remote thread `remote` more.
+fn lazy_start_model(workers: usize, local: usize, remote: usize, bound: Option<usize>) {
+    let findings = StdArc::new(Findings::default());
+    let tasks = local + remote;
+    model(bound, move || {
+        let l = Arc::new(Lazy::new(workers, tasks, &findings));
+        let other = (remote > 0).then(|| {
+            let l = l.clone();
+            thread::spawn(move || (0..remote).for_each(|_| l.spawn(false)))
+        });
+        for i in 0..local {
+            l.spawn(i == 0);
+        }
+        if let Some(other) = other {
+            other.join().unwrap();
+        }
+        l.join_all();
+        let m = &l.m;
+        assert_eq!(m.ran.load(SeqCst), tasks, "a task was not run");
+        let never_started = l.boots.iter().filter(|b| !b.has_thread()).count();
+        {
+            let counts = m.idle.lock();
+            assert_eq!(
+                (counts.idle(), counts.idle_workers(), counts.token()),
+                (0, 0, 0),
+                "idle, sleepers, token"
+            );
+        }
+        // `end` claims the threadless roles too; nothing ever un-counts their search.
+        assert_eq!(m.idle.num_searching(), never_started, "searching");
+        assert_eq!(
+            l.poller_starts.load(SeqCst),
+            usize::from(local > 0),
+            "the poller's start was lost or doubled"
+        );
+        assert!(!findings.deadlock.load(StdRelaxed), "false deadlock");
+    });
+}
+
+/// One spawn on a two-worker runtime: the claim starts worker 0, the poller's start goes
+/// to worker 1 (claimed and started) or, once worker 0's search claimed it, to whichever
+/// thread has not begun yet, else to the spawner.
+#[test]
+fn loom_lazy_start_first_spawn() {
+    lazy_start_model(2, 1, 0, None);
+}
+
+/// A local and a remote spawn race to claim the threadless roles: each role's thread is
+/// started once, and both tasks run.
+#[test]
+fn loom_lazy_start_two_spawners() {
+    lazy_start_model(2, 1, 1, Some(3));
+}
+
+/// One worker: the spawner's claim starts it, and the poller's start goes to it (not yet
+/// begun, or parked again) or to the spawner.
+#[test]
+fn loom_lazy_start_one_worker() {
+    lazy_start_model(1, 2, 0, None);
+}
