@@ -166,3 +166,30 @@ fn first_task_stall() {
     release_tx.send(()).unwrap();
     rt.block_on(blocker).unwrap();
 }
+
+/// Worker threads start on their first claim; an idle one is also what sleeps in the
+/// reactor's poll. A `block_on` future that stores a waker in the reactor (a timer here)
+/// while no worker thread exists claims one to drive it; one that waits on something
+/// else (a channel fed by a plain thread) starts none.
+#[test]
+fn a_waker_stored_in_the_reactor_starts_a_worker_and_nothing_else_does() {
+    let rt = runtime("lzp-f");
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        tx.send(5).unwrap();
+    });
+    assert_eq!(rt.block_on(rx).unwrap(), 5);
+    feeder.join().unwrap();
+    assert_eq!(
+        rt.metrics().worker_threads,
+        0,
+        "a worker thread started for a wait outside the reactor"
+    );
+    rt.block_on(runnel::time::sleep(std::time::Duration::from_millis(5)));
+    assert_eq!(
+        rt.metrics().worker_threads,
+        1,
+        "the timer's waker did not start exactly one worker to drive the reactor"
+    );
+}

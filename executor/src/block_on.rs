@@ -214,12 +214,6 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
             if let Poll::Ready(output) = poll {
                 return output;
             }
-            // Worker threads start when first claimed: with none yet, claim one so that it
-            // sleeps in the reactor's poll (the caller sleeps on its condvar) and I/O and
-            // timers this future waits on are served at once, not on sysmon's next tick.
-            if !shared.config.current_thread && !shared.has_worker_thread() {
-                shared.notify_parked();
-            }
             // Sysmon re-checks for a deadlock (and reports a stall) while the caller
             // sleeps, and watches the polls of the tasks the core runs.
             shared.poller.ensure_started(shared);

@@ -375,8 +375,12 @@ fn poll_if_unattended(shared: &Arc<Shared>, now: Instant, wakers: &mut Vec<Waker
     if !driver.has_pending(now) {
         drop(driver);
         // A worker that went to sleep while we held the driver slept on its condvar; with
-        // nobody in the poll, wake one so it comes back and sleeps in the driver.
-        shared.notify_parked();
+        // nobody in the poll, wake one so it comes back and sleeps in the driver. With no
+        // worker thread yet nobody slept so, and a waker stored in the reactor starts one
+        // (the `on_first_waiter` hook set in `build`).
+        if shared.has_worker_thread() {
+            shared.notify_parked();
+        }
         return;
     }
     // Count first: from here until release_token, a worker going idle sees running > 0.

@@ -485,6 +485,22 @@ impl Builder {
             spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
             poller: PollerThread::new(),
         });
+        if !current_thread {
+            // Worker threads start when first claimed, and an idle one is what sleeps in
+            // the reactor's poll. A waker stored in the reactor while none has started (by
+            // this runtime's `block_on` future, code under `enter`, or a task of another
+            // runtime) claims one, so its I/O or timer is served at once rather than on
+            // sysmon's tick, or never if sysmon is not running. Weak: the reactor is part
+            // of `Shared`.
+            let weak = Arc::downgrade(&shared);
+            shared.reactor.on_first_waiter(Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    if !shared.has_worker_thread() {
+                        shared.notify_parked();
+                    }
+                }
+            }));
+        }
         let mut runtime = Runtime {
             handle: Handle::new(shared.clone()),
             #[cfg(unix)]

@@ -3,7 +3,8 @@
 //!
 //! Invariants (ARCHITECTURE.md, "Idle accounting and the deadlock detector"):
 //! 1. `workers` counts worker threads from the moment they are reserved and `block_on`
-//!    callers; `idle` the parked ones; `token` the poller while it takes wakers out of
+//!    callers; `idle` the parked ones (a multi-thread runtime's initial roles are reserved
+//!    at `build` as parked sleepers with no thread: `with_parked_workers`); `token` the poller while it takes wakers out of
 //!    the reactor; `running = workers - idle + token` is only computed under the lock.
 //! 2. Every transition that can make the runtime quiet (more idle, token released, a job
 //!    or a thread gone) returns `Check::Run` when `running` and `blocking` reached zero;

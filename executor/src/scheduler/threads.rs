@@ -178,9 +178,7 @@ impl SparePool {
                 self.cvar.notify_one();
                 Ok(())
             }
-            Assign::Start => {
-                Self::spawn(&mut state, shared, slot, false).map_err(Failure::Spawn)
-            }
+            Assign::Start => Self::spawn(&mut state, shared, slot, false).map_err(Failure::Spawn),
             other => Err(Failure::NoThread(other)),
         }
     }

@@ -811,95 +811,95 @@ impl Lazy {
     }
 
     /// `Shared::wake_claimed`.
-    fn wake_claimed(self: &Arc<Self>, index: usize) {
-        if !self.boots[index].claim_start() {
-            self.m.parkers[index].unpark();
+    fn wake_claimed(this: &Arc<Self>, index: usize) {
+        if !this.boots[index].claim_start() {
+            this.m.parkers[index].unpark();
             return;
         }
-        let me = self.clone();
-        let handle = thread::spawn(move || me.run(index));
-        self.handles.lock().unwrap().push(handle);
+        let me = this.clone();
+        let handle = thread::spawn(move || Lazy::run(&me, index));
+        this.handles.lock().unwrap().push(handle);
     }
 
     /// `Shared::notify_parked`.
-    fn notify_parked(self: &Arc<Self>) {
+    fn notify_parked(this: &Arc<Self>) {
         fence(SeqCst);
-        if !self.m.idle.should_notify() {
+        if !this.m.idle.should_notify() {
             return;
         }
         let claimed = {
-            let mut counts = self.m.idle.lock();
-            if self.m.idle.num_searching() != 0 {
+            let mut counts = this.m.idle.lock();
+            if this.m.idle.num_searching() != 0 {
                 return;
             }
-            self.m.idle.claim_sleeper(&mut counts)
+            this.m.idle.claim_sleeper(&mut counts)
         };
         if let Some(index) = claimed {
-            self.wake_claimed(index);
+            Lazy::wake_claimed(this, index);
         }
     }
 
     /// `PollerThread::hand_duty(shared, except)`.
-    fn hand_duty(self: &Arc<Self>, except: Option<usize>) -> bool {
+    fn hand_duty(this: &Arc<Self>, except: Option<usize>) -> bool {
         let claimed = {
-            let mut counts = self.m.idle.lock();
-            self.m.idle.claim_sleeper(&mut counts)
+            let mut counts = this.m.idle.lock();
+            this.m.idle.claim_sleeper(&mut counts)
         };
         if let Some(index) = claimed {
-            self.duty[index].store(true, Release);
-            self.wake_claimed(index);
+            this.duty[index].store(true, Release);
+            Lazy::wake_claimed(this, index);
             return true;
         }
-        self.boots
+        this.boots
             .iter()
             .enumerate()
             .any(|(index, boot)| Some(index) != except && boot.hand_duty())
     }
 
     /// A spawn from a thread outside the runtime: push, notify, then `start_for_spawn`.
-    fn spawn(self: &Arc<Self>, hand_poller: bool) {
-        self.m.injector.fetch_add(1, SeqCst);
-        self.notify_parked();
-        if hand_poller && !self.hand_duty(None) {
-            self.poller_starts.fetch_add(1, SeqCst);
+    fn spawn(this: &Arc<Self>, hand_poller: bool) {
+        this.m.injector.fetch_add(1, SeqCst);
+        Lazy::notify_parked(this);
+        if hand_poller && !Lazy::hand_duty(this, None) {
+            this.poller_starts.fetch_add(1, SeqCst);
         }
     }
 
     /// A worker owing the poller's start: `start_before_poll` (hand it on, else start it).
-    fn pay_duty(self: &Arc<Self>, index: usize) {
-        if !self.hand_duty(Some(index)) {
-            self.poller_starts.fetch_add(1, SeqCst);
+    fn pay_duty(this: &Arc<Self>, index: usize) {
+        if !Lazy::hand_duty(this, Some(index)) {
+            this.poller_starts.fetch_add(1, SeqCst);
         }
     }
 
     /// `thread_main` with `claimed`, then `Worker::run`: begins counted searching.
-    fn run(self: &Arc<Self>, index: usize) {
-        let mut owes = self.boots[index].begin();
-        owes |= self.duty[index].swap(false, Acquire);
+    fn run(this: &Arc<Self>, index: usize) {
+        let mut owes = this.boots[index].begin();
+        owes |= this.duty[index].swap(false, Acquire);
         let mut searching = true;
-        let m = &self.m;
+        let m = &this.m;
         while !m.done.load(SeqCst) {
             if !m.pop_injector() {
                 m.park(index, &mut searching, true);
-                owes |= self.duty[index].swap(false, Acquire);
+                owes |= this.duty[index].swap(false, Acquire);
                 continue;
             }
             if std::mem::take(&mut owes) {
-                self.pay_duty(index);
+                Lazy::pay_duty(this, index);
             }
             if searching {
                 searching = false;
                 if m.idle.stop_searching() {
-                    self.notify_parked();
+                    Lazy::notify_parked(this);
                 }
             }
-            if m.ran.fetch_add(1, SeqCst) + 1 == self.until {
-                self.end();
+            if m.ran.fetch_add(1, SeqCst) + 1 == this.until {
+                this.end();
             }
         }
         if owes {
             // `start_as_duty` with no task live: the start is withdrawn, not lost.
-            self.poller_starts.fetch_add(1, SeqCst);
+            this.poller_starts.fetch_add(1, SeqCst);
         }
         if searching {
             m.idle.stop_searching();
@@ -937,10 +937,10 @@ fn lazy_start_model(workers: usize, local: usize, remote: usize, bound: Option<u
         let l = Arc::new(Lazy::new(workers, tasks, &findings));
         let other = (remote > 0).then(|| {
             let l = l.clone();
-            thread::spawn(move || (0..remote).for_each(|_| l.spawn(false)))
+            thread::spawn(move || (0..remote).for_each(|_| Lazy::spawn(&l, false)))
         });
         for i in 0..local {
-            l.spawn(i == 0);
+            Lazy::spawn(&l, i == 0);
         }
         if let Some(other) = other {
             other.join().unwrap();
