@@ -777,9 +777,12 @@ fn loom_driver_sleeper_claimed_while_draining() {
 // thread here) instead of unparking it; the thread begins counted running and searching,
 // as a claimed worker returns from its park. The spawner also hands the poller's start on
 // (`PollerThread::hand_duty`: claim a sleeper, else give it to a role whose thread has not
-// begun) or starts it itself. Asserted: every task runs, the counts come to rest, no
-// false deadlock, and the poller is started exactly once (the duty is neither lost in the
-// race between a claim's thread start, `hand_duty` and `Boot::begin`, nor doubled).
+// begun) or starts it itself. Asserted: every task runs (no lost wakeup: a claim's start
+// stands in for its unpark), the counts come to rest, and the poller is started exactly
+// once (the duty is neither lost in the race between a claim's thread start, `hand_duty`
+// and `Boot::begin`, nor doubled). The spawners are outside the runtime (the real check
+// answers "maybe" while they hold a handle), so the check's verdicts are model 4's
+// business, not asserted here.
 // ---------------------------------------------------------------------------------------
 
 use crate::scheduler::Boot;
@@ -964,7 +967,6 @@ fn lazy_start_model(workers: usize, local: usize, remote: usize, bound: Option<u
             usize::from(local > 0),
             "the poller's start was lost or doubled"
         );
-        assert!(!findings.deadlock.load(StdRelaxed), "false deadlock");
     });
 }
 
@@ -973,7 +975,7 @@ fn lazy_start_model(workers: usize, local: usize, remote: usize, bound: Option<u
 /// thread has not begun yet, else to the spawner.
 #[test]
 fn loom_lazy_start_first_spawn() {
-    lazy_start_model(2, 1, 0, None);
+    lazy_start_model(2, 1, 0, Some(3));
 }
 
 /// A local and a remote spawn race to claim the threadless roles: each role's thread is
