@@ -224,7 +224,12 @@ impl SparePool {
     pub(crate) fn shutdown(&self) -> Vec<std::thread::JoinHandle<()>> {
         let mut state = self.lock();
         state.shutdown = true;
-        self.cvar.notify_all();
+        // Only threads counted in `waiting` wait on the condvar (they `enter` under this
+        // lock first, and test `shutdown` under it before each wait): with none, skip the
+        // notify's syscall.
+        if state.waiting > 0 {
+            self.cvar.notify_all();
+        }
         std::mem::take(&mut state.handles)
     }
 
