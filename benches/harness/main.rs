@@ -508,7 +508,10 @@ fn echo_sample(
     if warm_msgs > 0 {
         echo(conns, warm_msgs);
     }
-    vec![costed(|_| (conns * msgs) as f64, || echo(conns, msgs).to_vec())]
+    vec![costed(
+        |_| (conns * msgs) as f64,
+        || echo(conns, msgs).to_vec(),
+    )]
 }
 
 /// The blocking-threads baselines, by workload id: the TCP echo workloads' only.
