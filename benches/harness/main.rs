@@ -7,11 +7,18 @@
 //! cargo bench --bench harness -- --only tcp_echo --runtimes runnel   # for profiling
 //! cargo bench --bench harness -- --only current_thread   # the one-thread runtimes
 //! cargo bench --bench harness -- --only sync     # runnel::sync vs tokio::sync vs async-lock
+//! cargo bench --bench harness -- --only tcp_echo --runtimes runnel,tokio,threads
 //! ```
 //!
 //! Options: `--smoke`, `--only ID[,ID…]` (substring of a workload id), `--runtimes
-//! NAME[,NAME…]`, `--rounds N` (override every workload's), `--workers N` (default 2),
-//! `--out PATH` (default `$CARGO_TARGET_DIR/bench-harness.md`, else `target/…`).
+//! NAME[,NAME…]` (runnel, tokio, smol, threads; default all), `--rounds N` (override
+//! every workload's), `--workers N` (default 2), `--out PATH` (default
+//! `$CARGO_TARGET_DIR/bench-harness.md`, else `target/…`).
+//!
+//! **The `threads` baseline.** Not a runtime: the TCP echo done with blocking `std::net`
+//! threads, one per connection (`tcp::echo_threads`). Only the `tcp_echo` workloads have
+//! it (`baselines`); it takes a turn in their rotation like a runtime and gets a table of
+//! its own, with each runtime's cost over it (`report::baseline_table`).
 //!
 //! **Alternation.** A workload runs in rounds; each round starts every runtime in turn,
 //! the order rotating by one each round (runnel-tokio-smol, tokio-smol-runnel, …), runs
@@ -53,6 +60,8 @@ struct Options {
     smoke: bool,
     only: Vec<String>,
     runtimes: Vec<Kind>,
+    /// Run the blocking-threads baseline where a workload has one.
+    threads: bool,
     rounds: Option<usize>,
     workers: usize,
     out: Option<String>,
@@ -64,6 +73,7 @@ fn parse_options() -> Options {
         smoke: false,
         only: Vec::new(),
         runtimes: Kind::ALL.to_vec(),
+        threads: true,
         rounds: None,
         workers: DEFAULT_WORKERS,
         out: None,
@@ -79,8 +89,11 @@ fn parse_options() -> Options {
             "--smoke" => o.smoke = true,
             "--only" => o.only.extend(value("--only").split(',').map(str::to_owned)),
             "--runtimes" => {
-                o.runtimes = value("--runtimes")
+                let names = value("--runtimes");
+                o.threads = names.split(',').any(|n| n == "threads");
+                o.runtimes = names
                     .split(',')
+                    .filter(|&n| n != "threads")
                     .map(|n| Kind::parse(n).unwrap_or_else(|| panic!("unknown runtime {n}")))
                     .collect();
             }
@@ -169,6 +182,8 @@ impl Sizes {
 
 /// One round's samples on one runtime: each sample has one value per metric.
 type RoundFn = Box<dyn Fn(Kind) -> Vec<Vec<f64>>>;
+/// One round's samples of a baseline without a runtime, shaped like the workload's.
+type BaselineFn = Box<dyn Fn() -> Vec<Vec<f64>>>;
 
 struct Workload {
     /// What `--only` matches.
@@ -400,11 +415,7 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
     for (conns, msgs) in s.echo {
         let warm_msgs = if full { 200 } else { 0 };
         w.push(Workload {
-            id: if conns <= 2 {
-                "tcp_echo_2"
-            } else {
-                "tcp_echo_64"
-            },
+            id: echo_id(conns),
             title: format!("tcp_echo ({conns} conns × {msgs} msgs of 512 B)"),
             metrics: with_costs(vec![
                 Metric::higher("rate", "msgs/s"),
@@ -414,14 +425,7 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
             rounds,
             run: per_runtime!(|R| {
                 let rt = R::start(workers);
-                if warm_msgs > 0 {
-                    tcp::echo(&rt, conns, warm_msgs);
-                }
-                let sample = costed(
-                    |_| (conns * msgs) as f64,
-                    || tcp::echo(&rt, conns, msgs).to_vec(),
-                );
-                vec![sample]
+                echo_sample(warm_msgs, conns, msgs, |c, m| tcp::echo(&rt, c, m))
             }),
         });
     }
@@ -485,8 +489,53 @@ fn workloads(s: &Sizes, workers: usize) -> Vec<Workload> {
     w
 }
 
-/// Runs `w`'s rounds, rotating the runtime order each round; one row per metric.
-fn drive(w: &Workload, kinds: &[Kind], rounds: usize) -> Vec<Row> {
+fn echo_id(conns: usize) -> &'static str {
+    if conns <= 2 {
+        "tcp_echo_2"
+    } else {
+        "tcp_echo_64"
+    }
+}
+
+/// One echo sample: `warm_msgs` per connection unmeasured (if any), then the measured run
+/// with its cost columns. `echo(conns, msgs)` is a runtime's `tcp::echo` or the threads'.
+fn echo_sample(
+    warm_msgs: usize,
+    conns: usize,
+    msgs: usize,
+    echo: impl Fn(usize, usize) -> [f64; 3],
+) -> Vec<Vec<f64>> {
+    if warm_msgs > 0 {
+        echo(conns, warm_msgs);
+    }
+    vec![costed(
+        |_| (conns * msgs) as f64,
+        || echo(conns, msgs).to_vec(),
+    )]
+}
+
+/// The blocking-threads baselines, by workload id: the TCP echo workloads' only.
+fn baselines(s: &Sizes) -> Vec<(&'static str, BaselineFn)> {
+    let warm_msgs = if s.full { 200 } else { 0 };
+    s.echo
+        .iter()
+        .map(|&(conns, msgs)| {
+            let run: BaselineFn =
+                Box::new(move || echo_sample(warm_msgs, conns, msgs, tcp::echo_threads));
+            (echo_id(conns), run)
+        })
+        .collect()
+}
+
+/// Runs `w`'s rounds, rotating the runtime order each round; one row per metric. With a
+/// `threads` baseline it takes a turn in the rotation too, and its samples come back per
+/// metric, in the rows' order.
+fn drive(
+    w: &Workload,
+    kinds: &[Kind],
+    rounds: usize,
+    threads: Option<&BaselineFn>,
+) -> (Vec<Row>, Vec<Vec<f64>>) {
     let mut rows: Vec<Row> = w
         .metrics
         .iter()
@@ -496,10 +545,21 @@ fn drive(w: &Workload, kinds: &[Kind], rounds: usize) -> Vec<Row> {
             samples: Default::default(),
         })
         .collect();
+    let mut base = vec![Vec::new(); rows.len()];
     let started = Instant::now();
+    let turns = kinds.len() + usize::from(threads.is_some());
     for round in 0..rounds {
-        for i in 0..kinds.len() {
-            let kind = kinds[(round + i) % kinds.len()];
+        for i in 0..turns {
+            let Some(&kind) = kinds.get((round + i) % turns) else {
+                let run = threads.expect("the extra turn is the baseline's");
+                for sample in run() {
+                    assert_eq!(sample.len(), rows.len(), "{}: baseline shape", w.id);
+                    for (b, v) in base.iter_mut().zip(sample) {
+                        b.push(v);
+                    }
+                }
+                continue;
+            };
             for sample in (w.run)(kind) {
                 assert_eq!(sample.len(), rows.len(), "{}: sample shape", w.id);
                 for (row, v) in rows.iter_mut().zip(sample) {
@@ -508,13 +568,17 @@ fn drive(w: &Workload, kinds: &[Kind], rounds: usize) -> Vec<Row> {
             }
         }
     }
-    let medians: Vec<String> = kinds
+    let mut medians: Vec<String> = kinds
         .iter()
         .map(|&k| {
             let m = rows[0].median(k).map_or("–".into(), report::fmt_num);
             format!("{} {m}", k.name())
         })
         .collect();
+    if threads.is_some() {
+        let m = report::median(&base[0]).map_or("–".into(), report::fmt_num);
+        medians.push(format!("threads {m}"));
+    }
     eprintln!(
         "{:<48} {:>6.1} s   {} ({})",
         w.title,
@@ -522,7 +586,7 @@ fn drive(w: &Workload, kinds: &[Kind], rounds: usize) -> Vec<Row> {
         medians.join(", "),
         rows[0].metric.unit
     );
-    rows
+    (rows, base)
 }
 
 fn run_child(what: &str, kind: Kind, n: usize, workers: usize) {
@@ -611,18 +675,31 @@ fn main() {
         .collect();
     assert!(!selected.is_empty(), "--only matched no workload");
     eprintln!(
-        "runnel bench harness: {} mode, {}, runtimes: {}",
+        "runnel bench harness: {} mode, {}, runtimes: {}{}",
         if o.smoke { "smoke" } else { "full" },
         machine_note(o.workers),
         o.runtimes
             .iter()
             .map(|k| k.name())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        if o.threads { " + threads baseline" } else { "" }
     );
+    let baselines = if o.threads {
+        baselines(&sizes)
+    } else {
+        Vec::new()
+    };
     let mut rows = Vec::new();
+    // (index of the workload's first row in `rows`, its baseline samples per metric)
+    let mut based = Vec::new();
     for w in &selected {
-        rows.extend(drive(w, &o.runtimes, o.rounds.unwrap_or(w.rounds)));
+        let threads = baselines.iter().find(|(id, _)| *id == w.id).map(|b| &b.1);
+        let (w_rows, base) = drive(w, &o.runtimes, o.rounds.unwrap_or(w.rounds), threads);
+        if threads.is_some() {
+            based.push((rows.len(), base));
+        }
+        rows.extend(w_rows);
     }
     let elapsed = started.elapsed();
     let mut md = format!(
@@ -637,6 +714,17 @@ fn main() {
     md.push_str(&report::table(&rows));
     md.push_str("\n### CPU cost per operation (same samples)\n\n");
     md.push_str(&report::cost_table(&rows));
+    if !based.is_empty() {
+        let (mut runtime_rows, mut threads) = (Vec::new(), Vec::new());
+        for (first, base) in &based {
+            for (i, b) in base.iter().enumerate() {
+                runtime_rows.push(&rows[first + i]);
+                threads.push(b.as_slice());
+            }
+        }
+        md.push_str("\n### Blocking-threads baseline (same rounds)\n\n");
+        md.push_str(&report::baseline_table(&runtime_rows, &threads));
+    }
     println!("{md}");
     let path = output_path(&o);
     if let Some(dir) = path.parent() {

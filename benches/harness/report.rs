@@ -203,3 +203,65 @@ fn rows_table<'a>(rows: impl Iterator<Item = &'a Row>) -> String {
     );
     out
 }
+
+/// The blocking-threads baseline table: for each workload that has one (the TCP echo
+/// rows), its samples next to the runtimes' medians, and each runtime's cost over it.
+/// `rows[i]` and `threads[i]` are the same metric of the same rounds. Ten cells a line,
+/// so `paired.py` (which reads the eleven-cell runtime tables) passes over it.
+pub fn baseline_table(rows: &[&Row], threads: &[&[f64]]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| workload | metric | threads median | threads best | runnel median | tokio median \
+         | smol median | runnel/threads | tokio/threads | n |\n",
+    );
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (row, base) in rows.iter().zip(threads) {
+        let arrow = match row.metric.better {
+            Better::Lower => "↓",
+            Better::Higher => "↑",
+        };
+        let base_median = median(base);
+        let base_best = base.iter().copied().reduce(match row.metric.better {
+            Better::Lower => f64::min,
+            Better::Higher => f64::max,
+        });
+        let ratio = |kind| {
+            let (k, b) = (row.median(kind), base_median);
+            let r = match (k, b, row.metric.better) {
+                (Some(k), Some(b), Better::Lower) => k / b,
+                (Some(k), Some(b), Better::Higher) => b / k,
+                _ => return "–".to_owned(),
+            };
+            match r {
+                r if !r.is_finite() => "–".to_owned(),
+                r if r > 1.0 => format!("**{r:.2}**"),
+                r => format!("{r:.2}"),
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} ({}) {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.workload,
+            row.metric.label,
+            row.metric.unit,
+            arrow,
+            cell(base_median),
+            cell(base_best),
+            cell(row.median(Kind::Runnel)),
+            cell(row.median(Kind::Tokio)),
+            cell(row.median(Kind::Smol)),
+            ratio(Kind::Runnel),
+            ratio(Kind::Tokio),
+            base.len(),
+        );
+    }
+    out.push_str(
+        "\n*threads*: no runtime, a blocking `std::net` server with one OS thread per \
+         connection and one blocking client thread per connection (`tcp::echo_threads`), \
+         same listener, messages, check and TCP_NODELAY, run in the same rounds (its turn \
+         rotates with the runtimes'). Ratios are the runtime's cost over the threads' \
+         (for ↑ metrics: threads / runtime), so **> 1.0 means the runtime is worse**. \
+         n: threads samples.\n",
+    );
+    out
+}

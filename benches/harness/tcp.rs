@@ -3,9 +3,14 @@
 //!
 //! The listener is made the same way for every runtime (`listen`: std + socket2, backlog
 //! 4096) and handed to the runtime, so no runtime's default backlog decides a result.
+//!
+//! `echo_threads` is the echo without a runtime: one blocking OS thread per connection on
+//! each side, the classic design an async runtime has to beat on CPU per message. It
+//! shares the listener, the messages, the check and the figures with `echo`.
 
-use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::rt::Runtime;
@@ -39,7 +44,7 @@ fn pattern(conn: usize, msg: usize, buf: &mut [u8; MSG]) {
 pub fn echo<R: Runtime>(rt: &R, conns: usize, msgs: usize) -> [f64; 3] {
     let std_listener = listen().expect("listen");
     let addr = std_listener.local_addr().expect("local_addr");
-    let (elapsed, mut rtts) = rt.run(async move {
+    let (elapsed, rtts) = rt.run(async move {
         let listener = R::listener(std_listener).expect("listener");
         let server = R::spawn(async move {
             let mut echoers = Vec::with_capacity(conns);
@@ -98,13 +103,79 @@ pub fn echo<R: Runtime>(rt: &R, conns: usize, msgs: usize) -> [f64; 3] {
         );
         (elapsed, rtts)
     });
-    assert_eq!(rtts.len(), conns * msgs);
+    echo_figures(elapsed, rtts, conns * msgs)
+}
+
+/// Messages/s and the p50/p99 round trip in µs, from every round trip of a run.
+fn echo_figures(elapsed: Duration, mut rtts: Vec<u64>, expected: usize) -> [f64; 3] {
+    assert_eq!(rtts.len(), expected);
     rtts.sort_unstable();
     [
         rtts.len() as f64 / elapsed.as_secs_f64(),
         crate::report::percentile(&rtts, 0.50) / 1e3,
         crate::report::percentile(&rtts, 0.99) / 1e3,
     ]
+}
+
+/// `echo` with no runtime: a blocking `std::net` server that starts one OS thread per
+/// accepted connection, and one blocking client thread per connection. Threads are
+/// started inside the measured part, as `echo` spawns its tasks there; that is ~130
+/// thread starts against tens of thousands of round trips.
+pub fn echo_threads(conns: usize, msgs: usize) -> [f64; 3] {
+    let listener = listen().expect("listen");
+    listener.set_nonblocking(false).expect("blocking listener");
+    let addr = listener.local_addr().expect("local_addr");
+    let server = thread::spawn(move || {
+        let echoers: Vec<_> = (0..conns)
+            .map(|_| {
+                let (mut s, _) = listener.accept().expect("accept");
+                s.set_nodelay(true).expect("nodelay");
+                thread::spawn(move || {
+                    let mut buf = [0u8; MSG];
+                    for _ in 0..msgs {
+                        s.read_exact(&mut buf).expect("server read");
+                        s.write_all(&buf).expect("server write");
+                    }
+                    msgs
+                })
+            })
+            .collect();
+        echoers
+            .into_iter()
+            .map(|e| e.join().expect("echo thread panicked"))
+            .sum::<usize>()
+    });
+    let start = Instant::now();
+    let clients: Vec<_> = (0..conns)
+        .map(|conn| {
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).expect("connect");
+                s.set_nodelay(true).expect("nodelay");
+                let (mut sent, mut echoed) = ([0u8; MSG], [0u8; MSG]);
+                let mut rtts = Vec::with_capacity(msgs);
+                for msg in 0..msgs {
+                    pattern(conn, msg, &mut sent);
+                    let t = Instant::now();
+                    s.write_all(&sent).expect("client write");
+                    s.read_exact(&mut echoed).expect("client read");
+                    rtts.push(t.elapsed().as_nanos() as u64);
+                    assert!(
+                        sent == echoed,
+                        "conn {conn}: message {msg} came back different"
+                    );
+                }
+                rtts
+            })
+        })
+        .collect();
+    let mut rtts = Vec::with_capacity(conns * msgs);
+    for c in clients {
+        rtts.extend(c.join().expect("client thread panicked"));
+    }
+    let elapsed = start.elapsed();
+    let echoed = server.join().expect("server thread panicked");
+    assert_eq!(echoed, conns * msgs, "server echoed a different count");
+    echo_figures(elapsed, rtts, conns * msgs)
 }
 
 /// Byte `offset` of connection `conn`'s stream. 64 KiB is a multiple of 256, so every
