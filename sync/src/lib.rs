@@ -55,6 +55,7 @@ pub mod watch;
 
 mod block_on;
 mod loom;
+mod wait_record;
 mod wake_list;
 
 pub use runnel_reactor::wait::SyncKind;

@@ -128,10 +128,12 @@ pub enum SyncKind {
     ChannelSend,
     /// `WaitGroup::wait` (the group's counter reaching zero).
     WaitGroup,
+    /// A channel sender's `closed` (every receiver going away).
+    ChannelClosed,
 }
 
 impl SyncKind {
-    const ALL: [SyncKind; 9] = [
+    const ALL: [SyncKind; 10] = [
         SyncKind::MutexLock,
         SyncKind::RwLockRead,
         SyncKind::RwLockWrite,
@@ -141,6 +143,7 @@ impl SyncKind {
         SyncKind::ChannelRecv,
         SyncKind::ChannelSend,
         SyncKind::WaitGroup,
+        SyncKind::ChannelClosed,
     ];
 
     fn describe(self) -> &'static str {
@@ -154,6 +157,7 @@ impl SyncKind {
             SyncKind::ChannelRecv => "recv on channel",
             SyncKind::ChannelSend => "send on full channel",
             SyncKind::WaitGroup => "completion of wait group",
+            SyncKind::ChannelClosed => "close of channel",
         }
     }
 }
