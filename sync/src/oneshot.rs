@@ -36,8 +36,9 @@
 //! publishes that wait's waker sets `RECORD`. So a completion or close that finds `RECORD`
 //! finds the record made (the RMWs are `AcqRel`), and updates its own side's count with no
 //! atomic operation besides the one it makes anyway; one that does not find it ran before
-//! the waiter's RMW, which then sees the channel finished and does not wait. The paths
-//! that never wait allocate nothing and make no RMW for it.
+//! the waiter's RMW, which then sees the channel finished and does not wait (the record it
+//! made, stale, is never shown: no wait on the channel can follow). The paths that never
+//! wait allocate nothing and make no RMW for it.
 //!
 //! Deadlock detector: a task waiting here has its waker held by the channel, so the
 //! detector says "maybe" (never a false report).
@@ -144,7 +145,7 @@ impl<T> Inner<T> {
             }
         };
         if prev & RECORD != 0 {
-            self.record.publish_senders(0);
+            self.record.sender_gone();
         }
         if prev & (CLOSED | TX_WAKER) == TX_WAKER {
             // SAFETY: the RMW above cleared TX_WAKER while the receiver was open, so the
@@ -169,10 +170,15 @@ impl<T> Inner<T> {
     /// The receiver is dropped, `state` the state word its drop found: tells the wait
     /// record, if there is one, and ends a registration of the receiver's wait made in this
     /// poll (one made in an earlier poll ended when this one began).
+    /// Where the channel lives: the address its wait reason and record give.
+    fn addr(&self) -> *const () {
+        (self as *const Self).cast()
+    }
+
+    #[inline]
     fn forget_receiver(&self, state: usize) {
         if state & RECORD != 0 {
-            self.record.publish_receivers(0);
-            self.record.unregister();
+            self.record.receiver_gone();
         }
     }
 }
@@ -310,7 +316,7 @@ impl<T> Inner<T> {
             .tx_waker
             .with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
         // Both ends are alive: this sender is, and the receiver had not closed.
-        inner.record.make(inner, || (1, 1));
+        inner.record.make(inner.addr(), 1, 1);
         if inner.state.fetch_or(TX_WAKER | RECORD, AcqRel) & CLOSED != 0 {
             // SAFETY: the receiver closed before our waker was published, so its close
             // did not take it; nobody else reads the cell.
@@ -320,7 +326,7 @@ impl<T> Inner<T> {
         }
         inner
             .record
-            .register(SyncKind::ChannelClosed, inner, cx.waker());
+            .register(SyncKind::ChannelClosed, inner.addr(), cx.waker());
         Poll::Pending
     }
 }
@@ -449,7 +455,7 @@ impl<T> Future for Receiver<T> {
             .rx_waker
             .with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
         // Both ends are alive: this receiver is, and the sender had not completed.
-        inner.record.make(inner, || (1, 1));
+        inner.record.make(inner.addr(), 1, 1);
         let state = inner.state.fetch_or(RX_WAKER | RECORD, AcqRel);
         if state & COMPLETE != 0 {
             // SAFETY: the sender completed before our waker was published, so it did not
@@ -460,7 +466,7 @@ impl<T> Future for Receiver<T> {
         }
         inner
             .record
-            .register(SyncKind::ChannelRecv, inner, cx.waker());
+            .register(SyncKind::ChannelRecv, inner.addr(), cx.waker());
         Poll::Pending
     }
 }

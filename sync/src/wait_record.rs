@@ -68,13 +68,16 @@ impl WaitRecord {
     /// Makes the record now if no wait has (for `oneshot`, which must make it before its
     /// state word says it exists; [`register`](Self::register) follows once the wait is
     /// known to return `Pending`).
-    pub(crate) fn make<T: ?Sized>(&self, channel: *const T, ends: impl FnOnce() -> (usize, usize)) {
-        self.get_or_make(channel, ends);
+    /// Out of line (as [`register`](Self::register)), to keep the channel's poll small.
+    #[inline(never)]
+    pub(crate) fn make(&self, channel: *const (), senders: usize, receivers: usize) {
+        self.get_or_make(channel, || (senders, receivers));
     }
 
     /// Names a `Pending` wait on `channel` and registers the record, which
     /// [`make`](Self::make) made before.
-    pub(crate) fn register<T: ?Sized>(&self, kind: SyncKind, channel: *const T, waker: &Waker) {
+    #[inline(never)]
+    pub(crate) fn register(&self, kind: SyncKind, channel: *const (), waker: &Waker) {
         crate::note_wait(kind, channel);
         if let Some(record) = self.record.get() {
             wait::register_wait(record, waker);
@@ -97,19 +100,25 @@ impl WaitRecord {
         }
     }
 
-    /// The sender (of a channel with one) is alive or not, when each side updates only its
-    /// own count (`oneshot`).
-    pub(crate) fn publish_senders(&self, senders: usize) {
+    /// The one sender is gone, for a channel whose sides each update only their own count
+    /// (`oneshot`). Out of line: the channel calls it only once it knows a record exists,
+    /// and its fast paths keep only the test.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn sender_gone(&self) {
         if let Some(record) = self.record.get() {
-            record.set_senders(senders);
+            record.set_senders(0);
         }
     }
 
-    /// The receiver (of a channel with one) is alive or not; see
-    /// [`publish_senders`](Self::publish_senders).
-    pub(crate) fn publish_receivers(&self, receivers: usize) {
+    /// The one receiver is dropped (see [`sender_gone`](Self::sender_gone)); a
+    /// registration of its wait made in this poll ends with it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn receiver_gone(&self) {
         if let Some(record) = self.record.get() {
-            record.set_receivers(receivers);
+            record.set_receivers(0);
+            wait::unregister_wait(record);
         }
     }
 
