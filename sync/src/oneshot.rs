@@ -129,6 +129,7 @@ impl<T> Inner<T> {
     /// receiver is open), and while the receiver is open clears `TX_WAKER`, taking the
     /// sender's own `closed()` waker back. Wakes the receiver if its waker was published.
     /// Returns the state before.
+    #[inline]
     fn complete(&self, with_value: bool) -> usize {
         let mut cur = self.state.load(Acquire);
         let prev = loop {
@@ -167,14 +168,14 @@ impl<T> Inner<T> {
 }
 
 impl<T> Inner<T> {
-    /// The receiver is dropped, `state` the state word its drop found: tells the wait
-    /// record, if there is one, and ends a registration of the receiver's wait made in this
-    /// poll (one made in an earlier poll ended when this one began).
     /// Where the channel lives: the address its wait reason and record give.
     fn addr(&self) -> *const () {
         (self as *const Self).cast()
     }
 
+    /// The receiver is dropped, `state` the state word its drop found: tells the wait
+    /// record, if there is one, and ends a registration of the receiver's wait made in this
+    /// poll (one made in an earlier poll ended when this one began).
     #[inline]
     fn forget_receiver(&self, state: usize) {
         if state & RECORD != 0 {
@@ -253,6 +254,7 @@ pub struct Receiver<T> {
 impl<T> Sender<T> {
     /// Sends `value`, consuming the sender. Fails, returning the value, if the receiver
     /// was closed or dropped (the receiver then sees the channel end).
+    #[inline]
     pub fn send(mut self, value: T) -> Result<(), T> {
         let inner = self.inner.take().expect("a sender is used at most once");
         // Stored even if the receiver already closed (`complete` then hands it back):
@@ -472,6 +474,7 @@ impl<T> Future for Receiver<T> {
 }
 
 impl<T> Drop for Receiver<T> {
+    #[inline]
     fn drop(&mut self) {
         let inner = &*self.inner;
         let mut cur = inner.state.load(Acquire);
