@@ -177,8 +177,10 @@ impl<T> Inner<T> {
     /// record, if there is one, and ends a registration of the receiver's wait made in this
     /// poll (one made in an earlier poll ended when this one began).
     #[inline]
-    fn forget_receiver(&self, state: usize) {
-        if state & RECORD != 0 {
+    fn forget_receiver(&self, state: usize, taken: bool) {
+        // A receiver that took its result waits no more, and no wait on the channel can
+        // follow (the sender completed): the record is never shown again.
+        if state & RECORD != 0 && !taken {
             self.record.receiver_gone();
         }
     }
@@ -480,7 +482,7 @@ impl<T> Drop for Receiver<T> {
         let mut cur = inner.state.load(Acquire);
         if cur & COMPLETE != 0 {
             // No wait can set RECORD from now on: the sender is gone.
-            inner.forget_receiver(cur);
+            inner.forget_receiver(cur, self.taken);
             // The sender is gone: nobody will look at CLOSED or at either waker cell
             // again (its completion took its own waker, and ours if published), so the
             // usual end of a received value costs no read-modify-write here.
@@ -499,7 +501,7 @@ impl<T> Drop for Receiver<T> {
                 Err(actual) => cur = actual,
             }
         };
-        inner.forget_receiver(prev);
+        inner.forget_receiver(prev, self.taken);
         if prev & (COMPLETE | RX_WAKER) == RX_WAKER {
             // SAFETY: we cleared RX_WAKER before the sender completed, so its completion
             // will not read the cell. Dropped now, so the channel does not keep a stopped

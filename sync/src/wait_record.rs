@@ -11,8 +11,11 @@
 //! - a waiting future registers the record in the polled task's wait slot when it returns
 //!   `Pending` and unregisters it when it completes or is dropped.
 
+use std::mem::ManuallyDrop;
 use std::panic::Location;
-use std::sync::{Arc, OnceLock};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::Arc;
 use std::task::Waker;
 
 use runnel_reactor::wait::{self, Holders};
@@ -21,15 +24,32 @@ use crate::SyncKind;
 
 pub(crate) struct WaitRecord {
     created_at: &'static Location<'static>,
-    record: OnceLock<Arc<Holders>>,
+    /// Null, or the reference of an `Arc<Holders>` (`Arc::into_raw`) that this owns until
+    /// it drops. Set once, by a CAS from null (a maker that loses the race frees its own):
+    /// a `OnceLock` cost a `oneshot` ping-pong two more read-modify-writes and ~50
+    /// instructions a wait.
+    record: AtomicPtr<Holders>,
 }
+
+/// A borrow of the record's `Arc` (not a reference of its own).
+type Borrowed = ManuallyDrop<Arc<Holders>>;
 
 impl WaitRecord {
     pub(crate) const fn new(created_at: &'static Location<'static>) -> WaitRecord {
         WaitRecord {
             created_at,
-            record: OnceLock::new(),
+            record: AtomicPtr::new(ptr::null_mut()),
         }
+    }
+
+    /// The record, if a wait made it.
+    fn get(&self) -> Option<Borrowed> {
+        // Acquire: the record's fields, written before the CAS that published it.
+        let record = self.record.load(Acquire);
+        // SAFETY: a non-null pointer came from `Arc::into_raw`, and its reference is
+        // released only when `self` drops, which `&self` rules out; `ManuallyDrop` keeps
+        // this borrow from releasing it.
+        (!record.is_null()).then(|| ManuallyDrop::new(unsafe { Arc::from_raw(record) }))
     }
 
     /// The record, made now (with the ends `ends` returns) if no wait made it before.
@@ -37,16 +57,32 @@ impl WaitRecord {
         &self,
         channel: *const T,
         ends: impl FnOnce() -> (usize, usize),
-    ) -> &Arc<Holders> {
-        self.record.get_or_init(|| {
-            let (senders, receivers) = ends();
-            Arc::new(Holders::channel(
-                self.created_at,
-                channel,
-                senders,
-                receivers,
-            ))
-        })
+    ) -> Borrowed {
+        if let Some(record) = self.get() {
+            return record;
+        }
+        let (senders, receivers) = ends();
+        let made = Arc::new(Holders::channel(
+            self.created_at,
+            channel,
+            senders,
+            receivers,
+        ));
+        let made = Arc::into_raw(made).cast_mut();
+        match self
+            .record
+            .compare_exchange(ptr::null_mut(), made, AcqRel, Acquire)
+        {
+            // SAFETY: `made` came from `Arc::into_raw` just now and is now owned by `self`
+            // (see `get`).
+            Ok(_) => ManuallyDrop::new(unsafe { Arc::from_raw(made) }),
+            Err(_) => {
+                // SAFETY: the CAS failed, so `made` was never published: its reference is
+                // still ours to release.
+                drop(unsafe { Arc::from_raw(made) });
+                self.get().expect("the CAS found a record")
+            }
+        }
     }
 
     /// A wait on the channel at `channel` returns `Pending`: names it for dumps and
@@ -62,7 +98,7 @@ impl WaitRecord {
     ) {
         crate::note_wait(kind, channel);
         let record = self.get_or_make(channel, ends);
-        wait::register_wait(record, waker);
+        wait::register_wait(&record, waker);
     }
 
     /// Makes the record now if no wait has (for `oneshot`, which must make it before its
@@ -79,23 +115,23 @@ impl WaitRecord {
     #[inline(never)]
     pub(crate) fn register(&self, kind: SyncKind, channel: *const (), waker: &Waker) {
         crate::note_wait(kind, channel);
-        if let Some(record) = self.record.get() {
-            wait::register_wait(record, waker);
+        if let Some(record) = self.get() {
+            wait::register_wait(&record, waker);
         }
     }
 
     /// A waiting future completes or is dropped: a registration it made during this poll
     /// no longer stands.
     pub(crate) fn unregister(&self) {
-        if let Some(record) = self.record.get() {
-            wait::unregister_wait(record);
+        if let Some(record) = self.get() {
+            wait::unregister_wait(&record);
         }
     }
 
     /// The ends alive changed: tells the record, if there is one. Call it under the
     /// channel's lock, so the record sees the changes in order.
     pub(crate) fn publish_ends(&self, senders: usize, receivers: usize) {
-        if let Some(record) = self.record.get() {
+        if let Some(record) = self.get() {
             record.set_ends(senders, receivers);
         }
     }
@@ -106,7 +142,7 @@ impl WaitRecord {
     #[cold]
     #[inline(never)]
     pub(crate) fn sender_gone(&self) {
-        if let Some(record) = self.record.get() {
+        if let Some(record) = self.get() {
             record.set_senders(0);
         }
     }
@@ -116,15 +152,25 @@ impl WaitRecord {
     #[cold]
     #[inline(never)]
     pub(crate) fn receiver_gone(&self) {
-        if let Some(record) = self.record.get() {
+        if let Some(record) = self.get() {
             record.set_receivers(0);
-            wait::unregister_wait(record);
+            wait::unregister_wait(&record);
         }
     }
 
     /// What the record says now, if a wait made it.
     #[cfg(test)]
     pub(crate) fn snapshot(&self) -> Option<runnel_reactor::wait::HoldersSnapshot> {
-        self.record.get().map(|record| record.snapshot())
+        self.get().map(|record| record.snapshot())
+    }
+}
+
+impl Drop for WaitRecord {
+    fn drop(&mut self) {
+        let record = *self.record.get_mut();
+        if !record.is_null() {
+            // SAFETY: the reference `self` owned (see `get`); nothing borrows it any more.
+            drop(unsafe { Arc::from_raw(record) });
+        }
     }
 }
