@@ -250,7 +250,10 @@ fn the_dump_names_a_oneshots_creation_site_and_live_ends() {
 
         let created = format!("(created at tests/task_dump.rs:{line}:");
         let text = handle.dump().to_string();
-        for wait in ["waits on: recv on channel 0x", "waits on: close of channel 0x"] {
+        for wait in [
+            "waits on: recv on channel 0x",
+            "waits on: close of channel 0x",
+        ] {
             let waiting = line_of(&text, wait);
             assert!(waiting.contains(&created), "{waiting}");
             assert!(
@@ -331,7 +334,10 @@ fn the_dump_names_a_broadcast_channels_creation_site_and_live_ends() {
         let ends = |ends: &str| {
             let text = handle.dump().to_string();
             let waiting = line_of(&text, &created).to_owned();
-            assert!(waiting.contains("waits on: recv on channel 0x"), "{waiting}");
+            assert!(
+                waiting.contains("waits on: recv on channel 0x"),
+                "{waiting}"
+            );
             assert!(waiting.contains(ends), "{waiting}");
         };
         ends("; 1 sender alive, 1 receiver alive)");

@@ -142,9 +142,7 @@ fn loom_the_record_of_a_wait_sees_the_other_side_go() {
         let noop = futures::task::noop_waker();
         let (mut tx, rx) = channel::<u32>();
         let receiver = thread::spawn(move || drop(rx));
-        let waited = tx
-            .poll_closed(&mut Context::from_waker(&noop))
-            .is_pending();
+        let waited = tx.poll_closed(&mut Context::from_waker(&noop)).is_pending();
         receiver.join().unwrap();
         if waited {
             assert_eq!(tx.inner().record_ends(), Some((1, 0)));
