@@ -26,8 +26,8 @@ pub(crate) struct WaitRecord {
     created_at: &'static Location<'static>,
     /// Null, or the reference of an `Arc<Holders>` (`Arc::into_raw`) that this owns until
     /// it drops. Set once, by a CAS from null (a maker that loses the race frees its own):
-    /// a `OnceLock` cost a `oneshot` ping-pong two more read-modify-writes and ~50
-    /// instructions a wait.
+    /// a `OnceLock` cost every waiting `oneshot` two more read-modify-writes and ~110
+    /// instructions (BENCHMARKS.md).
     record: AtomicPtr<Holders>,
 }
 
