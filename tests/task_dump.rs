@@ -367,3 +367,127 @@ fn the_dump_says_how_long_a_lock_has_been_held() {
         assert_eq!(*mutex.lock().await, 1);
     });
 }
+
+#[test]
+fn the_dump_names_a_oneshots_creation_site_and_live_ends() {
+    let rt = support::multi_thread(2);
+    rt.block_on(async {
+        let handle = runnel::Handle::current();
+        let line = line!() + 1;
+        let (mut tx, rx) = runnel::sync::oneshot::channel::<u32>();
+        let receiver = runnel::spawn(rx);
+        wait_until("the receiver waits", || {
+            handle.dump().to_string().contains("recv on channel")
+        });
+        // The sender's `closed()` waits on the same channel, with the same record.
+        let closer = runnel::spawn(async move {
+            tx.closed().await;
+            tx.is_closed()
+        });
+        wait_until("the sender waits for the close", || {
+            handle.dump().to_string().contains("close of channel")
+        });
+
+        let created = format!("(created at tests/task_dump.rs:{line}:");
+        let text = handle.dump().to_string();
+        for wait in [
+            "waits on: recv on channel 0x",
+            "waits on: close of channel 0x",
+        ] {
+            let waiting = line_of(&text, wait);
+            assert!(waiting.contains(&created), "{waiting}");
+            assert!(
+                waiting.contains("; 1 sender alive, 1 receiver alive)"),
+                "{waiting}"
+            );
+        }
+
+        // Aborting the receiver's task drops the receiver: the close wait completes.
+        receiver.abort();
+        assert!(closer.await.unwrap());
+        assert!(receiver.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn the_dump_names_a_watch_channels_creation_site_and_live_ends() {
+    let rt = support::multi_thread(2);
+    rt.block_on(async {
+        let handle = runnel::Handle::current();
+        let changed_line = line!() + 1;
+        let (tx, mut rx) = runnel::sync::watch::channel(0u32);
+        let changed = runnel::spawn(async move {
+            rx.changed().await.unwrap();
+            *rx.borrow()
+        });
+        let closed_line = line!() + 1;
+        let lone = runnel::sync::watch::Sender::new(0u32);
+        let watchers = [lone.subscribe(), lone.subscribe()];
+        let closed = runnel::spawn(async move { lone.closed().await });
+        wait_until("both tasks wait", || {
+            let text = handle.dump().to_string();
+            text.contains("recv on channel") && text.contains("close of channel")
+        });
+
+        let created = |line: u32| format!("(created at tests/task_dump.rs:{line}:");
+        let ends = |line: u32, wait: &str, ends: &str| {
+            let text = handle.dump().to_string();
+            let waiting = line_of(&text, &created(line)).to_owned();
+            assert!(waiting.contains(wait), "{waiting}");
+            assert!(waiting.contains(ends), "{waiting}");
+        };
+        let recv = "waits on: recv on channel 0x";
+        let close = "waits on: close of channel 0x";
+        ends(changed_line, recv, "; 1 sender alive, 1 receiver alive)");
+        ends(closed_line, close, "; 1 sender alive, 2 receivers alive)");
+
+        // Read when the dump is taken; neither change wakes the waiter.
+        let more = (tx.clone(), tx.clone(), tx.subscribe());
+        ends(changed_line, recv, "; 3 senders alive, 2 receivers alive)");
+        drop(more);
+        ends(changed_line, recv, "; 1 sender alive, 1 receiver alive)");
+        let [first, second] = watchers;
+        drop(first);
+        ends(closed_line, close, "; 1 sender alive, 1 receiver alive)");
+
+        tx.send(7).unwrap();
+        assert_eq!(changed.await.unwrap(), 7);
+        drop(second);
+        closed.await.unwrap();
+    });
+}
+
+#[test]
+fn the_dump_names_a_broadcast_channels_creation_site_and_live_ends() {
+    let rt = support::multi_thread(2);
+    rt.block_on(async {
+        let handle = runnel::Handle::current();
+        let line = line!() + 1;
+        let tx = runnel::sync::broadcast::Sender::<u32>::new(4);
+        let mut rx = tx.subscribe();
+        let receiver = runnel::spawn(async move { rx.recv().await });
+        wait_until("the receiver waits", || {
+            handle.dump().to_string().contains("recv on channel")
+        });
+
+        let created = format!("(created at tests/task_dump.rs:{line}:");
+        let ends = |ends: &str| {
+            let text = handle.dump().to_string();
+            let waiting = line_of(&text, &created).to_owned();
+            assert!(
+                waiting.contains("waits on: recv on channel 0x"),
+                "{waiting}"
+            );
+            assert!(waiting.contains(ends), "{waiting}");
+        };
+        ends("; 1 sender alive, 1 receiver alive)");
+        // Read when the dump is taken; neither change wakes the waiter.
+        let more = (tx.clone(), tx.subscribe(), tx.subscribe());
+        ends("; 2 senders alive, 3 receivers alive)");
+        drop(more);
+        ends("; 1 sender alive, 1 receiver alive)");
+
+        assert_eq!(tx.send(5), Ok(1));
+        assert_eq!(receiver.await.unwrap(), Ok(5));
+    });
+}

@@ -10,17 +10,24 @@
 //! the last one takes the value out instead of cloning it, so values are freed as soon as
 //! everyone has seen them (and `len` counts exactly those still owed to someone).
 //!
+//! Task dumps and reports: the channel's wait record (`crate::wait_record`: where it was
+//! created, how many senders and receivers are alive) is made under the lock by the first
+//! `recv` that returns `Pending`, and updated under it whenever an end is made or dropped.
+//!
 //! Deadlock detector: a task in `recv` has its waker held by the channel, so the detector
 //! says "maybe" (never a false report).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
+use crate::wait_record::WaitRecord;
 use crate::wake_list::{wake_all, WakeList};
+use crate::SyncKind;
 
 pub mod error {
     //! Errors of the broadcast channel (`tokio::sync::broadcast::error`).
@@ -95,6 +102,7 @@ use error::{RecvError, SendError, TryRecvError};
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    record: WaitRecord,
 }
 
 struct State<T> {
@@ -176,6 +184,7 @@ pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             waiting: WakeList::new(),
         }),
         capacity: capacity.next_power_of_two(),
+        record: WaitRecord::new(Location::caller()),
     });
     (
         Sender {
@@ -192,8 +201,14 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Under the lock: an end was made or dropped.
+    fn publish_ends(&self, state: &State<T>) {
+        self.record.publish_ends(state.senders, state.receivers);
+    }
+
     fn new_receiver(self: &Arc<Self>, state: &mut State<T>) -> Receiver<T> {
         state.receivers += 1;
+        self.publish_ends(state);
         Receiver {
             shared: self.clone(),
             next: state.tail,
@@ -291,7 +306,10 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.shared.lock().senders += 1;
+        let mut state = self.shared.lock();
+        state.senders += 1;
+        self.shared.publish_ends(&state);
+        drop(state);
         Sender {
             shared: self.shared.clone(),
         }
@@ -303,6 +321,7 @@ impl<T> Drop for Sender<T> {
         let wakers = {
             let mut state = self.shared.lock();
             state.senders -= 1;
+            self.shared.publish_ends(&state);
             if state.senders == 0 {
                 state.waiting.take_all()
             } else {
@@ -364,7 +383,11 @@ impl<T: Clone> Future for Recv<'_, T> {
         let result = match read(this.next, &mut state) {
             Err(TryRecvError::Empty) => {
                 state.waiting.register(&mut this.key, cx.waker());
-                crate::note_wait(crate::SyncKind::ChannelRecv, this.shared);
+                let ends = || (state.senders, state.receivers);
+                let shared = this.shared;
+                shared
+                    .record
+                    .note_pending(SyncKind::ChannelRecv, shared, ends, cx.waker());
                 return Poll::Pending;
             }
             Ok(value) => Ok(value),
@@ -379,7 +402,9 @@ impl<T: Clone> Future for Recv<'_, T> {
 impl<T> Drop for Recv<'_, T> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.shared.lock().waiting.remove(&mut self.key);
+            let mut state = self.shared.lock();
+            self.shared.record.unregister();
+            state.waiting.remove(&mut self.key);
         }
     }
 }
@@ -446,6 +471,7 @@ impl<T> Drop for Receiver<T> {
         let freed = {
             let mut state = self.shared.lock();
             state.receivers -= 1;
+            self.shared.publish_ends(&state);
             state.forget_reader(self.next)
         };
         drop(freed);

@@ -15,6 +15,7 @@
 //! | `barrier` | [`Barrier`] |
 //! | `wait_group` | [`WaitGroup`] (Go's `sync.WaitGroup`) and its RAII [`WaitGroupToken`] |
 //! | `mpsc`, `oneshot`, `watch`, `broadcast` | the channels |
+//! | `wait_record` | the dump record of a `oneshot`, `watch` or `broadcast` wait |
 //!
 //! Waiting tasks keep their wakers in these primitives, which the runtime cannot see
 //! into: for runnel's global deadlock check such a task is woken by an outside holder
@@ -29,7 +30,9 @@
 //! register the primitive's address instead: one that lives inside the waiting task's own
 //! future can only be signalled by that task, so such a wait is reported as certain.
 //! Channel waits are not followed: a channel end moves freely (into a task, a registry, a
-//! thread), and nothing records where it went.
+//! thread), and nothing records where it went. A channel wait registers the channel's
+//! record for dumps only: its creation site (`#[track_caller]` on the constructors) and
+//! live ends (`wait_record`, and mpsc's own).
 
 pub mod barrier;
 pub use barrier::{Barrier, BarrierWaitResult};
@@ -55,6 +58,7 @@ pub mod watch;
 
 mod block_on;
 mod loom;
+mod wait_record;
 mod wake_list;
 
 pub use runnel_reactor::wait::SyncKind;

@@ -7,16 +7,24 @@
 //! the version it last saw; `changed` completes when they differ. The channel is closed
 //! for receivers once every sender is dropped, and for senders once every receiver is.
 //!
+//! Task dumps and reports: the channel's wait record (`crate::wait_record`: where it was
+//! created, how many senders and receivers are alive) is made under the state lock by the
+//! first `changed` or `closed` that returns `Pending`, and updated under it whenever an end
+//! is made or dropped.
+//!
 //! Deadlock detector: a task in `changed` or `closed` has its waker held by the channel, so
 //! the detector says "maybe" (never a false report).
 
 use std::fmt;
 use std::future::poll_fn;
 use std::ops::Deref;
+use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
+use crate::wait_record::WaitRecord;
 use crate::wake_list::{wake_all, WakeList};
+use crate::SyncKind;
 
 pub mod error {
     //! Errors of the watch channel (`tokio::sync::watch::error`).
@@ -62,6 +70,7 @@ const UNSEEN: u64 = u64::MAX;
 struct Shared<T> {
     value: RwLock<T>,
     state: Mutex<State>,
+    record: WaitRecord,
 }
 
 struct State {
@@ -78,6 +87,18 @@ impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State> {
         // No user code runs under this lock.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A wait returns `Pending` (under the state lock): names it and registers the wait
+    /// record.
+    fn note_pending(&self, state: &State, kind: SyncKind, waker: &Waker) {
+        let ends = || (state.senders, state.receivers);
+        self.record.note_pending(kind, self, ends, waker);
+    }
+
+    /// Under the state lock: an end was made or dropped.
+    fn publish_ends(&self, state: &State) {
+        self.record.publish_ends(state.senders, state.receivers);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, T> {
@@ -151,6 +172,7 @@ impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// assert_eq!(*rx.borrow_and_update(), "busy");
 /// # });
 /// ```
+#[track_caller]
 pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         value: RwLock::new(init),
@@ -161,6 +183,7 @@ pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
             changed: WakeList::new(),
             closed: WakeList::new(),
         }),
+        record: WaitRecord::new(Location::caller()),
     });
     (
         Sender {
@@ -186,6 +209,7 @@ pub struct Receiver<T> {
 impl<T> Sender<T> {
     /// Creates a channel holding `init` with no receiver yet; make them with
     /// [`subscribe`](Self::subscribe).
+    #[track_caller]
     pub fn new(init: T) -> Self {
         let (tx, _) = channel(init);
         tx
@@ -256,7 +280,9 @@ impl<T> Sender<T> {
                 return Poll::Ready(());
             }
             state.closed.register(guard.key, cx.waker());
-            crate::note_wait(crate::SyncKind::ChannelRecv, guard.shared);
+            guard
+                .shared
+                .note_pending(&state, SyncKind::ChannelClosed, cx.waker());
             Poll::Pending
         })
         .await;
@@ -268,6 +294,7 @@ impl<T> Sender<T> {
     pub fn subscribe(&self) -> Receiver<T> {
         let mut state = self.shared.lock();
         state.receivers += 1;
+        self.shared.publish_ends(&state);
         Receiver {
             shared: self.shared.clone(),
             seen: state.version,
@@ -292,7 +319,10 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.shared.lock().senders += 1;
+        let mut state = self.shared.lock();
+        state.senders += 1;
+        self.shared.publish_ends(&state);
+        drop(state);
         Sender {
             shared: self.shared.clone(),
         }
@@ -304,6 +334,7 @@ impl<T> Drop for Sender<T> {
         let wakers = {
             let mut state = self.shared.lock();
             state.senders -= 1;
+            self.shared.publish_ends(&state);
             if state.senders == 0 {
                 state.changed.take_all()
             } else {
@@ -437,7 +468,9 @@ async fn changed<T>(shared: &Shared<T>, seen: &mut u64) -> Result<(), RecvError>
             return Poll::Ready(Err(RecvError(())));
         }
         state.changed.register(guard.key, cx.waker());
-        crate::note_wait(crate::SyncKind::ChannelRecv, guard.shared);
+        guard
+            .shared
+            .note_pending(&state, SyncKind::ChannelRecv, cx.waker());
         Poll::Pending
     })
     .await;
@@ -445,7 +478,8 @@ async fn changed<T>(shared: &Shared<T>, seen: &mut u64) -> Result<(), RecvError>
     result
 }
 
-/// Removes a waiting future's wake-list entry when it completes or is dropped.
+/// Removes a waiting future's wake-list entry, and ends a registration of the wait record
+/// made in the current poll, when it completes or is dropped.
 struct RemoveOnDrop<'a, T> {
     shared: &'a Shared<T>,
     key: &'a mut Option<usize>,
@@ -458,6 +492,7 @@ impl<T> RemoveOnDrop<'_, T> {
             return;
         }
         let mut state = self.shared.lock();
+        self.shared.record.unregister();
         if self.closed_list {
             state.closed.remove(self.key);
         } else {
@@ -474,7 +509,10 @@ impl<T> Drop for RemoveOnDrop<'_, T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        self.shared.lock().receivers += 1;
+        let mut state = self.shared.lock();
+        state.receivers += 1;
+        self.shared.publish_ends(&state);
+        drop(state);
         Receiver {
             shared: self.shared.clone(),
             seen: self.seen,
@@ -487,6 +525,7 @@ impl<T> Drop for Receiver<T> {
         let wakers = {
             let mut state = self.shared.lock();
             state.receivers -= 1;
+            self.shared.publish_ends(&state);
             if state.receivers == 0 {
                 state.closed.take_all()
             } else {

@@ -136,7 +136,7 @@ fn describe_record(
 ) -> Option<String> {
     match (kind, record.of) {
         (
-            SyncKind::ChannelRecv | SyncKind::ChannelSend,
+            SyncKind::ChannelRecv | SyncKind::ChannelSend | SyncKind::ChannelClosed,
             RecordOf::Channel {
                 addr: at,
                 senders,

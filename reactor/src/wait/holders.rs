@@ -1,9 +1,9 @@
 //! Who holds a lock: the holder record of a `runnel-sync` `Mutex`, `RwLock` or
 //! `Semaphore`, which the executor's wait-for graph reads to draw "waits on a lock held by
-//! task M" edges. The same record, made with [`Holders::channel`], describes an mpsc
-//! channel to task dumps and reports (where it was created, how many ends are alive); the
-//! graph never follows a channel's record (ARCHITECTURE.md, "Why channel waits are not
-//! followed").
+//! task M" edges. The same record, made with [`Holders::channel`], describes a channel
+//! (mpsc, oneshot, watch, broadcast) to task dumps and reports (where it was created, how
+//! many ends are alive); the graph never follows a channel's record (ARCHITECTURE.md, "Why
+//! channel waits are not followed").
 //!
 //! A lock allocates its [`Holders`] once (behind an `Arc`, on its first acquire), and each
 //! guard writes its holder into it: the id of the runnel task being polled when the lock
@@ -29,8 +29,9 @@
 //! - `open` is sticky: once permits were added from outside the guards (`add_permits`,
 //!   `close`), holders no longer explain who can wake a waiter.
 //! - `permits` (a semaphore's permits in circulation) and the channel ends change only on
-//!   cold paths (`add_permits`, a forget; a sender's clone or drop, under the channel's
-//!   lock): diagnostics for dumps, never read by the graph.
+//!   cold paths (`add_permits`, a forget; an end's clone or drop, under the channel's
+//!   lock, or for a `oneshot` each side storing its own count): diagnostics for dumps,
+//!   never read by the graph.
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -73,7 +74,7 @@ pub struct Holders {
     /// A lock's permits in circulation (given at creation, plus added, less forgotten);
     /// a channel's live senders.
     count: AtomicUsize,
-    /// A channel's live receivers (0 or 1 for mpsc).
+    /// A channel's live receivers (0 or 1 for mpsc and oneshot).
     receivers: AtomicUsize,
     /// Where the channel lives (it never moves: it is behind an `Arc`), to tell its wait
     /// reason from another channel's; 0 for a lock.
@@ -170,6 +171,17 @@ impl Holders {
     /// order).
     pub fn set_ends(&self, senders: usize, receivers: usize) {
         self.count.store(senders, Relaxed);
+        self.receivers.store(receivers, Relaxed);
+    }
+
+    /// A channel's live senders changed, for a channel whose two sides each update only
+    /// their own count, without a common lock (a `oneshot`'s).
+    pub fn set_senders(&self, senders: usize) {
+        self.count.store(senders, Relaxed);
+    }
+
+    /// A channel's live receivers changed (see [`set_senders`](Self::set_senders)).
+    pub fn set_receivers(&self, receivers: usize) {
         self.receivers.store(receivers, Relaxed);
     }
 
@@ -349,6 +361,10 @@ mod tests {
         let chan = Holders::channel(Location::caller(), at, 1, 1);
         assert!(chan.is_channel());
         chan.set_ends(3, 0);
+        chan.set_receivers(1);
+        chan.set_senders(4);
+        chan.set_senders(3);
+        chan.set_receivers(0);
         let expected = RecordOf::Channel {
             addr: 0x1000,
             senders: 3,

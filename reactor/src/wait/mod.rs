@@ -14,9 +14,10 @@
 //! of one of two kinds:
 //! - a lock's (`Mutex`, `RwLock`, `Semaphore`): an `Arc` of the lock's [`Holders`], so the
 //!   detector can read who holds it without touching the lock itself (which may be freed
-//!   at any time) — [`register_wait`], [`unregister_wait`]; an mpsc channel registers a
-//!   [`Holders`] made by [`Holders::channel`] the same way, for dumps only (where it was
-//!   created, how many senders are alive): the graph never follows a channel's record;
+//!   at any time) — [`register_wait`], [`unregister_wait`]; a channel (mpsc, oneshot,
+//!   watch, broadcast) registers a [`Holders`] made by [`Holders::channel`] the same way,
+//!   for dumps only (where it was created, how many ends are alive): the graph never
+//!   follows a channel's record;
 //! - an *address* (`Notify`, and a `WaitGroup` no token or other handle shares): where the
 //!   primitive the task waits on lives, which only code that can reach that address can
 //!   wake; the detector never dereferences it, only compares it with the task's own
@@ -133,10 +134,12 @@ pub enum SyncKind {
     ChannelSend,
     /// `WaitGroup::wait` (the group's counter reaching zero).
     WaitGroup,
+    /// A channel sender's `closed` (every receiver going away).
+    ChannelClosed,
 }
 
 impl SyncKind {
-    const ALL: [SyncKind; 9] = [
+    const ALL: [SyncKind; 10] = [
         SyncKind::MutexLock,
         SyncKind::RwLockRead,
         SyncKind::RwLockWrite,
@@ -146,6 +149,7 @@ impl SyncKind {
         SyncKind::ChannelRecv,
         SyncKind::ChannelSend,
         SyncKind::WaitGroup,
+        SyncKind::ChannelClosed,
     ];
 
     fn describe(self) -> &'static str {
@@ -159,6 +163,7 @@ impl SyncKind {
             SyncKind::ChannelRecv => "recv on channel",
             SyncKind::ChannelSend => "send on full channel",
             SyncKind::WaitGroup => "completion of wait group",
+            SyncKind::ChannelClosed => "close of channel",
         }
     }
 }
