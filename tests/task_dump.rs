@@ -369,47 +369,6 @@ fn the_dump_says_how_long_a_lock_has_been_held() {
 }
 
 #[test]
-fn the_dump_names_a_oneshots_creation_site_and_live_ends() {
-    let rt = support::multi_thread(2);
-    rt.block_on(async {
-        let handle = runnel::Handle::current();
-        let line = line!() + 1;
-        let (mut tx, rx) = runnel::sync::oneshot::channel::<u32>();
-        let receiver = runnel::spawn(rx);
-        wait_until("the receiver waits", || {
-            handle.dump().to_string().contains("recv on channel")
-        });
-        // The sender's `closed()` waits on the same channel, with the same record.
-        let closer = runnel::spawn(async move {
-            tx.closed().await;
-            tx.is_closed()
-        });
-        wait_until("the sender waits for the close", || {
-            handle.dump().to_string().contains("close of channel")
-        });
-
-        let created = format!("(created at tests/task_dump.rs:{line}:");
-        let text = handle.dump().to_string();
-        for wait in [
-            "waits on: recv on channel 0x",
-            "waits on: close of channel 0x",
-        ] {
-            let waiting = line_of(&text, wait);
-            assert!(waiting.contains(&created), "{waiting}");
-            assert!(
-                waiting.contains("; 1 sender alive, 1 receiver alive)"),
-                "{waiting}"
-            );
-        }
-
-        // Aborting the receiver's task drops the receiver: the close wait completes.
-        receiver.abort();
-        assert!(closer.await.unwrap());
-        assert!(receiver.await.unwrap_err().is_cancelled());
-    });
-}
-
-#[test]
 fn the_dump_names_a_watch_channels_creation_site_and_live_ends() {
     let rt = support::multi_thread(2);
     rt.block_on(async {

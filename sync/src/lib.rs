@@ -15,7 +15,7 @@
 //! | `barrier` | [`Barrier`] |
 //! | `wait_group` | [`WaitGroup`] (Go's `sync.WaitGroup`) and its RAII [`WaitGroupToken`] |
 //! | `mpsc`, `oneshot`, `watch`, `broadcast` | the channels |
-//! | `wait_record` | the dump record of a `oneshot`, `watch` or `broadcast` wait |
+//! | `wait_record` | the dump record of a `watch` or `broadcast` wait |
 //!
 //! Waiting tasks keep their wakers in these primitives, which the runtime cannot see
 //! into: for runnel's global deadlock check such a task is woken by an outside holder
@@ -32,7 +32,8 @@
 //! Channel waits are not followed: a channel end moves freely (into a task, a registry, a
 //! thread), and nothing records where it went. A channel wait registers the channel's
 //! record for dumps only: its creation site (`#[track_caller]` on the constructors) and
-//! live ends (`wait_record`, and mpsc's own).
+//! live ends (`wait_record`, and mpsc's own); a `oneshot` wait names only its address
+//! (a record would cost each waited-on oneshot an allocation).
 
 pub mod barrier;
 pub use barrier::{Barrier, BarrierWaitResult};

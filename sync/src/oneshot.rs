@@ -30,30 +30,17 @@
 //! ping-pong between two tasks 7–9 % slower than tokio's oneshot on the same runtime and
 //! ~100 instructions per channel more (callgrind, the harness's `oneshot_ping_pong` row).
 //!
-//! Task dumps and reports: the channel's wait record (`crate::wait_record`: where it was
-//! created, whether the sender and the receiver are alive) is made by its first wait that
-//! returns `Pending` (the receiver's, or the sender's `closed()`), before the same RMW that
-//! publishes that wait's waker sets `RECORD`. So a completion or close that finds `RECORD`
-//! finds the record made (the RMWs are `AcqRel`), and updates its own side's count with no
-//! atomic operation besides the one it makes anyway; one that does not find it ran before
-//! the waiter's RMW, which then sees the channel finished and does not wait (the record it
-//! made, stale, is never shown: no wait on the channel can follow). The paths that never
-//! wait allocate nothing and make no RMW for it.
-//!
 //! Deadlock detector: a task waiting here has its waker held by the channel, so the
 //! detector says "maybe" (never a false report).
 
 use std::fmt;
 use std::future::Future;
-use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::block_on::block_on;
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::{Arc, UnsafeCell};
-use crate::wait_record::WaitRecord;
-use crate::SyncKind;
 
 pub mod error {
     //! Errors of the oneshot channel (`tokio::sync::oneshot::error`).
@@ -105,16 +92,12 @@ const COMPLETE: usize = 4;
 const VALUE: usize = 8;
 /// The receiver closed or was dropped.
 const CLOSED: usize = 16;
-/// `record` holds the wait record: a completion or a drop of the receiver tells it.
-const RECORD: usize = 32;
 
 struct Inner<T> {
     state: AtomicUsize,
     value: UnsafeCell<Option<T>>,
     rx_waker: UnsafeCell<Option<Waker>>,
     tx_waker: UnsafeCell<Option<Waker>>,
-    /// Made by the first `Pending` wait (see the module docs).
-    record: WaitRecord,
 }
 
 // SAFETY: each cell is used by one side at a time, handed over by the state word's
@@ -129,7 +112,6 @@ impl<T> Inner<T> {
     /// receiver is open), and while the receiver is open clears `TX_WAKER`, taking the
     /// sender's own `closed()` waker back. Wakes the receiver if its waker was published.
     /// Returns the state before.
-    #[inline]
     fn complete(&self, with_value: bool) -> usize {
         let mut cur = self.state.load(Acquire);
         let prev = loop {
@@ -145,9 +127,6 @@ impl<T> Inner<T> {
                 Err(actual) => cur = actual,
             }
         };
-        if prev & RECORD != 0 {
-            self.record.sender_gone();
-        }
         if prev & (CLOSED | TX_WAKER) == TX_WAKER {
             // SAFETY: the RMW above cleared TX_WAKER while the receiver was open, so the
             // receiver's close will not look at the cell, and only this sender writes it.
@@ -164,38 +143,6 @@ impl<T> Inner<T> {
             }
         }
         prev
-    }
-}
-
-impl<T> Inner<T> {
-    /// Where the channel lives: the address its wait reason and record give.
-    fn addr(&self) -> *const () {
-        (self as *const Self).cast()
-    }
-
-    /// The receiver is dropped, `state` the state word its drop found: tells the wait
-    /// record, if there is one, and ends a registration of the receiver's wait made in this
-    /// poll (one made in an earlier poll ended when this one began).
-    #[inline]
-    fn forget_receiver(&self, state: usize, taken: bool) {
-        // A receiver that took its result waits no more, and no wait on the channel can
-        // follow (the sender completed): the record is never shown again.
-        if state & RECORD != 0 && !taken {
-            self.record.receiver_gone();
-        }
-    }
-}
-
-#[cfg(test)]
-impl<T> Inner<T> {
-    /// The (senders, receivers) the wait record says, if a wait made it.
-    fn record_ends(&self) -> Option<(usize, usize)> {
-        match self.record.snapshot()?.of {
-            runnel_reactor::wait::RecordOf::Channel {
-                senders, receivers, ..
-            } => Some((senders, receivers)),
-            runnel_reactor::wait::RecordOf::Lock { .. } => None,
-        }
     }
 }
 
@@ -216,14 +163,12 @@ fn keep_or_store(cell: &mut Option<Waker>, waker: &Waker) {
 /// assert_eq!(rx.await, Ok(3));
 /// # });
 /// ```
-#[track_caller]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
         state: AtomicUsize::new(0),
         value: UnsafeCell::new(None),
         rx_waker: UnsafeCell::new(None),
         tx_waker: UnsafeCell::new(None),
-        record: WaitRecord::new(Location::caller()),
     });
     (
         Sender {
@@ -256,7 +201,6 @@ pub struct Receiver<T> {
 impl<T> Sender<T> {
     /// Sends `value`, consuming the sender. Fails, returning the value, if the receiver
     /// was closed or dropped (the receiver then sees the channel end).
-    #[inline]
     pub fn send(mut self, value: T) -> Result<(), T> {
         let inner = self.inner.take().expect("a sender is used at most once");
         // Stored even if the receiver already closed (`complete` then hands it back):
@@ -284,28 +228,13 @@ impl<T> Sender<T> {
     ///
     /// Cancel safety: cancel-safe.
     pub async fn closed(&mut self) {
-        let inner = self.inner();
-        // Dropped with the future, completed or not: a registration of this poll ends.
-        let _unregister = Unregister(inner);
-        std::future::poll_fn(|cx| inner.poll_closed(cx)).await
+        std::future::poll_fn(|cx| self.poll_closed(cx)).await
     }
 
     /// Polls for the receiver being closed or dropped. Only the waker of the latest call
     /// is woken.
     pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.inner().poll_closed(cx)
-    }
-
-    fn inner(&self) -> &Inner<T> {
-        // `send` consumes the sender, so only `drop` can see `None`.
-        self.inner.as_ref().expect("a sender is used at most once")
-    }
-}
-
-impl<T> Inner<T> {
-    /// [`Sender::poll_closed`].
-    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let inner = self;
+        let inner = self.inner();
         let state = inner.state.load(Acquire);
         if state & CLOSED != 0 {
             return Poll::Ready(());
@@ -319,29 +248,19 @@ impl<T> Inner<T> {
         inner
             .tx_waker
             .with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
-        // Both ends are alive: this sender is, and the receiver had not closed.
-        inner.record.make(inner.addr(), 1, 1);
-        if inner.state.fetch_or(TX_WAKER | RECORD, AcqRel) & CLOSED != 0 {
+        if inner.state.fetch_or(TX_WAKER, AcqRel) & CLOSED != 0 {
             // SAFETY: the receiver closed before our waker was published, so its close
             // did not take it; nobody else reads the cell.
             let waker = inner.tx_waker.with_mut(|w| unsafe { (*w).take() });
             drop(waker);
             return Poll::Ready(());
         }
-        inner
-            .record
-            .register(SyncKind::ChannelClosed, inner.addr(), cx.waker());
         Poll::Pending
     }
-}
 
-/// Ends a registration of the channel's wait record made in the current poll (when the
-/// waiting future is dropped in the poll that registered it).
-struct Unregister<'a, T>(&'a Inner<T>);
-
-impl<T> Drop for Unregister<'_, T> {
-    fn drop(&mut self) {
-        self.0.record.unregister();
+    fn inner(&self) -> &Inner<T> {
+        // `send` consumes the sender, so only `drop` can see `None`.
+        self.inner.as_ref().expect("a sender is used at most once")
     }
 }
 
@@ -458,9 +377,7 @@ impl<T> Future for Receiver<T> {
         inner
             .rx_waker
             .with_mut(|w| unsafe { keep_or_store(&mut *w, cx.waker()) });
-        // Both ends are alive: this receiver is, and the sender had not completed.
-        inner.record.make(inner.addr(), 1, 1);
-        let state = inner.state.fetch_or(RX_WAKER | RECORD, AcqRel);
+        let state = inner.state.fetch_or(RX_WAKER, AcqRel);
         if state & COMPLETE != 0 {
             // SAFETY: the sender completed before our waker was published, so it did not
             // take it, and it completes only once: the cell is still ours.
@@ -468,21 +385,16 @@ impl<T> Future for Receiver<T> {
             drop(waker);
             return this.finish(state);
         }
-        inner
-            .record
-            .register(SyncKind::ChannelRecv, inner.addr(), cx.waker());
+        crate::note_wait(crate::SyncKind::ChannelRecv, inner);
         Poll::Pending
     }
 }
 
 impl<T> Drop for Receiver<T> {
-    #[inline]
     fn drop(&mut self) {
         let inner = &*self.inner;
         let mut cur = inner.state.load(Acquire);
         if cur & COMPLETE != 0 {
-            // No wait can set RECORD from now on: the sender is gone.
-            inner.forget_receiver(cur, self.taken);
             // The sender is gone: nobody will look at CLOSED or at either waker cell
             // again (its completion took its own waker, and ours if published), so the
             // usual end of a received value costs no read-modify-write here.
@@ -501,7 +413,6 @@ impl<T> Drop for Receiver<T> {
                 Err(actual) => cur = actual,
             }
         };
-        inner.forget_receiver(prev, self.taken);
         if prev & (COMPLETE | RX_WAKER) == RX_WAKER {
             // SAFETY: we cleared RX_WAKER before the sender completed, so its completion
             // will not read the cell. Dropped now, so the channel does not keep a stopped
@@ -594,45 +505,6 @@ mod tests {
         assert_eq!(held(&count), 0);
         drop(rx);
         assert_eq!(count.0.load(SeqCst), 1, "no wake but the send's");
-    }
-
-    #[test]
-    fn the_first_wait_makes_the_record_and_each_side_updates_its_count() {
-        let (_count, waker) = counted();
-        let mut cx = Context::from_waker(&waker);
-
-        // Nobody waited: no record.
-        let (tx, rx) = channel::<u8>();
-        let inner = rx.inner.clone();
-        tx.send(1).unwrap();
-        drop(rx);
-        assert_eq!(inner.record_ends(), None);
-
-        // The receiver's wait makes it, with the caller of `channel` as its site.
-        let line = line!() + 1;
-        let (tx, mut rx) = channel::<u8>();
-        assert_eq!(rx.inner.record_ends(), None);
-        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
-        assert_eq!(rx.inner.record_ends(), Some((1, 1)));
-        let site = rx.inner.record.snapshot().unwrap().created_at;
-        assert_eq!((site.file(), site.line()), (file!(), line));
-        let inner = rx.inner.clone();
-        rx.close();
-        assert_eq!(inner.record_ends(), Some((1, 1)), "closed, not dropped");
-        drop(tx);
-        assert_eq!(inner.record_ends(), Some((0, 1)));
-        drop(rx);
-        assert_eq!(inner.record_ends(), Some((0, 0)));
-
-        // The sender's `closed()` wait makes it; the receiver's drop tells it.
-        let (mut tx, mut rx) = channel::<u8>();
-        assert!(tx.poll_closed(&mut cx).is_pending());
-        assert_eq!(tx.inner().record_ends(), Some((1, 1)));
-        // A later wait on the other side uses the same record.
-        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
-        drop(rx);
-        assert_eq!(tx.inner().record_ends(), Some((1, 0)));
-        assert!(tx.poll_closed(&mut cx).is_ready());
     }
 
     #[test]

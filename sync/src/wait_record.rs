@@ -1,13 +1,12 @@
-//! The wait record of a `oneshot`, `watch` or `broadcast` channel: where the channel was
+//! The wait record of a `watch` or `broadcast` channel: where the channel was
 //! created and how many of its ends are alive, for task dumps and deadlock/stall reports
 //! (`runnel_reactor::wait::Holders::channel`; the wait-for graph never follows it).
 //!
 //! Invariants:
 //! - the record is made on the channel's first wait that returns `Pending`, never on a
 //!   path that does not wait, so a channel nobody waits on allocates nothing more;
-//! - the channel's ends are published to it only once it exists (the channel tests that
-//!   cheaply: under its lock for `watch` and `broadcast`, by a bit of its state word for
-//!   `oneshot`), and a record is made with the ends alive at that moment;
+//! - the channel's ends are published to it, under the channel's lock, only once it
+//!   exists, and a record is made with the ends alive at that moment;
 //! - a waiting future registers the record in the polled task's wait slot when it returns
 //!   `Pending` and unregisters it when it completes or is dropped.
 
@@ -25,9 +24,8 @@ use crate::SyncKind;
 pub(crate) struct WaitRecord {
     created_at: &'static Location<'static>,
     /// Null, or the reference of an `Arc<Holders>` (`Arc::into_raw`) that this owns until
-    /// it drops. Set once, by a CAS from null (a maker that loses the race frees its own):
-    /// a `OnceLock` cost every waiting `oneshot` two more read-modify-writes and ~110
-    /// instructions (BENCHMARKS.md).
+    /// it drops. Set once, by a CAS from null (a maker that loses the race frees its own;
+    /// lighter than a `OnceLock`, BENCHMARKS.md).
     record: AtomicPtr<Holders>,
 }
 
@@ -101,25 +99,6 @@ impl WaitRecord {
         wait::register_wait(&record, waker);
     }
 
-    /// Makes the record now if no wait has (for `oneshot`, which must make it before its
-    /// state word says it exists; [`register`](Self::register) follows once the wait is
-    /// known to return `Pending`).
-    /// Out of line (as [`register`](Self::register)), to keep the channel's poll small.
-    #[inline(never)]
-    pub(crate) fn make(&self, channel: *const (), senders: usize, receivers: usize) {
-        self.get_or_make(channel, || (senders, receivers));
-    }
-
-    /// Names a `Pending` wait on `channel` and registers the record, which
-    /// [`make`](Self::make) made before.
-    #[inline(never)]
-    pub(crate) fn register(&self, kind: SyncKind, channel: *const (), waker: &Waker) {
-        crate::note_wait(kind, channel);
-        if let Some(record) = self.get() {
-            wait::register_wait(&record, waker);
-        }
-    }
-
     /// A waiting future completes or is dropped: a registration it made during this poll
     /// no longer stands.
     pub(crate) fn unregister(&self) {
@@ -133,28 +112,6 @@ impl WaitRecord {
     pub(crate) fn publish_ends(&self, senders: usize, receivers: usize) {
         if let Some(record) = self.get() {
             record.set_ends(senders, receivers);
-        }
-    }
-
-    /// The one sender is gone, for a channel whose sides each update only their own count
-    /// (`oneshot`). Out of line: the channel calls it only once it knows a record exists,
-    /// and its fast paths keep only the test.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn sender_gone(&self) {
-        if let Some(record) = self.get() {
-            record.set_senders(0);
-        }
-    }
-
-    /// The one receiver is dropped (see [`sender_gone`](Self::sender_gone)); a
-    /// registration of its wait made in this poll ends with it.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn receiver_gone(&self) {
-        if let Some(record) = self.get() {
-            record.set_receivers(0);
-            wait::unregister_wait(&record);
         }
     }
 

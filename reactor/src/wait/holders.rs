@@ -174,17 +174,6 @@ impl Holders {
         self.receivers.store(receivers, Relaxed);
     }
 
-    /// A channel's live senders changed, for a channel whose two sides each update only
-    /// their own count, without a common lock (a `oneshot`'s).
-    pub fn set_senders(&self, senders: usize) {
-        self.count.store(senders, Relaxed);
-    }
-
-    /// A channel's live receivers changed (see [`set_senders`](Self::set_senders)).
-    pub fn set_receivers(&self, receivers: usize) {
-        self.receivers.store(receivers, Relaxed);
-    }
-
     /// `n` permits were added to the lock's circulation (`add_permits`).
     pub fn add_permits(&self, n: usize) {
         let _ = self

@@ -115,37 +115,3 @@ fn loom_close_races_a_closed_waker_replacement() {
         receiver.join().unwrap();
     });
 }
-
-/// A wait that returned `Pending` made the wait record before its RMW published the
-/// waker; the other side's completion or drop, whichever way it raced, leaves the record
-/// saying it is gone.
-#[test]
-fn loom_the_record_of_a_wait_sees_the_other_side_go() {
-    loom::model(|| {
-        let noop = futures::task::noop_waker();
-        let (tx, mut rx) = channel::<u32>();
-        let inner = rx.inner.clone();
-        let sender = thread::spawn(move || drop(tx));
-        let waited = Pin::new(&mut rx)
-            .poll(&mut Context::from_waker(&noop))
-            .is_pending();
-        sender.join().unwrap();
-        if waited {
-            assert_eq!(inner.record_ends(), Some((0, 1)));
-        }
-        drop(rx);
-        if waited {
-            assert_eq!(inner.record_ends(), Some((0, 0)));
-        }
-    });
-    loom::model(|| {
-        let noop = futures::task::noop_waker();
-        let (mut tx, rx) = channel::<u32>();
-        let receiver = thread::spawn(move || drop(rx));
-        let waited = tx.poll_closed(&mut Context::from_waker(&noop)).is_pending();
-        receiver.join().unwrap();
-        if waited {
-            assert_eq!(tx.inner().record_ends(), Some((1, 0)));
-        }
-    });
-}
