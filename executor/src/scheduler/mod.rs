@@ -101,6 +101,10 @@ pub(crate) struct Remote {
     /// The owner swaps it; a thief may take it when the ring is empty (unlike tokio's,
     /// tokio #4941), so a worker stuck in a long poll does not strand it.
     pub(crate) lifo: AtomicPtr<Header>,
+    /// The id of the task this worker last ran out of its LIFO slot (0: none yet). Owner
+    /// only (Relaxed): `schedule_task` sends that task, woken again, to the back of the
+    /// queue instead of the slot (see "a consumer fed by many" there).
+    pub(crate) lifo_ran: AtomicU64,
     pub(crate) parker: Parker,
     pub(crate) metrics: WorkerMetrics,
     /// Whether a thread runs this role (`retake::{FREE, ACTIVE, RETAKEN}`).
@@ -156,6 +160,7 @@ impl Remote {
         Remote {
             queue: LocalQueue::new(),
             lifo: AtomicPtr::new(ptr::null_mut()),
+            lifo_ran: AtomicU64::new(0),
             parker: Parker::with_reactor(reactor.clone()),
             metrics: WorkerMetrics::default(),
             role: role::Role::new(role),
@@ -270,7 +275,16 @@ impl Shared {
         match local {
             Some(index) => {
                 let remote = &self.remotes[index];
-                let displaced = if is_yield {
+                // A consumer fed by many: the task woken is the one this worker last ran
+                // out of the LIFO slot, and no other task has run from the slot since, so
+                // it is being woken by one queued producer after another (N tasks sending
+                // into one channel). In the slot it would run after every producer and
+                // take one message per poll; at the back of the queue it takes what the
+                // producers ahead of it sent in one poll. A ping-pong pair alternates in
+                // the slot and never matches (BENCHMARKS.md, "fan-in").
+                // Relaxed: only this thread writes `lifo_ran`.
+                let fed_by_many = remote.lifo_ran.load(Relaxed) == task.origin().id.as_u64();
+                let displaced = if is_yield || fed_by_many {
                     Some(task)
                 } else {
                     remote.swap_lifo(Some(task))

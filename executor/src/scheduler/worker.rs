@@ -187,6 +187,8 @@ impl Worker {
         if let Some(task) = remote.take_lifo() {
             if self.lifo_polls < MAX_LIFO_POLLS {
                 self.lifo_polls += 1;
+                // Relaxed: read only by this thread (`schedule_task`).
+                remote.lifo_ran.store(task.origin().id.as_u64(), Relaxed);
                 return Some(task);
             }
             // Fairness: the LIFO task goes behind the queue it was jumping.
