@@ -191,7 +191,10 @@ impl Worker {
                 remote.lifo_ran.store(task.origin().id.as_u64(), Relaxed);
                 return Some(task);
             }
-            // Fairness: the LIFO task goes behind the queue it was jumping.
+            // Fairness: the LIFO task goes behind the queue it was jumping. A ping-pong
+            // pair cut this way must not look like a consumer fed by many when this task,
+            // run from the queue, wakes its partner (the partner last ran from the slot).
+            remote.lifo_ran.store(0, Relaxed);
             remote.queue.push_back(task, &self.shared.injector);
         }
         self.lifo_polls = 0;
