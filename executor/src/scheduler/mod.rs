@@ -11,8 +11,9 @@
 //!
 //! Placement rule: a task woken or spawned *on one of this runtime's workers* goes to that
 //! worker's LIFO slot (the task it displaces to the back of the local queue); a task that
-//! woke itself during its own poll (a yield) goes to the back of the local queue; anything
-//! else goes to the injector. Whenever work lands somewhere another worker could take it,
+//! woke itself during its own poll (a yield) goes to the back of the local queue, and so
+//! does a consumer fed by many (woken again while it is the task this worker last ran out
+//! of the LIFO slot: see `schedule_task`); anything else goes to the injector. Whenever work lands somewhere another worker could take it,
 //! `notify_parked` wakes a sleeper unless one is already searching.
 
 pub(crate) mod core;
