@@ -276,15 +276,18 @@ impl Shared {
         match local {
             Some(index) => {
                 let remote = &self.remotes[index];
-                // A consumer fed by many: the task woken is the one this worker last ran
-                // out of the LIFO slot, and no other task has run from the slot since, so
+                // A consumer fed by many: a task polled here wakes the task this worker last
+                // ran out of the LIFO slot, and no other task has run from the slot since, so
                 // it is being woken by one queued producer after another (N tasks sending
-                // into one channel). In the slot it would run after every producer and
+                // into one channel). Only wakes from a task's poll: a task woken by the
+                // reactor or a timer each time it runs (a connection) keeps the slot, which
+                // needs no sibling notified (`notify_parked_or_defer` below). In the slot it would run after every producer and
                 // take one message per poll; at the back of the queue it takes what the
                 // producers ahead of it sent in one poll. A ping-pong pair alternates in
                 // the slot and never matches (BENCHMARKS.md, "fan-in").
                 // Relaxed: only this thread writes `lifo_ran`.
-                let fed_by_many = remote.lifo_ran.load(Relaxed) == task.origin().id.as_u64();
+                let fed_by_many = remote.metrics.in_poll()
+                    && remote.lifo_ran.load(Relaxed) == task.origin().id.as_u64();
                 let displaced = if is_yield || fed_by_many {
                     Some(task)
                 } else {
