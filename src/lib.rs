@@ -88,6 +88,13 @@ pub mod task {
     };
 }
 
+pub mod dump {
+    //! Task dumps as data ([`Handle::dump`](crate::Handle::dump)): each task's id, spawn
+    //! site, poll count, and whether it runs (on which worker), is queued, or waits (on
+    //! what, who could wake it, and for how long at least).
+    pub use runnel_executor::dump::*;
+}
+
 pub mod time {
     //! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
     pub use runnel_reactor::time::*;

@@ -1,6 +1,6 @@
-//! The poller (sysmon) thread starts on first need, not when the runtime is built: a
-//! runtime that is built and dropped, or only runs `block_on` futures that finish at once,
-//! never starts it; a spawn whose task is still live (started by a worker the spawn hands
+//! The poller (sysmon) thread starts on first need, not when the runtime is built, and so
+//! do the worker threads: a runtime that is built and dropped, or only runs `block_on`
+//! futures that finish at once, starts neither; a spawn whose task is still live (started by a worker the spawn hands
 //! the start to, or by the spawner), a `block_on` caller about to sleep, or a blocking job
 //! starts it; and shutdown joins it. Threads are told apart by name (`/proc/self/task`),
 //! each test with its own name prefix, so tests running in parallel do not see each other.
@@ -22,13 +22,19 @@ fn runtime(prefix: &str) -> runnel::Runtime {
 }
 
 #[test]
-fn a_runtime_built_and_dropped_or_only_blocking_on_ready_futures_starts_no_poller() {
+fn a_runtime_built_and_dropped_or_only_blocking_on_ready_futures_starts_no_thread() {
     let rt = runtime("lzp-a");
-    wait_until("both workers started", || {
-        threads_named("lzp-a-worker") == 2
-    });
     assert_eq!(rt.block_on(async { 6 * 7 }), 42);
+    // Counted when the thread is spawned (not when it names itself): exact, not a race.
+    assert_eq!(
+        rt.metrics().worker_threads,
+        0,
+        "a worker thread started for a ready future"
+    );
     assert_eq!(threads_named("lzp-a-poller"), 0, "poller started too early");
+    // A spawn starts the worker it claims; shutdown joins it.
+    assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
+    assert!(rt.metrics().worker_threads >= 1, "{:?}", rt.metrics());
     drop(rt);
     // The kernel drops a joined thread from /proc/self/task a moment after the join
     // returns; a thread that was never joined would stay (and fail this wait).
@@ -159,4 +165,31 @@ fn first_task_stall() {
     assert!(rt.metrics().retakes >= 1, "{:?}", rt.metrics());
     release_tx.send(()).unwrap();
     rt.block_on(blocker).unwrap();
+}
+
+/// Worker threads start on their first claim; an idle one is also what sleeps in the
+/// reactor's poll. A `block_on` future that stores a waker in the reactor (a timer here)
+/// while no worker thread exists claims one to drive it; one that waits on something
+/// else (a channel fed by a plain thread) starts none.
+#[test]
+fn a_waker_stored_in_the_reactor_starts_a_worker_and_nothing_else_does() {
+    let rt = runtime("lzp-f");
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        tx.send(5).unwrap();
+    });
+    assert_eq!(rt.block_on(rx).unwrap(), 5);
+    feeder.join().unwrap();
+    assert_eq!(
+        rt.metrics().worker_threads,
+        0,
+        "a worker thread started for a wait outside the reactor"
+    );
+    rt.block_on(runnel::time::sleep(std::time::Duration::from_millis(5)));
+    assert_eq!(
+        rt.metrics().worker_threads,
+        1,
+        "the timer's waker did not start exactly one worker to drive the reactor"
+    );
 }

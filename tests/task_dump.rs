@@ -31,7 +31,7 @@ fn the_dump_names_what_each_task_waits_on() {
             dump.matches("waits on:").count() >= 4
         });
         let dump = handle.dump();
-        assert_eq!(dump.tasks(), 4, "{dump}");
+        assert_eq!(dump.tasks().len(), 4, "{dump}");
         let text = dump.to_string();
         reader.abort();
         joiner.abort();
@@ -53,6 +53,13 @@ fn the_dump_names_what_each_task_waits_on() {
         "the reader and the acceptor wait on read readiness:\n{text}"
     );
     assert!(text.contains("waits on: a timer (fires in"), "{text}");
+    // The reactor's and the timer wheel's wakers are the runtime's own.
+    let reader_line = line_of(&text, &format!("(TCP {addr} \u{2192} {peer})"));
+    assert!(!reader_line.contains("outside"), "{reader_line}");
+    assert!(
+        !line_of(&text, "waits on: a timer").contains("outside"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("waits on: join of task {sleeper_id}")),
         "{text}"
@@ -225,5 +232,138 @@ fn the_dump_shows_a_semaphores_free_permits() {
 
         sem.add_permits(1);
         assert_eq!(waiter.await.unwrap(), Ok(2));
+    });
+}
+
+#[test]
+fn the_dump_as_data_has_poll_counts_workers_and_unpolled_ages() {
+    use runnel::dump::TaskState;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    let rt = support::multi_thread(2);
+    rt.block_on(async {
+        let handle = runnel::Handle::current();
+        let (tx, rx) = runnel::sync::oneshot::channel::<()>();
+        let waiter = runnel::spawn(async move {
+            // Three polls: the yields, then the wait.
+            runnel::task::yield_now().await;
+            runnel::task::yield_now().await;
+            rx.await.is_ok()
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        // Stops the spinner however this test ends (a failed assertion included), so the
+        // runtime's drop does not wait for it forever.
+        struct StopOnDrop(Arc<AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, SeqCst);
+            }
+        }
+        let _stop_on_drop = StopOnDrop(stop.clone());
+        let spinning = Arc::new(AtomicBool::new(false));
+        let spinner = runnel::spawn({
+            let (stop, spinning) = (stop.clone(), spinning.clone());
+            async move {
+                spinning.store(true, SeqCst);
+                while !stop.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let (waiter_id, spinner_id) = (waiter.id(), spinner.id());
+        let entry = |dump: &runnel::dump::TaskDump, id: runnel::task::Id| {
+            dump.tasks()
+                .iter()
+                .find(|t| t.id() == id)
+                .unwrap_or_else(|| panic!("task {id} missing:\n{dump}"))
+                .clone()
+        };
+        // Sysmon's scans (every 250 ms) see the waiter keep its poll count: the dump then
+        // says for how long at least.
+        wait_until("a scan has aged the waiter", || {
+            let dump = handle.dump();
+            matches!(entry(&dump, waiter_id).state(),
+                TaskState::Waiting(w) if w.unpolled_for() > Some(Duration::ZERO))
+        });
+        wait_until("the spinner runs", || spinning.load(SeqCst));
+        let dump = handle.dump();
+        let w = entry(&dump, waiter_id);
+        assert_eq!(w.polls(), 3, "{dump}");
+        assert!(w.spawned_at().file().ends_with("task_dump.rs"));
+        let TaskState::Waiting(wait) = w.state() else {
+            panic!("the waiter waits:\n{dump}");
+        };
+        assert!(wait.reason().is_some(), "{dump}");
+        // runnel's oneshot keeps the waker where the runtime cannot count it.
+        assert_eq!(wait.outside_wakers(), 1, "{dump}");
+        assert!(wait.unpolled_for().unwrap() > Duration::ZERO, "{dump}");
+        let s = entry(&dump, spinner_id);
+        assert!(
+            matches!(s.state(), TaskState::Running { worker: Some(k) } if *k < 2),
+            "the spinner runs on worker 0 or 1:\n{dump}"
+        );
+        let text = dump.to_string();
+        assert!(
+            line_of(&text, &format!("task {waiter_id} ")).contains("[3 polls, unpolled for over "),
+            "{text}"
+        );
+        assert!(
+            line_of(&text, &format!("task {spinner_id} ")).contains(": running on worker "),
+            "{text}"
+        );
+        assert!(
+            dump.block_ons().len() == 1 && dump.block_ons()[0].waiting().is_none(),
+            "{dump}"
+        );
+
+        stop.store(true, SeqCst);
+        spinner.await.unwrap();
+        tx.send(()).unwrap();
+        assert!(waiter.await.unwrap());
+    });
+}
+
+#[test]
+fn the_dump_says_how_long_a_lock_has_been_held() {
+    let rt = support::multi_thread(2);
+    rt.block_on(async {
+        let handle = runnel::Handle::current();
+        let mutex = std::sync::Arc::new(runnel::sync::Mutex::new(0u32));
+        let (release, released) = runnel::sync::oneshot::channel::<()>();
+        let (taken, is_taken) = runnel::sync::oneshot::channel::<()>();
+        let holder = runnel::spawn({
+            let mutex = mutex.clone();
+            async move {
+                let _guard = mutex.lock().await;
+                taken.send(()).unwrap();
+                released.await.unwrap();
+            }
+        });
+        is_taken.await.unwrap();
+        let waiter = runnel::spawn({
+            let mutex = mutex.clone();
+            async move {
+                *mutex.lock().await += 1;
+            }
+        });
+        wait_until("the second task waits on the lock", || {
+            handle
+                .dump()
+                .to_string()
+                .contains("waits on: lock of mutex")
+        });
+        let text = handle.dump().to_string();
+        let line = line_of(&text, "waits on: lock of mutex");
+        assert!(
+            line.contains(&format!("; held by task {} for ", holder.id())),
+            "{line}"
+        );
+        // Where the holder took it: the `lock()` call in its future above.
+        assert!(line.contains(", taken at tests/task_dump.rs:"), "{line}");
+        release.send(()).unwrap();
+        holder.await.unwrap();
+        waiter.await.unwrap();
+        assert_eq!(*mutex.lock().await, 1);
     });
 }

@@ -115,7 +115,7 @@ fn lock_cycle(locks: &[Arc<Mutex<u32>>]) -> Vec<String> {
             let (first, second) = (locks[i].clone(), locks[(i + 1) % n].clone());
             let barrier = barrier.clone();
             runnel::spawn(async move {
-                let mut a = first.lock().await;
+                let mut a = first.lock().await; // FIRST_LOCK_LINE
                 barrier.wait().await;
                 let mut b = second.lock().await;
                 *a += 1;
@@ -168,6 +168,18 @@ fn a_two_task_lock_order_inversion_is_reported_while_the_server_answers() {
     );
     assert_eq!(report.matches("held by task").count(), 2, "{report}");
     assert_eq!(report.matches("; it holds mutex").count(), 2, "{report}");
+    // Where each task took the lock it holds: the first `lock()` of `lock_cycle`.
+    let taken = format!("; taken at tests/wait_graph.rs:{}:", first_lock_line());
+    assert_eq!(report.matches(&taken).count(), 2, "{taken}\n{report}");
+}
+
+/// The line of `lock_cycle`'s first `lock()` call.
+fn first_lock_line() -> usize {
+    include_str!("wait_graph.rs")
+        .lines()
+        .position(|l| l.contains("first.lock().await; // FIRST_LOCK_LINE"))
+        .expect("lock_cycle's first lock")
+        + 1
 }
 
 #[test]
@@ -292,11 +304,16 @@ fn a_mixed_join_and_lock_cycle_is_reported_while_the_server_answers() {
                 let lock = Arc::new(Mutex::new(()));
                 let (tx, rx) = futures::channel::oneshot::channel::<runnel::JoinHandle<()>>();
                 let held = lock.clone();
+                let (taken, is_taken) = futures::channel::oneshot::channel::<()>();
                 runnel::spawn(async move {
                     let _guard = held.lock().await;
+                    taken.send(()).unwrap();
                     let b = rx.await.unwrap();
                     b.await.unwrap();
                 });
+                // B only once A holds the lock: were B first, it would take and release
+                // the lock and finish, and there would be no cycle to report.
+                is_taken.await.unwrap();
                 let b = runnel::spawn(async move {
                     drop(lock.lock().await);
                 });

@@ -579,12 +579,13 @@ impl Shape {
     ];
 
     /// Also run with every family on one runtime (the primitive's cost alone).
-    const SAME_RUNTIME: [Shape; 5] = [
+    const SAME_RUNTIME: [Shape; 6] = [
         Shape::MutexContended,
         Shape::MutexHoldYield,
         Shape::MpscBounded1to1,
         Shape::MpscBounded8to1,
         Shape::OneshotPingPong,
+        Shape::Semaphore,
     ];
 
     fn id(self) -> &'static str {

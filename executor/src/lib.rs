@@ -23,6 +23,7 @@ mod block_on;
 mod blocking;
 mod context;
 mod detector;
+pub mod dump;
 mod loom;
 mod metrics;
 mod poller;
@@ -64,9 +65,10 @@ pub mod task {
 }
 
 pub use detector::DEADLOCK_MESSAGE;
+pub use dump::TaskDump;
 pub use metrics::RuntimeMetrics;
 pub use runtime::{
     spawn, spawn_blocking, Builder, EnterGuard, Handle, MetricsReader, OnDeadlock, Runtime,
-    TaskDump, TryCurrentError, UnhandledPanic,
+    TryCurrentError, UnhandledPanic,
 };
 pub use task::{AbortHandle, JoinError, JoinHandle};

@@ -106,7 +106,8 @@ pub struct RuntimeMetrics {
     /// other blocked workers) or no thread for it. Sysmon retries on its next tick, so one
     /// blocked poll may count several times.
     pub failed_retakes: u64,
-    /// Worker threads alive, spares included (at rest: the worker count).
+    /// Worker threads alive, spares included. Each worker's thread starts when work first
+    /// needs it, so this is 0 after `build` and at most the worker count at rest.
     pub worker_threads: usize,
     /// Blocking-pool threads alive.
     pub blocking_threads: usize,

@@ -154,36 +154,34 @@ impl PollerThread {
         }
     }
 
-    /// Gives the owed start to a worker that is certainly not inside a poll: one whose
-    /// thread has not begun its loop yet (it takes the duty as it begins), else a parked
-    /// one, claimed like for any work (counted running and searching before it is
-    /// unparked). `except`: the worker handing the duty on. Not under `state`: the
-    /// scheduler lock is never taken inside it.
+    /// Gives the owed start to a worker that is certainly not inside a poll: a parked one
+    /// (or one with no thread yet, whose thread the claim starts), claimed like for any
+    /// work (counted running and searching before it is woken), else one whose thread has
+    /// not begun its loop yet (it takes the duty as it begins). A parked one first: a
+    /// thread that has not begun was started by a claim for work moments ago and is about
+    /// to poll it, and the duty would make it start a thread before that first poll (at
+    /// start-up, the whole of "build + first task" would wait for it). `except`: the worker
+    /// handing the duty on. Not under `state`: the scheduler lock is never taken inside it.
     pub(crate) fn hand_duty(&self, shared: &Arc<Shared>, except: Option<usize>) -> bool {
         if shared.config.current_thread {
             return false; // no worker threads: the `block_on` caller holding the core runs tasks
-        }
-        // The initial roles: each has had a thread since `build`.
-        for (index, remote) in shared.remotes[..shared.idle.num_workers()]
-            .iter()
-            .enumerate()
-        {
-            if Some(index) != except && remote.boot.hand_duty() {
-                return true;
-            }
         }
         let claimed = {
             let mut counts = shared.idle.lock();
             shared.idle.claim_sleeper(&mut counts)
         };
-        let Some(index) = claimed else {
-            return false;
-        };
-        let remote = &shared.remotes[index];
-        // Release: seen by the worker once its park returns (the unpark orders it).
-        remote.sysmon_duty.store(true, Release);
-        remote.parker.unpark();
-        true
+        if let Some(index) = claimed {
+            // Release: seen by the worker once its park returns (the unpark orders it), or
+            // as its thread begins if the claim starts it.
+            shared.remotes[index].sysmon_duty.store(true, Release);
+            shared.wake_claimed(index);
+            return true;
+        }
+        // The initial roles whose thread was started but has not begun its loop.
+        shared.remotes[..shared.idle.num_workers()]
+            .iter()
+            .enumerate()
+            .any(|(index, remote)| Some(index) != except && remote.boot.hand_duty())
     }
 
     /// The worker that owes the start, once its grace period is over (or before a sleep
@@ -305,7 +303,7 @@ mod loom_tests;
 /// stays in its own queue instead of spilling to the injector behind unrelated work; the
 /// other due timers stay armed (and counted) for its next poll, or anyone else's.
 pub(crate) fn drain_ready(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     driver: &mut Driver,
     now: Instant,
     max_timers: usize,
@@ -362,7 +360,7 @@ fn run(shared: Arc<Shared>) {
 }
 
 /// Polls the reactor without blocking if no worker holds it (so every worker is busy).
-fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) {
+fn poll_if_unattended(shared: &Arc<Shared>, now: Instant, wakers: &mut Vec<Waker>) {
     let polled_at = Duration::from_micros(shared.reactor_polled_at.load(Relaxed));
     if now.saturating_duration_since(shared.epoch) < polled_at + UNATTENDED_AFTER {
         return;
@@ -377,8 +375,12 @@ fn poll_if_unattended(shared: &Shared, now: Instant, wakers: &mut Vec<Waker>) {
     if !driver.has_pending(now) {
         drop(driver);
         // A worker that went to sleep while we held the driver slept on its condvar; with
-        // nobody in the poll, wake one so it comes back and sleeps in the driver.
-        shared.notify_parked();
+        // nobody in the poll, wake one so it comes back and sleeps in the driver. With no
+        // worker thread yet nobody slept so, and a waker stored in the reactor starts one
+        // (the `on_first_waiter` hook set in `build`).
+        if shared.has_worker_thread() {
+            shared.notify_parked();
+        }
         return;
     }
     // Count first: from here until release_token, a worker going idle sees running > 0.

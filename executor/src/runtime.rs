@@ -1,7 +1,8 @@
 //! The public face of the executor: `Builder`, `Runtime`, `Handle`, `OnDeadlock`.
 //!
-//! A `Runtime` owns its threads: `worker_threads` workers, one poller (started on first
-//! need: `poller::PollerThread`), and the blocking pool's threads (on demand). Dropping it
+//! A `Runtime` owns its threads: `worker_threads` workers (each started when it is first
+//! claimed for work: `Shared::wake_claimed`), one poller (started on first need:
+//! `poller::PollerThread`), and the blocking pool's threads (on demand). Dropping it
 //! shuts down in an order that frees every task exactly once (see `Runtime::shutdown`).
 
 use std::any::Any;
@@ -15,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::blocking::{self, BlockingPool};
+use crate::dump::TaskDump;
 use crate::metrics::RuntimeMetrics;
 use crate::poller::PollerThread;
 use crate::scheduler::idle::Idle;
@@ -241,7 +243,10 @@ impl Builder {
     }
 
     /// Number of worker threads (default: `std::thread::available_parallelism`). No
-    /// effect on a current-thread runtime.
+    /// effect on a current-thread runtime. Each starts when work first needs it (a spawn,
+    /// a wake, a `block_on` that has to wait), not in `build`: a runtime whose `block_on`
+    /// future is ready at once starts none, and a failure to start one panics there (as
+    /// tokio's blocking pool does) instead of failing `build`.
     ///
     /// # Panics
     /// If `n` is 0: a runtime without workers could never run a task.
@@ -445,11 +450,18 @@ impl Builder {
                         } else {
                             RoleState::Free
                         },
+                        i < threads,
                     )
                 })
                 .collect(),
             injector: Injector::new(),
-            idle: Idle::with_threads(workers, threads),
+            // A multi-thread runtime's workers start parked with no thread; the first
+            // claim of each starts it (`Shared::wake_claimed`).
+            idle: if current_thread {
+                Idle::with_threads(workers, 0)
+            } else {
+                Idle::with_parked_threads(workers)
+            },
             core: crate::scheduler::core::CoreSlot::default(),
             owned: OwnedTasks::new(4 * workers),
             reactor,
@@ -468,27 +480,41 @@ impl Builder {
             stalls: AtomicU64::new(0),
             stall_reports: AtomicU64::new(0),
             partial_deadlocks: AtomicU64::new(0),
+            wait_ages: Default::default(),
             leaked_tasks: AtomicU64::new(0),
             retakes: AtomicU64::new(0),
             block_on_polls: AtomicU64::new(0),
             spares: threads::SparePool::new(workers + spares, self.thread_keep_alive),
             poller: PollerThread::new(),
         });
+        if !current_thread {
+            // Worker threads start when first claimed, and an idle one is what sleeps in
+            // the reactor's poll. A waker stored in the reactor while none has started (by
+            // this runtime's `block_on` future, code under `enter`, or a task of another
+            // runtime) claims one, so its I/O or timer is served at once rather than on
+            // sysmon's tick, or never if sysmon is not running. Weak: the reactor is part
+            // of `Shared`.
+            let weak = Arc::downgrade(&shared);
+            shared.reactor.on_first_waiter(Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    if !shared.has_worker_thread() {
+                        shared.notify_parked();
+                    }
+                }
+            }));
+        }
         let mut runtime = Runtime {
             handle: Handle::new(shared.clone()),
             #[cfg(unix)]
             dump_on_signal,
         };
-        for slot in 0..threads {
-            // On error, dropping `runtime` shuts down the threads already started.
-            threads::start_thread(&shared, slot)?;
-        }
         #[cfg(unix)]
         if let Some(dump) = &mut runtime.dump_on_signal {
             let name = format!("{}-dump", (self.config.thread_name)());
             dump.start(&shared, thread::Builder::new().name(name))?;
         }
-        // The poller thread starts on first need (`PollerThread`), not here.
+        // No worker thread starts here: each starts when its role is first claimed for
+        // work (`Shared::wake_claimed`); the poller thread on first need (`PollerThread`).
         Ok(runtime)
     }
 }
@@ -577,7 +603,7 @@ impl Runtime {
     /// ```
     /// let rt = runnel_executor::Runtime::new().unwrap();
     /// let task = rt.spawn(std::future::pending::<()>());
-    /// assert!(rt.dump().tasks() >= 1);
+    /// assert!(!rt.dump().tasks().is_empty());
     /// task.abort();
     /// ```
     pub fn dump(&self) -> TaskDump {
@@ -623,7 +649,11 @@ impl Runtime {
             dump.stop(deadline);
         }
         for index in shared.idle.claim_all() {
-            shared.remotes[index].parker.unpark();
+            // A role that never had a thread needs none now.
+            let remote = &shared.remotes[index];
+            if remote.boot.has_thread() {
+                remote.parker.unpark();
+            }
         }
         shared.reactor.unpark();
         // After the shutdown flag: no poller thread starts from here on.
@@ -920,8 +950,7 @@ impl Handle {
     /// assert!(dump.to_string().contains("(spawned at"));
     /// ```
     pub fn dump(&self) -> TaskDump {
-        let (text, tasks, walk) = crate::detector::dump(&self.shared);
-        TaskDump { text, tasks, walk }
+        crate::detector::dump(&self.shared)
     }
 
     /// A reader of this runtime's counters for a monitoring thread. Unlike a `Handle` it
@@ -937,35 +966,6 @@ impl Handle {
         MetricsReader {
             shared: self.shared.clone(),
         }
-    }
-}
-
-/// A snapshot of a runtime's tasks and what each waits on, from [`Handle::dump`]. Its
-/// `Display` is one line per task.
-#[derive(Clone, Debug)]
-pub struct TaskDump {
-    text: String,
-    tasks: usize,
-    walk: Duration,
-}
-
-impl TaskDump {
-    /// How many tasks the dump lists.
-    pub fn tasks(&self) -> usize {
-        self.tasks
-    }
-
-    /// How long the dump spent reading the tasks, one owned-list shard lock at a time: an
-    /// upper bound on how long it delayed any spawn or task completion (see
-    /// [`Handle::dump`]).
-    pub fn walk_time(&self) -> Duration {
-        self.walk
-    }
-}
-
-impl fmt::Display for TaskDump {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
     }
 }
 

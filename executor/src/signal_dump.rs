@@ -67,7 +67,7 @@ impl DumpOnSignal {
 }
 
 fn print_dump(shared: &Shared, kind: SignalKind) {
-    let (dump, _, _) = crate::detector::dump(shared);
+    let dump = crate::detector::dump(shared);
     let text = format!(
         "runnel: signal {}: task dump (Builder::dump_on_signal; the process keeps running)\n{dump}",
         kind.as_raw_value()

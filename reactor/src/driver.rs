@@ -163,6 +163,7 @@ impl Driver {
         max_timers: usize,
         wakers: &mut Vec<Waker>,
     ) -> Drained {
+        crate::wait::clock::tick(now);
         let inner = &self.handle.inner;
         let io = inner.sources.dispatch(&self.pending, wakers);
         self.pending.clear();

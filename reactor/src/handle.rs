@@ -109,6 +109,16 @@ impl Handle {
         self.inner.counts.snapshot()
     }
 
+    /// Calls `hook` once, on the thread that stores the next waker in this reactor (a task
+    /// waiting for I/O readiness, a signal, or a timer), after the store and with no
+    /// reactor lock held. The executor uses it to start a thread that drives the reactor
+    /// when it has none yet: a waker stored here by a task of another runtime, or by code
+    /// under `enter`, would otherwise wait for a driver that never comes. Only the first
+    /// hook set is kept.
+    pub fn on_first_waiter(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        self.inner.counts.on_first_waiter(hook);
+    }
+
     /// Releases the waiter counts of wakers that [`Driver::drain`](crate::Driver::drain)
     /// took out. Call it only after those wakers were woken and their tasks enqueued.
     pub fn release(&self, drained: Drained) {

@@ -332,6 +332,7 @@ impl ScheduledIo {
         }
         drop(lists);
         drop(replaced); // outside the lock, see the module header
+        counts.waiter_stored();
         Poll::Pending
     }
 

@@ -22,7 +22,8 @@
 //! poller's waker replacing the one before it. Waits through an `IoWaiter` (the async
 //! methods `net` uses) are exact: a dropped waiter takes its count with it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// A snapshot of the reactor's waiter counts (see `Handle::waiters`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,11 +72,24 @@ impl Drained {
 /// reactor's `Inner` (the timers' clock base and shard table, read on every arm) do not
 /// share a line with counters every arm and cancel writes from every worker. Measured on
 /// `timer_timeouts`: the read of `Timers::base` was ~20 % of `Timers::arm`'s samples.
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[repr(align(128))]
 pub(crate) struct WaiterCounts {
     io: AtomicUsize,
     timers: AtomicUsize,
+    /// Whether the next stored waker calls `on_waiter` (`Handle::on_first_waiter`). On the
+    /// counters' line, which the store just wrote: the test costs a load of a line in hand.
+    wanted: AtomicBool,
+    on_waiter: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for WaiterCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaiterCounts")
+            .field("io", &self.io)
+            .field("timers", &self.timers)
+            .finish_non_exhaustive()
+    }
 }
 
 // Orderings: increments happen on the thread that is about to store a waker, i.e. a running
@@ -109,6 +123,33 @@ impl WaiterCounts {
         if n > 0 {
             let before = self.timers.fetch_sub(n, Ordering::Release);
             debug_assert!(before >= n, "timer waiter count underflow: {before} - {n}");
+        }
+    }
+
+    /// Sets the hook the next stored waker calls (once). See `Handle::on_first_waiter`.
+    pub(crate) fn on_first_waiter(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        if self.on_waiter.set(hook).is_ok() {
+            // Release: a thread that sees the flag sees the hook.
+            self.wanted.store(true, Ordering::Release);
+        }
+    }
+
+    /// A waker was stored (I/O readiness or a timer). The caller holds no reactor lock:
+    /// the hook may start a thread.
+    #[inline]
+    pub(crate) fn waiter_stored(&self) {
+        if self.wanted.load(Ordering::Relaxed) {
+            self.call_hook();
+        }
+    }
+
+    #[cold]
+    fn call_hook(&self) {
+        // One caller wins the flag; the hook runs once.
+        if self.wanted.swap(false, Ordering::AcqRel) {
+            if let Some(hook) = self.on_waiter.get() {
+                hook();
+            }
         }
     }
 

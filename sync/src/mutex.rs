@@ -10,8 +10,10 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::sync::Arc;
 
 use crate::semaphore::{block_on, Semaphore, TryAcquireError};
@@ -66,12 +68,14 @@ impl<T> Mutex<T> {
         Mutex::const_new(value)
     }
 
-    /// Like [`new`](Self::new), usable in a `static`.
-    #[track_caller]
-    pub const fn const_new(value: T) -> Mutex<T> {
-        Mutex {
-            sem: Semaphore::const_new(1),
-            cell: UnsafeCell::new(value),
+    crate::loom::const_unless_loom! {
+        /// Like [`new`](Self::new), usable in a `static`.
+        #[track_caller]
+        pub fn const_new(value: T) -> Mutex<T> {
+            Mutex {
+                sem: Semaphore::const_new(1),
+                cell: UnsafeCell::new(value),
+            }
         }
     }
 
@@ -87,18 +91,26 @@ impl<T: ?Sized> Mutex<T> {
     /// **Cancel safety:** cancel-safe. A dropped `lock` future keeps no place in the
     /// queue and loses no unlock: if the lock was handed to it just before it was
     /// dropped, it passes to the next waiter.
-    pub async fn lock(&self) -> MutexGuard<'_, T> {
-        self.acquire().await;
-        MutexGuard { lock: self }
+    #[track_caller]
+    pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
+        let at = Location::caller();
+        async move {
+            self.acquire(at).await;
+            MutexGuard { lock: self }
+        }
     }
 
     /// [`lock`](Self::lock) for an `Arc<Mutex<T>>`: the guard owns the `Arc`, so it can
     /// be moved into another task.
     ///
     /// **Cancel safety:** cancel-safe, as [`lock`](Self::lock).
-    pub async fn lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
-        self.acquire().await;
-        OwnedMutexGuard { lock: self }
+    #[track_caller]
+    pub fn lock_owned(self: Arc<Self>) -> impl Future<Output = OwnedMutexGuard<T>> {
+        let at = Location::caller();
+        async move {
+            self.acquire(at).await;
+            OwnedMutexGuard { lock: self }
+        }
     }
 
     /// Locks from synchronous code, parking the thread until the lock is free.
@@ -112,11 +124,13 @@ impl<T: ?Sized> Mutex<T> {
     /// *m.blocking_lock() += 1;
     /// assert_eq!(m.into_inner(), 2);
     /// ```
+    #[track_caller]
     pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
         block_on(self.lock())
     }
 
     /// [`blocking_lock`](Self::blocking_lock) for an `Arc<Mutex<T>>`.
+    #[track_caller]
     pub fn blocking_lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
         block_on(self.lock_owned())
     }
@@ -126,6 +140,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Errors
     ///
     /// [`TryLockError`] if it is held or waited for.
+    #[track_caller]
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
         self.try_acquire()?;
         Ok(MutexGuard { lock: self })
@@ -136,6 +151,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Errors
     ///
     /// [`TryLockError`] if it is held or waited for.
+    #[track_caller]
     pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
         self.try_acquire()?;
         Ok(OwnedMutexGuard { lock: self })
@@ -146,7 +162,7 @@ impl<T: ?Sized> Mutex<T> {
         self.cell.get_mut()
     }
 
-    async fn acquire(&self) {
+    async fn acquire(&self, at: &'static Location<'static>) {
         // The semaphore of a mutex is never closed, so acquiring cannot fail.
         if self
             .sem
@@ -156,13 +172,14 @@ impl<T: ?Sized> Mutex<T> {
         {
             unreachable!("a mutex's semaphore is never closed");
         }
-        self.sem.holders().hold_exclusive();
+        self.sem.holders().hold_exclusive_at(at);
     }
 
+    #[track_caller]
     fn try_acquire(&self) -> Result<(), TryLockError> {
         match self.sem.try_acquire_permits(1) {
             Ok(()) => {
-                self.sem.holders().hold_exclusive();
+                self.sem.holders().hold_exclusive_at(Location::caller());
                 Ok(())
             }
             Err(TryAcquireError::NoPermits) => Err(TryLockError(())),

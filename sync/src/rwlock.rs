@@ -11,7 +11,9 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::sync::Arc;
 
 use crate::mutex::TryLockError;
@@ -54,10 +56,12 @@ impl<T> RwLock<T> {
         RwLock::with_max_readers(value, MAX_READS)
     }
 
-    /// Like [`new`](Self::new), usable in a `static`.
-    #[track_caller]
-    pub const fn const_new(value: T) -> RwLock<T> {
-        RwLock::const_with_max_readers(value, MAX_READS)
+    crate::loom::const_unless_loom! {
+        /// Like [`new`](Self::new), usable in a `static`.
+        #[track_caller]
+        pub fn const_new(value: T) -> RwLock<T> {
+            RwLock::const_with_max_readers(value, MAX_READS)
+        }
     }
 
     /// A new lock allowing at most `max_reads` concurrent readers.
@@ -70,17 +74,19 @@ impl<T> RwLock<T> {
         RwLock::const_with_max_readers(value, max_reads)
     }
 
-    /// Like [`with_max_readers`](Self::with_max_readers), usable in a `static`.
-    #[track_caller]
-    pub const fn const_with_max_readers(value: T, max_reads: u32) -> RwLock<T> {
-        assert!(
-            max_reads > 0 && max_reads <= MAX_READS,
-            "RwLock max_reads must be between 1 and u32::MAX >> 3"
-        );
-        RwLock {
-            max_readers: max_reads,
-            sem: Semaphore::const_new(max_reads as usize),
-            cell: UnsafeCell::new(value),
+    crate::loom::const_unless_loom! {
+        /// Like [`with_max_readers`](Self::with_max_readers), usable in a `static`.
+        #[track_caller]
+        pub fn const_with_max_readers(value: T, max_reads: u32) -> RwLock<T> {
+            assert!(
+                max_reads > 0 && max_reads <= MAX_READS,
+                "RwLock max_reads must be between 1 and u32::MAX >> 3"
+            );
+            RwLock {
+                max_readers: max_reads,
+                sem: Semaphore::const_new(max_reads as usize),
+                cell: UnsafeCell::new(value),
+            }
         }
     }
 
@@ -95,40 +101,56 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// **Cancel safety:** cancel-safe: a dropped `read` future keeps no place in the
     /// queue and gives back anything handed to it.
-    pub async fn read(&self) -> RwLockReadGuard<'_, T> {
-        self.acquire(1).await;
-        RwLockReadGuard {
-            lock: self,
-            hold: self.sem.holders().hold_shared(),
+    #[track_caller]
+    pub fn read(&self) -> impl Future<Output = RwLockReadGuard<'_, T>> + '_ {
+        let at = Location::caller();
+        async move {
+            self.acquire(1).await;
+            RwLockReadGuard {
+                lock: self,
+                hold: self.sem.holders().hold_shared_at(at),
+            }
         }
     }
 
     /// [`read`](Self::read) for an `Arc<RwLock<T>>`; the guard owns the `Arc`.
     ///
     /// **Cancel safety:** cancel-safe.
-    pub async fn read_owned(self: Arc<Self>) -> OwnedRwLockReadGuard<T> {
-        self.acquire(1).await;
-        let hold = self.sem.holders().hold_shared();
-        OwnedRwLockReadGuard { lock: self, hold }
+    #[track_caller]
+    pub fn read_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockReadGuard<T>> {
+        let at = Location::caller();
+        async move {
+            self.acquire(1).await;
+            let hold = self.sem.holders().hold_shared_at(at);
+            OwnedRwLockReadGuard { lock: self, hold }
+        }
     }
 
     /// Waits for exclusive write access (all reader permits).
     ///
     /// **Cancel safety:** cancel-safe: a dropped `write` future returns the reader
     /// permits already collected for it, so readers behind it proceed.
-    pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
-        self.acquire(self.max_readers).await;
-        self.sem.holders().hold_exclusive();
-        RwLockWriteGuard { lock: self }
+    #[track_caller]
+    pub fn write(&self) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
+        let at = Location::caller();
+        async move {
+            self.acquire(self.max_readers).await;
+            self.sem.holders().hold_exclusive_at(at);
+            RwLockWriteGuard { lock: self }
+        }
     }
 
     /// [`write`](Self::write) for an `Arc<RwLock<T>>`; the guard owns the `Arc`.
     ///
     /// **Cancel safety:** cancel-safe.
-    pub async fn write_owned(self: Arc<Self>) -> OwnedRwLockWriteGuard<T> {
-        self.acquire(self.max_readers).await;
-        self.sem.holders().hold_exclusive();
-        OwnedRwLockWriteGuard { lock: self }
+    #[track_caller]
+    pub fn write_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockWriteGuard<T>> {
+        let at = Location::caller();
+        async move {
+            self.acquire(self.max_readers).await;
+            self.sem.holders().hold_exclusive_at(at);
+            OwnedRwLockWriteGuard { lock: self }
+        }
     }
 
     /// Read access if no writer holds or waits for the lock.
@@ -136,11 +158,12 @@ impl<T: ?Sized> RwLock<T> {
     /// # Errors
     ///
     /// [`TryLockError`] if a writer holds or waits for it.
+    #[track_caller]
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
         self.try_acquire(1)?;
         Ok(RwLockReadGuard {
             lock: self,
-            hold: self.sem.holders().hold_shared(),
+            hold: self.sem.holders().hold_shared_at(Location::caller()),
         })
     }
 
@@ -149,9 +172,10 @@ impl<T: ?Sized> RwLock<T> {
     /// # Errors
     ///
     /// [`TryLockError`] if a writer holds or waits for it.
+    #[track_caller]
     pub fn try_read_owned(self: Arc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
         self.try_acquire(1)?;
-        let hold = self.sem.holders().hold_shared();
+        let hold = self.sem.holders().hold_shared_at(Location::caller());
         Ok(OwnedRwLockReadGuard { lock: self, hold })
     }
 
@@ -160,9 +184,10 @@ impl<T: ?Sized> RwLock<T> {
     /// # Errors
     ///
     /// [`TryLockError`] if it is held or waited for.
+    #[track_caller]
     pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
         self.try_acquire(self.max_readers)?;
-        self.sem.holders().hold_exclusive();
+        self.sem.holders().hold_exclusive_at(Location::caller());
         Ok(RwLockWriteGuard { lock: self })
     }
 
@@ -171,20 +196,23 @@ impl<T: ?Sized> RwLock<T> {
     /// # Errors
     ///
     /// [`TryLockError`] if it is held or waited for.
+    #[track_caller]
     pub fn try_write_owned(self: Arc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
         self.try_acquire(self.max_readers)?;
-        self.sem.holders().hold_exclusive();
+        self.sem.holders().hold_exclusive_at(Location::caller());
         Ok(OwnedRwLockWriteGuard { lock: self })
     }
 
     /// Read access from synchronous code, parking the thread (see
     /// [`Mutex::blocking_lock`](crate::Mutex::blocking_lock) for where to call it).
+    #[track_caller]
     pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
         block_on(self.read())
     }
 
     /// Write access from synchronous code, parking the thread (see
     /// [`Mutex::blocking_lock`](crate::Mutex::blocking_lock) for where to call it).
+    #[track_caller]
     pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
         block_on(self.write())
     }

@@ -3,7 +3,8 @@
 //!
 //! Invariants (ARCHITECTURE.md, "Idle accounting and the deadlock detector"):
 //! 1. `workers` counts worker threads from the moment they are reserved and `block_on`
-//!    callers; `idle` the parked ones; `token` the poller while it takes wakers out of
+//!    callers; `idle` the parked ones (a multi-thread runtime's initial roles are reserved
+//!    at `build` as parked sleepers with no thread: `with_parked_workers`); `token` the poller while it takes wakers out of
 //!    the reactor; `running = workers - idle + token` is only computed under the lock.
 //! 2. Every transition that can make the runtime quiet (more idle, token released, a job
 //!    or a thread gone) returns `Check::Run` when `running` and `blocking` reached zero;
@@ -46,6 +47,18 @@ impl Counts {
     pub(crate) fn with_workers(workers: usize) -> Counts {
         Counts {
             workers,
+            ..Counts::default()
+        }
+    }
+
+    /// Counts for a runtime whose `workers` worker roles are reserved but have no thread
+    /// yet: each is a sleeper (counted parked) whose thread its first claimer starts
+    /// (`Shared::wake_claimed`). Claimed in role order: role 0 first.
+    pub(crate) fn with_parked_workers(workers: usize) -> Counts {
+        Counts {
+            workers,
+            idle: workers,
+            sleepers: (0..workers).rev().collect(),
             ..Counts::default()
         }
     }

@@ -259,11 +259,15 @@ pub(super) fn render(set: &[u64], vertices: &HashMap<u64, Vertex>) -> String {
                 Edge::Lock {
                     reason: WaitReason::Sync { kind, addr },
                     holders,
-                } if holders.tasks.contains(&v.id) => Some(format!(
-                    "{} {addr:#x} (created at {})",
-                    lock_name(*kind).unwrap_or("lock"),
-                    holders.created_at
-                )),
+                } => {
+                    let i = holders.tasks.iter().position(|&t| t == v.id)?;
+                    Some(format!(
+                        "{} {addr:#x} (created at {}{})",
+                        lock_name(*kind).unwrap_or("lock"),
+                        holders.created_at,
+                        super::report::taken_note(holders, i)
+                    ))
+                }
                 _ => None,
             })
             .collect::<std::collections::BTreeSet<_>>()
@@ -306,6 +310,8 @@ mod tests {
                 },
                 holders: HoldersSnapshot {
                     tasks: holders.to_vec(),
+                    held_for: vec![None; holders.len()],
+                    taken_at: vec![None; holders.len()],
                     unknown: false,
                     open: false,
                     created_at: Location::caller(),

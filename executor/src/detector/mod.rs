@@ -29,6 +29,7 @@
 //! The check runs under the scheduler lock; the report is built there, and delivered
 //! (printed, or handed to `block_on` callers to panic with) after the lock is released.
 
+mod ages;
 mod counts;
 mod graph;
 mod partial;
@@ -36,6 +37,7 @@ mod report;
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
+pub(crate) use ages::WaitAges;
 pub(crate) use counts::{Check, Counts};
 pub(crate) use partial::PartialCheck;
 pub use report::DEADLOCK_MESSAGE;

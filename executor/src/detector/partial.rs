@@ -57,8 +57,12 @@ impl PartialCheck {
     pub(crate) fn run(&mut self, shared: &Shared, now: Instant) {
         let mut vertices = HashMap::new();
         let mut leaks = Vec::new();
+        let mut waiting = Vec::new();
         shared.owned.for_each_while(|header| {
             let polls = header.polls();
+            if header.is_idle() {
+                waiting.push((header.id().as_u64(), polls));
+            }
             if header.is_unreachable_waiter() && header.holds.load(SeqCst) == 0 {
                 leaks.push(Leak {
                     id: header.id().as_u64(),
@@ -70,6 +74,7 @@ impl PartialCheck {
             }
             true
         });
+        shared.wait_ages.update(&waiting, now);
         let sets = stuck_sets(&vertices);
 
         // Keep the clock of each task still found with the same poll count.

@@ -6,7 +6,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{handles_outside, refs_outside, Counts};
+use std::sync::atomic::Ordering::Relaxed;
+
 use runnel_reactor::wait::{HoldersSnapshot, RecordOf, SyncKind, WaitReason, WaitSlot};
+
+use crate::dump::{BlockOnEntry, Seconds, TaskDump, TaskEntry, TaskState, WaitInfo};
 
 use crate::runtime::OnDeadlock;
 use crate::scheduler::Shared;
@@ -22,20 +26,7 @@ pub const DEADLOCK_MESSAGE: &str = "all tasks are asleep - deadlock!";
 pub(super) struct Waiter {
     id: u64,
     location: String,
-    known: Known,
-}
-
-/// What is known about who could wake a waiting task (or `block_on` caller).
-struct Known {
-    /// What its leaf futures said it waits on when its last poll returned `Pending`.
-    reason: Option<WaitReason>,
-    /// What the wait's registration adds to the reason (a lock's or channel's creation
-    /// site, holders, permits, live ends), if it has one that matches the reason.
-    detail: Option<String>,
-    /// References held outside the runtime's own holders (wakers, `AbortHandle`s).
-    refs_outside: usize,
-    /// Its `JoinHandle` is on a thread outside the runtime.
-    join_outside: bool,
+    known: WaitInfo,
 }
 
 impl Waiter {
@@ -43,13 +34,41 @@ impl Waiter {
         Waiter {
             id: header.id().as_u64(),
             location: header.origin.location.to_string(),
-            known: Known {
-                reason: header.reason.get(),
-                detail: detail(header),
-                refs_outside: refs_outside(header),
-                join_outside: header.is_join_held_outside(),
-            },
+            known: wait_info(header),
         }
+    }
+}
+
+/// What is known about a waiting task, read under its list shard's lock.
+fn wait_info(header: &Header) -> WaitInfo {
+    let reason = header.reason.get();
+    // A socket, timer or signal wait leaves one waker with the reactor or the timer wheel,
+    // which the detector counts itself (I/O waiters, armed timers): not an outside holder.
+    let reactor = matches!(
+        reason,
+        Some(
+            WaitReason::Readable { .. }
+                | WaitReason::Writable { .. }
+                | WaitReason::Timer { .. }
+                | WaitReason::Signal { .. }
+        )
+    );
+    WaitInfo {
+        reason,
+        detail: detail(header),
+        outside_wakers: refs_outside(header).saturating_sub(usize::from(reactor)),
+        join_held_outside: header.is_join_held_outside(),
+        unpolled_for: None,
+    }
+}
+
+/// What is known about a `block_on` caller (it registers no reason detail: it has no own
+/// waker slot).
+fn block_on_info(signal: &Arc<crate::block_on::Signal>) -> WaitInfo {
+    WaitInfo {
+        reason: signal.wait.reason.get(),
+        outside_wakers: signal.held_outside(),
+        ..WaitInfo::default()
     }
 }
 
@@ -58,10 +77,6 @@ pub(crate) struct Report {
     pub(super) text: String,
     /// `block_on` callers to unpark (they will panic with `text`).
     pub(super) unpark: Vec<Arc<crate::block_on::Signal>>,
-}
-
-fn reason_of(wait: &crate::task::WaitRecord) -> Option<WaitReason> {
-    wait.reason.get()
 }
 
 pub(super) fn render(counts: &Counts, stuck: Vec<Waiter>) -> String {
@@ -80,13 +95,7 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
             "\nblock_on (called at {}) waits on: ",
             signal.location
         );
-        let known = Known {
-            reason: reason_of(&signal.wait),
-            detail: None,
-            refs_outside: signal.held_outside(),
-            join_outside: false,
-        };
-        describe(&mut text, &known);
+        let _ = write!(text, "{}", block_on_info(signal));
     }
     let total = stuck.len();
     for waiter in stuck.iter().take(LISTED) {
@@ -95,7 +104,7 @@ fn render_waiters(counts: &Counts, mut stuck: Vec<Waiter>) -> String {
             "\ntask {} (spawned at {}) waits on: ",
             waiter.id, waiter.location
         );
-        describe(&mut text, &waiter.known);
+        let _ = write!(text, "{}", waiter.known);
     }
     if total > LISTED {
         let _ = write!(text, "\n... and {} more tasks", total - LISTED);
@@ -155,10 +164,11 @@ fn describe_record(
             let mut holders: Vec<String> = record
                 .tasks
                 .iter()
-                .map(|&id| match id {
+                .enumerate()
+                .map(|(i, &id)| match id {
                     // The queue head holds what was handed to it so far.
                     id if id == waiter => format!("task {id} (itself, part of what it asked for)"),
-                    id => format!("task {id}"),
+                    id => format!("task {id}{}", hold_note(record, i)),
                 })
                 .collect();
             if record.unknown {
@@ -173,35 +183,38 @@ fn describe_record(
     }
 }
 
+/// What a lock's record says of its `i`th holder's hold, as much as is known:
+/// " for 1.204 s, taken at src/main.rs:9:20".
+fn hold_note(record: &HoldersSnapshot, i: usize) -> String {
+    let mut note = String::new();
+    if let Some(Some(age)) = record.held_for.get(i) {
+        let _ = write!(note, " for {}", Seconds(*age));
+    }
+    if let Some(Some(at)) = record.taken_at.get(i) {
+        let _ = write!(note, ", taken at {at}");
+    }
+    note
+}
+
+/// The same, for a report that names what a task holds: "; taken at src/main.rs:9:20,
+/// 1.204 s ago".
+pub(super) fn taken_note(record: &HoldersSnapshot, i: usize) -> String {
+    let mut note = String::new();
+    if let Some(Some(at)) = record.taken_at.get(i) {
+        let _ = write!(note, "; taken at {at}");
+        if let Some(Some(age)) = record.held_for.get(i) {
+            let _ = write!(note, ", {} ago", Seconds(*age));
+        }
+    }
+    note
+}
+
 /// "1 sender alive", "2 senders alive", "no receiver alive".
 fn count(n: usize, what: &str) -> String {
     match n {
         0 => format!("no {what} alive"),
         1 => format!("1 {what} alive"),
         n => format!("{n} {what}s alive"),
-    }
-}
-
-fn describe(text: &mut String, known: &Known) {
-    let mut parts = Vec::new();
-    if let Some(reason) = known.reason {
-        match &known.detail {
-            Some(detail) => parts.push(format!("{reason} ({detail})")),
-            None => parts.push(reason.to_string()),
-        }
-    }
-    match known.refs_outside {
-        0 => {}
-        1 => parts.push("a waker held outside the runtime (1 reference)".to_owned()),
-        n => parts.push(format!("wakers held outside the runtime ({n} references)")),
-    }
-    if known.join_outside {
-        parts.push("its JoinHandle, held outside the runtime (it may abort the task)".to_owned());
-    }
-    if parts.is_empty() {
-        text.push_str("nothing (no waker of it is held anywhere)");
-    } else {
-        text.push_str(&parts.join("; "));
     }
 }
 
@@ -236,13 +249,16 @@ pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Optio
     if waiting.is_empty() && counts.block_ons().is_empty() {
         return None;
     }
-    let held: usize = waiting.iter().filter(|w| w.known.refs_outside > 0).count()
+    let held: usize = waiting
+        .iter()
+        .filter(|w| w.known.outside_wakers > 0)
+        .count()
         + counts
             .block_ons()
             .iter()
             .filter(|s| s.held_outside() > 0)
             .count();
-    let joins = waiting.iter().filter(|w| w.known.join_outside).count();
+    let joins = waiting.iter().filter(|w| w.known.join_held_outside).count();
     let mut holders = Vec::new();
     if handles > 0 {
         holders.push(format!(
@@ -278,107 +294,70 @@ pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Optio
 /// A snapshot of every task of the runtime and what it waits on (`Handle::dump`).
 ///
 /// Built so that it never holds up the workers for long: the scheduler lock is held only to
-/// copy the counts and the `block_on` callers; the tasks are read one owned-list shard at
-/// a time, copying a few words per task under the shard's lock (no formatting, and no
-/// allocation beyond the row vector's growth); the text is built after every lock is
-/// released. A shard's lock delays only a spawn or a completion of a task of that shard,
-/// for at most one shard's copy (measured with `cargo bench --bench dump`: see
+/// copy the counts and the `block_on` callers; the tasks are read one owned-list shard at a
+/// time, copying a few words per task under the shard's lock (a lock or channel wait also
+/// formats its registration's detail there); the text is built by `Display`, after every
+/// lock is released. A shard's lock delays only a spawn or a completion of a task of that
+/// shard, for at most one shard's copy (measured with `cargo bench --bench dump`: see
 /// `Handle::dump`). Tasks are read one at a time without stopping the workers, so a busy
 /// runtime's dump mixes instants; a stuck one's is exact.
-///
-/// Returns the text, the number of tasks, and how long the walk over the shards took (an
-/// upper bound on any one shard lock's hold).
-pub(crate) fn dump(shared: &Shared) -> (String, usize, std::time::Duration) {
-    let (counts_line, block_ons) = {
+pub(crate) fn dump(shared: &Shared) -> TaskDump {
+    let (header, block_ons) = {
         let counts = shared.idle.lock();
         let block_ons: Vec<_> = counts
             .block_ons()
             .iter()
-            .map(|signal| {
-                let known = signal.is_parked().then(|| Known {
-                    reason: reason_of(&signal.wait),
-                    detail: None,
-                    refs_outside: signal.held_outside(),
-                    join_outside: false,
-                });
-                (signal.location, known)
+            .map(|signal| BlockOnEntry {
+                called_at: signal.location,
+                waiting: signal.is_parked().then(|| block_on_info(signal)),
             })
             .collect();
         (format!("{:?}", *counts), block_ons)
     };
+    // Which worker polls which task: each role publishes the task it polls.
+    let polled_by: Vec<u64> = shared
+        .remotes
+        .iter()
+        .map(|remote| remote.current_task.load(Relaxed))
+        .collect();
     // A little room for tasks spawned while we walk, so the vector rarely grows under a
     // shard lock.
-    let mut rows = Vec::with_capacity(shared.owned.len() + 64);
+    let mut tasks = Vec::with_capacity(shared.owned.len() + 64);
     let walk = std::time::Instant::now();
     shared.owned.for_each_while(|header| {
-        rows.push(Row::of(header));
+        tasks.push(entry_of(header, &polled_by));
         true
     });
     let walk = walk.elapsed();
-    rows.sort_unstable_by_key(|row| row.id);
-    let mut text = format!(
-        "runnel task dump: {} task(s), {} block_on caller(s); {counts_line}\n",
-        rows.len(),
-        block_ons.len(),
-    );
-    for (location, known) in &block_ons {
-        let _ = write!(text, "block_on (called at {location}): ");
-        match known {
-            Some(known) => {
-                text.push_str("waits on: ");
-                describe(&mut text, known);
-            }
-            None => text.push_str("running"),
-        }
-        text.push('\n');
+    tasks.sort_unstable_by_key(|t| t.id);
+    shared.wait_ages.fill(&mut tasks);
+    TaskDump {
+        header,
+        block_ons,
+        tasks,
+        walk,
     }
-    for row in &rows {
-        let _ = write!(text, "task {} (spawned at {}): ", row.id, row.location);
-        match &row.state {
-            RowState::Running => text.push_str("running"),
-            RowState::Queued => text.push_str("queued"),
-            RowState::Waiting(known) => {
-                text.push_str("waits on: ");
-                describe(&mut text, known);
-            }
-        }
-        text.push('\n');
-    }
-    (text, rows.len(), walk)
 }
 
 /// One task of a dump, copied under its shard's lock.
-struct Row {
-    id: u64,
-    location: &'static std::panic::Location<'static>,
-    state: RowState,
-}
-
-enum RowState {
-    Running,
-    Queued,
-    Waiting(Known),
-}
-
-impl Row {
-    fn of(header: &Header) -> Row {
-        let state = if header.is_running() {
-            RowState::Running
-        } else if header.is_notified() {
-            RowState::Queued
-        } else {
-            RowState::Waiting(Known {
-                reason: header.reason.get(),
-                detail: detail(header),
-                refs_outside: refs_outside(header),
-                join_outside: header.is_join_held_outside(),
-            })
-        };
-        Row {
-            id: header.id().as_u64(),
-            location: header.origin.location,
-            state,
+fn entry_of(header: &Header, polled_by: &[u64]) -> TaskEntry {
+    let id = header.id();
+    // Read before the state: a poll counted here and begun after is still "running".
+    let polls = header.polls();
+    let state = if header.is_running() {
+        TaskState::Running {
+            worker: polled_by.iter().position(|&t| t == id.as_u64()),
         }
+    } else if header.is_notified() {
+        TaskState::Queued
+    } else {
+        TaskState::Waiting(wait_info(header))
+    };
+    TaskEntry {
+        id,
+        spawned_at: header.origin.location,
+        polls,
+        state,
     }
 }
 

@@ -10,6 +10,9 @@
 //! it (`claim_sleeper`, which also counts it as searching) or it removes itself
 //! (`unidle`). Every claim is followed by exactly one `unpark`, so a worker that finds
 //! itself already claimed consumes that token by parking once more (it returns at once).
+//! A role that has no thread yet (a multi-thread runtime starts with all of them so,
+//! `with_parked_threads`) is a sleeper too: its first claim starts its thread instead of
+//! the `unpark` (`Shared::wake_claimed`), and the thread begins as if claimed from a park.
 //!
 //! The lock-free mirrors `num_idle` and `num_searching` let the wake fast path decide
 //! "nobody needs waking" without the lock; they are Dekker-paired with the run queues
@@ -53,6 +56,19 @@ impl Idle {
             num_idle: AtomicUsize::new(0),
             num_searching: AtomicUsize::new(0),
             num_workers: roles,
+            core_sleeping: AtomicBool::new(false),
+        }
+    }
+
+    /// `threads` worker roles, all parked with no thread yet: the first claim of each
+    /// starts its thread (`Shared::wake_claimed`), so a runtime starts a worker thread
+    /// only once work or the reactor needs one.
+    pub(crate) fn with_parked_threads(threads: usize) -> Idle {
+        Idle {
+            counts: Mutex::new(Counts::with_parked_workers(threads)),
+            num_idle: AtomicUsize::new(threads),
+            num_searching: AtomicUsize::new(0),
+            num_workers: threads,
             core_sleeping: AtomicBool::new(false),
         }
     }

@@ -28,7 +28,7 @@ pub(crate) mod threads;
 pub(crate) mod worker;
 
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
 use crate::blocking::BlockingPool;
@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) stall_reports: AtomicU64,
     /// Cycles of tasks awaiting each other's joins, reported while the runtime runs on.
     pub(crate) partial_deadlocks: AtomicU64,
+    /// How long each waiting task has gone unpolled, as sysmon's scans saw it (dumps).
+    pub(crate) wait_ages: crate::detector::WaitAges,
     /// Tasks reported leaked (waiting, and no waker of them exists).
     pub(crate) leaked_tasks: AtomicU64,
     pub(crate) retakes: AtomicU64,
@@ -124,19 +126,27 @@ pub(crate) struct Remote {
     pub(crate) boot: Boot,
 }
 
-/// A role's start: `UNBOOTED` until a thread begins its loop (`Worker::run`), which swaps
-/// in `BOOTED`. A spawn that needs the poller thread started may swap `UNBOOTED` for `DUTY`
-/// (`hand_duty`): the thread, not yet in any poll, then owes the start. One swap per thread
-/// start, none per poll.
-pub(crate) struct Boot(AtomicU8);
+/// A role's start. An initial role of a multi-thread runtime begins at `NO_THREAD`: its
+/// thread is started by whoever first claims it as a sleeper (`Shared::wake_claimed`,
+/// which swaps in `UNBOOTED`), so a runtime that never needs a worker starts none. A spare
+/// slot begins at `UNBOOTED` (its thread is started by a retake). The thread swaps in
+/// `BOOTED` as it begins its loop (`Worker::run`). A spawn that needs the poller thread
+/// started may swap `UNBOOTED` for `DUTY` (`hand_duty`): the thread, not yet in any poll,
+/// then owes the start. One swap per thread start, none per poll.
+pub(crate) struct Boot(crate::loom::atomic::AtomicU8);
 
 const UNBOOTED: u8 = 0;
 const BOOTED: u8 = 1;
 const DUTY: u8 = 2;
+const NO_THREAD: u8 = 3;
 
 impl Boot {
-    fn new() -> Boot {
-        Boot(AtomicU8::new(UNBOOTED))
+    fn new(lazy: bool) -> Boot {
+        Boot(crate::loom::atomic::AtomicU8::new(if lazy {
+            NO_THREAD
+        } else {
+            UNBOOTED
+        }))
     }
 
     /// The role's thread begins its loop. Returns whether it owes the poller's start.
@@ -154,10 +164,33 @@ impl Boot {
                 .compare_exchange(UNBOOTED, DUTY, AcqRel, Relaxed)
                 .is_ok()
     }
+
+    /// The claimer of a parked role takes on starting its thread, if it has none yet.
+    /// Only one thread can hold a claim on a role at a time (the sleeper list is under the
+    /// scheduler lock), so this races only with `hand_duty`, which leaves `NO_THREAD` alone.
+    fn claim_start(&self) -> bool {
+        self.0.load(Relaxed) == NO_THREAD
+            && self
+                .0
+                .compare_exchange(NO_THREAD, UNBOOTED, AcqRel, Relaxed)
+                .is_ok()
+    }
+
+    /// A start taken by `claim_start` failed: the role has no thread again. Returns whether
+    /// `hand_duty` gave it the poller's start meanwhile (the caller must pass that on).
+    fn undo_start(&self) -> bool {
+        self.0.swap(NO_THREAD, AcqRel) == DUTY
+    }
+
+    /// Whether a thread was ever started for this role.
+    pub(crate) fn has_thread(&self) -> bool {
+        self.0.load(Acquire) != NO_THREAD
+    }
 }
 
 impl Remote {
-    pub(crate) fn new(reactor: &runnel_reactor::Handle, role: RoleState) -> Remote {
+    /// `lazy`: an initial role whose thread starts when it is first claimed (`Boot`).
+    pub(crate) fn new(reactor: &runnel_reactor::Handle, role: RoleState, lazy: bool) -> Remote {
         Remote {
             queue: LocalQueue::new(),
             lifo: AtomicPtr::new(ptr::null_mut()),
@@ -169,7 +202,7 @@ impl Remote {
             current_location: AtomicPtr::new(ptr::null_mut()),
             cpu_clock: cpu_clock::CpuClock::new(),
             sysmon_duty: AtomicBool::new(false),
-            boot: Boot::new(),
+            boot: Boot::new(lazy),
         }
     }
 
@@ -252,7 +285,7 @@ impl NotifyBatch {
     }
 
     /// Ends the batch, making the owed notify.
-    pub(crate) fn finish(self, shared: &Shared) {
+    pub(crate) fn finish(self, shared: &Arc<Shared>) {
         let owed = NOTIFY_BATCH.with(|b| matches!(b.get(), Some((_, true))));
         drop(self);
         if owed {
@@ -312,14 +345,14 @@ impl Shared {
     /// a sibling in the middle of the burst, which stole a task, ran dry and parked again —
     /// a futex wake and wait per round of events (0.17 futex calls per HTTP request against
     /// 0.03 deferred; BENCHMARKS.md, "notify once after a drain").
-    fn notify_parked_or_defer(&self) {
+    fn notify_parked_or_defer(self: &Arc<Self>) {
         if !NotifyBatch::defer(self) {
             self.notify_parked();
         }
     }
 
     /// Wakes a parked worker to look for work, unless one is searching already.
-    pub(crate) fn notify_parked(&self) {
+    pub(crate) fn notify_parked(self: &Arc<Self>) {
         if self.config.current_thread {
             return self.notify_core();
         }
@@ -337,8 +370,49 @@ impl Shared {
             self.idle.claim_sleeper(&mut counts)
         };
         if let Some(index) = claimed {
-            self.remotes[index].parker.unpark();
+            self.wake_claimed(index);
         }
+    }
+
+    /// Wakes worker `index`, which the caller claimed as a sleeper (counted running and
+    /// searching under the scheduler lock, `Idle::claim_sleeper`): unparks its thread, or
+    /// starts it if the role never had one (`Boot`). Called with the scheduler lock
+    /// released: a thread start takes tens of microseconds. The new thread begins as a
+    /// claimed worker returning from its park would (`Worker::run`), so the claim's count
+    /// and its one wake-up (the start, instead of an unpark) match as for any sleeper.
+    pub(crate) fn wake_claimed(self: &Arc<Self>, index: usize) {
+        let remote = &self.remotes[index];
+        if !remote.boot.claim_start() {
+            remote.parker.unpark();
+            return;
+        }
+        let Err(err) = self.spares.start_claimed(self, index) else {
+            return;
+        };
+        // Refused only once shutdown took the thread handles: nothing is left to run.
+        if self.is_shutdown() {
+            return;
+        }
+        // Put the role back as an unstarted sleeper so a later claim tries again. No
+        // deadlock check here: the work this claim was for is still queued, which the
+        // check would call an inconsistent count, and the panic below is the report.
+        let owed_poller = remote.boot.undo_start();
+        {
+            let mut counts = self.idle.lock();
+            let _ = self.idle.worker_idle(&mut counts, index);
+            self.idle.stop_searching();
+        }
+        if owed_poller {
+            self.poller.ensure_started(self);
+        }
+        panic!("runnel: could not start worker thread {index}: {err}");
+    }
+
+    /// Whether any initial role's thread was ever started.
+    pub(crate) fn has_worker_thread(&self) -> bool {
+        self.remotes[..self.idle.num_workers()]
+            .iter()
+            .any(|r| r.boot.has_thread())
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {

@@ -154,7 +154,7 @@ fn drain_slot_to_injector(shared: &Shared, slot: usize) {
 
 /// Sysmon: a retaken role's thread is still stuck; anything that raced into its queues
 /// (a wake between its role check and the retake) goes to the injector.
-pub(crate) fn sweep(shared: &Shared, slot: usize) {
+pub(crate) fn sweep(shared: &Arc<Shared>, slot: usize) {
     let remote = &shared.remotes[slot];
     let mut moved = false;
     if let Some(task) = remote.take_lifo() {
@@ -173,7 +173,7 @@ pub(crate) fn sweep(shared: &Shared, slot: usize) {
 /// The thread of a retaken role, back from its poll: hand back what it queued, join the
 /// spare pool, free the slot, and stop counting as a worker (which may make the runtime
 /// quiet: check).
-pub(crate) fn give_up_role(shared: &Shared, slot: usize) {
+pub(crate) fn give_up_role(shared: &Arc<Shared>, slot: usize) {
     debug_assert_eq!(shared.remotes[slot].role.load(), RoleState::Leaving);
     drain_slot_to_injector(shared, slot);
     shared.notify_parked();

@@ -132,18 +132,25 @@ impl SparePool {
         self.failed_retakes.load(Relaxed)
     }
 
-    /// Starts a worker thread for `slot`; refused after `shutdown` (its handle would never
-    /// be joined).
-    pub(crate) fn start(&self, shared: &Arc<Shared>, slot: usize) -> std::io::Result<()> {
+    /// Starts the thread of initial role `slot`, which its caller claimed as a sleeper
+    /// (`Shared::wake_claimed`); refused after `shutdown` (its handle would never be
+    /// joined).
+    pub(crate) fn start_claimed(&self, shared: &Arc<Shared>, slot: usize) -> std::io::Result<()> {
         let mut state = self.lock();
         if state.shutdown {
             return Err(std::io::Error::other("the runtime is shutting down"));
         }
-        Self::spawn(&mut state, shared, slot)
+        Self::spawn(&mut state, shared, slot, true)
     }
 
     /// With the pool locked, so `shutdown` either sees this handle or stops us first.
-    fn spawn(state: &mut SpareState, shared: &Arc<Shared>, slot: usize) -> std::io::Result<()> {
+    /// `claimed`: the thread begins counted searching, as a claimed sleeper.
+    fn spawn(
+        state: &mut SpareState,
+        shared: &Arc<Shared>,
+        slot: usize,
+        claimed: bool,
+    ) -> std::io::Result<()> {
         // Reap threads that have exited (joining a finished thread does not block): a
         // dropped handle would detach a thread that may still be tearing down.
         let (finished, alive) = std::mem::take(&mut state.handles)
@@ -157,7 +164,7 @@ impl SparePool {
         let handle = shared
             .config
             .thread_builder("worker")
-            .spawn(move || thread_main(thread_shared, slot))?;
+            .spawn(move || thread_main(thread_shared, slot, claimed))?;
         state.threads += 1;
         state.handles.push(handle);
         Ok(())
@@ -171,7 +178,7 @@ impl SparePool {
                 self.cvar.notify_one();
                 Ok(())
             }
-            Assign::Start => Self::spawn(&mut state, shared, slot).map_err(Failure::Spawn),
+            Assign::Start => Self::spawn(&mut state, shared, slot, false).map_err(Failure::Spawn),
             other => Err(Failure::NoThread(other)),
         }
     }
@@ -217,7 +224,12 @@ impl SparePool {
     pub(crate) fn shutdown(&self) -> Vec<std::thread::JoinHandle<()>> {
         let mut state = self.lock();
         state.shutdown = true;
-        self.cvar.notify_all();
+        // Only threads counted in `waiting` wait on the condvar (they `enter` under this
+        // lock first, and test `shutdown` under it before each wait): with none, skip the
+        // notify's syscall.
+        if state.waiting > 0 {
+            self.cvar.notify_all();
+        }
         std::mem::take(&mut state.handles)
     }
 
@@ -261,10 +273,12 @@ impl SparePool {
 }
 
 /// A worker thread: runs a role until it ends; after a retake, waits as a spare.
-fn thread_main(shared: Arc<Shared>, first_slot: usize) {
+/// `claimed`: started by the claim of a sleeper (its first role begins searching).
+fn thread_main(shared: Arc<Shared>, first_slot: usize, claimed: bool) {
     let mut slot = first_slot;
+    let mut claimed = claimed;
     loop {
-        match Worker::new(shared.clone(), slot).run() {
+        match Worker::new(shared.clone(), slot).run(std::mem::take(&mut claimed)) {
             RoleEnd::Shutdown => {
                 shared.spares.thread_exiting();
                 return;
@@ -276,8 +290,4 @@ fn thread_main(shared: Arc<Shared>, first_slot: usize) {
             },
         }
     }
-}
-
-pub(crate) fn start_thread(shared: &Arc<Shared>, slot: usize) -> std::io::Result<()> {
-    shared.spares.start(shared, slot)
 }

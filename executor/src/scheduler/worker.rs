@@ -96,12 +96,21 @@ impl Worker {
         }
     }
 
-    pub(crate) fn run(mut self) -> RoleEnd {
+    /// `claimed`: this thread was started by the claim of the role as a sleeper
+    /// (`Shared::wake_claimed`), so it begins as a claimed worker returns from its park:
+    /// counted searching, and owing the poller's start if the claimer handed it over.
+    pub(crate) fn run(mut self, claimed: bool) -> RoleEnd {
         let shared = self.shared.clone();
         let _worker = context::enter_worker(&shared, self.index);
         let _reactor = shared.reactor.enter();
         self.remote().cpu_clock.set_to_current_thread();
-        if self.remote().boot.begin() {
+        let mut owes_sysmon = self.remote().boot.begin();
+        if claimed {
+            self.searching = true;
+            // Acquire: pairs with the claimer's Release store before the thread start.
+            owes_sysmon |= self.remote().sysmon_duty.swap(false, Acquire);
+        }
+        if owes_sysmon {
             // Handed the poller's start before this thread began (`PollerThread::hand_duty`).
             self.sysmon_owed = Some(Instant::now() + SYSMON_GRACE);
         }

@@ -120,6 +120,7 @@ impl Future for Sleep {
         if unpark {
             handle.unpark();
         }
+        inner.counts.waiter_stored();
         crate::wait::note(crate::wait::WaitReason::Timer {
             deadline: this.deadline,
         });

@@ -8,8 +8,11 @@
 //! A lock allocates its [`Holders`] once (behind an `Arc`, on its first acquire), and each
 //! guard writes its holder into it: the id of the runnel task being polled when the lock
 //! was taken ([`super::current_task`]), or [`OUTSIDE`] when it was taken anywhere else (a
-//! `std::thread`, another executor, `block_on`). Taking and releasing cost one store (the
-//! exclusive slot) or one compare-and-swap (a shared slot); no allocation, no lock.
+//! `std::thread`, another executor, `block_on`), with when (the coarse clock of
+//! `clock.rs`: one relaxed load) and, for `Mutex` and `RwLock`, where (`lock()`'s caller,
+//! by `#[track_caller]`). Taking costs three stores (the exclusive slot) or a
+//! compare-and-swap and two stores (a shared slot), releasing one store; no allocation,
+//! no lock.
 //!
 //! The record is a *presumption*: a guard can move to another task or thread without the
 //! lock seeing it, so "held by task M" means "taken while task M was polled, and not
@@ -30,7 +33,7 @@
 //!   lock): diagnostics for dumps, never read by the graph.
 
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// How many holders a record names; more concurrent holders are counted, not named.
 pub const HOLDER_SLOTS: usize = 4;
@@ -53,6 +56,10 @@ impl HoldSlot {
 #[derive(Debug)]
 pub struct Holders {
     slots: [AtomicU64; HOLDER_SLOTS],
+    /// Per slot: when its hold began, by the coarse clock (`clock.rs`; 0: not known).
+    since: [AtomicU64; HOLDER_SLOTS],
+    /// Per slot: where its hold was taken (`lock()`'s caller; null: not known).
+    taken_at: [AtomicPtr<Location<'static>>; HOLDER_SLOTS],
     /// Holds not in a slot (all slots taken).
     untracked: AtomicUsize,
     /// The task at the head of the wait queue while it holds part of what it asked for
@@ -97,6 +104,12 @@ pub enum RecordOf {
 pub struct HoldersSnapshot {
     /// Runnel tasks holding permits (slots and the partial head), each once.
     pub tasks: Vec<u64>,
+    /// For each of `tasks` (same index): how long ago its hold began, to the runtime's
+    /// coarse clock (`None`: not known, e.g. the queue head's partial assignment).
+    pub held_for: Vec<Option<std::time::Duration>>,
+    /// For each of `tasks` (same index): where it took the lock (`None`: not noted — a
+    /// semaphore permit, or the queue head's partial assignment).
+    pub taken_at: Vec<Option<&'static Location<'static>>>,
     /// Some holder is not a runnel task, or was not recorded: who can release is unknown.
     pub unknown: bool,
     /// Permits may come from `add_permits` or `close` rather than a holder.
@@ -112,6 +125,8 @@ impl Holders {
     pub fn new(created_at: &'static Location<'static>) -> Holders {
         Holders {
             slots: Default::default(),
+            since: Default::default(),
+            taken_at: Default::default(),
             untracked: AtomicUsize::new(0),
             partial: AtomicU64::new(0),
             open: AtomicBool::new(false),
@@ -177,12 +192,27 @@ impl Holders {
         self.created_at
     }
 
-    /// Records the current task (or [`OUTSIDE`]) as the exclusive holder. Call right after
-    /// taking every permit.
+    /// Records the current task (or [`OUTSIDE`]) as the exclusive holder, with no note of
+    /// where it took the lock. Call right after taking every permit.
     pub fn hold_exclusive(&self) {
-        // Relaxed: the permit hand-over (AcqRel on the semaphore word) orders this store
+        self.hold_exclusive_where(std::ptr::null_mut());
+    }
+
+    /// [`hold_exclusive`](Self::hold_exclusive), noting that the lock was taken at `at`
+    /// (the `lock()` call a report names).
+    pub fn hold_exclusive_at(&self, at: &'static Location<'static>) {
+        self.hold_exclusive_where(location_ptr(at));
+    }
+
+    fn hold_exclusive_where(&self, at: *mut Location<'static>) {
+        // Relaxed: the permit hand-over (AcqRel on the semaphore word) orders these stores
         // after the previous holder's clear; the reader tolerates a stale view (it only
-        // concludes after the tasks involved stayed quiet, see the executor's graph).
+        // concludes after the tasks involved stayed quiet, see the executor's graph). The
+        // stamp and site first: a reader that sees the new holder usually sees them too (a
+        // reading racing a hand-over may pair a holder with its predecessor's; they are
+        // diagnostics, never read by the graph).
+        self.since[0].store(super::clock::stamp(), Relaxed);
+        self.taken_at[0].store(at, Relaxed);
         self.slots[0].store(holder_id(), Relaxed);
     }
 
@@ -191,12 +221,24 @@ impl Holders {
         self.slots[0].store(0, Relaxed);
     }
 
-    /// Records the current task (or [`OUTSIDE`]) as a shared holder; keep the returned
-    /// slot for [`release_shared`](Self::release_shared).
+    /// Records the current task (or [`OUTSIDE`]) as a shared holder, with no note of where
+    /// it took its share; keep the returned slot for
+    /// [`release_shared`](Self::release_shared).
     pub fn hold_shared(&self) -> HoldSlot {
+        self.hold_shared_where(std::ptr::null_mut())
+    }
+
+    /// [`hold_shared`](Self::hold_shared), noting that the share was taken at `at`.
+    pub fn hold_shared_at(&self, at: &'static Location<'static>) -> HoldSlot {
+        self.hold_shared_where(location_ptr(at))
+    }
+
+    fn hold_shared_where(&self, at: *mut Location<'static>) -> HoldSlot {
         let id = holder_id();
         for (i, slot) in self.slots.iter().enumerate() {
             if slot.load(Relaxed) == 0 && slot.compare_exchange(0, id, Relaxed, Relaxed).is_ok() {
+                self.since[i].store(super::clock::stamp(), Relaxed);
+                self.taken_at[i].store(at, Relaxed);
                 return HoldSlot(i as u8);
             }
         }
@@ -234,23 +276,32 @@ impl Holders {
     /// can and cannot say).
     pub fn snapshot(&self) -> HoldersSnapshot {
         let mut tasks = Vec::new();
+        let mut held_for = Vec::new();
+        let mut taken_at = Vec::new();
         let mut unknown = self.untracked.load(Relaxed) != 0;
         let partial = self.partial.load(Relaxed);
-        for id in self
-            .slots
-            .iter()
-            .map(|s| s.load(Relaxed))
-            .chain(std::iter::once(partial))
+        let slots = self.slots.iter().zip(&self.since).zip(&self.taken_at);
+        for (id, since, at) in slots
+            .map(|((s, t), at)| (s.load(Relaxed), t.load(Relaxed), at.load(Relaxed)))
+            .chain(std::iter::once((partial, 0, std::ptr::null_mut())))
         {
             match id {
                 0 => {}
                 OUTSIDE => unknown = true,
-                id if !tasks.contains(&id) => tasks.push(id),
+                id if !tasks.contains(&id) => {
+                    tasks.push(id);
+                    held_for.push(super::clock::age(since));
+                    // SAFETY: a non-null pointer here came from a `&'static Location` in
+                    // `location_ptr`, and is only ever read.
+                    taken_at.push(unsafe { at.as_ref() });
+                }
                 _ => {}
             }
         }
         HoldersSnapshot {
             tasks,
+            held_for,
+            taken_at,
             unknown,
             open: self.open.load(Relaxed),
             created_at: self.created_at,
@@ -267,6 +318,11 @@ impl Holders {
             },
         }
     }
+}
+
+/// A `&'static Location` as the pointer an `AtomicPtr` keeps (never written through).
+fn location_ptr(at: &'static Location<'static>) -> *mut Location<'static> {
+    (at as *const Location<'static>).cast_mut()
 }
 
 fn holder_id() -> u64 {

@@ -29,27 +29,32 @@
 //! leaves the `Arc` to the reader to drop (see [`WaitSlot::read_registration`]), so neither
 //! side waits for the other. An address registration owns nothing (its tag bit says so).
 //!
-//! A poll nested in another (a `block_on` inside a task's poll, and the tasks of that
-//! `block_on`'s runtime inside it) makes its own slot current and gives the outer poll back
-//! its slot, task and waker when it ends: guards drop in the reverse order of their making.
-//! Past four nested levels an outer poll gets back its slot but not its task and waker, so
-//! for the rest of that poll it names no lock holder and registers nothing (the graph sees
-//! less, never more). Outside a runnel poll (another executor, no runtime) `note` and
-//! `register_wait` do nothing.
+//! The executor points this thread at the poll in progress with one thread-local word,
+//! and puts back the word it found when the poll ends or unwinds. For a runnel task's poll
+//! ([`polling_owned`]) the word is the task's slot, tagged: the task's id and own waker,
+//! needed only by the rare readers (lock holders, own-waker checks), are found through a
+//! [`SlotOwner`] the executor keeps in the word just before the slot. For [`polling`] and
+//! [`polling_task`] it points at a record (the slot, the task's id and its own waker) on
+//! their stack frame. A poll nested in another (a `block_on` inside a task's poll, and the
+//! tasks of that `block_on`'s runtime inside it) thus links to what the poll it
+//! interrupted published, and every outer poll gets its slot, task and waker back at any
+//! depth. Outside a runnel poll (another executor, no runtime) `note` and `register_wait`
+//! do nothing.
 //!
-//! Cost, per poll, all inlined into the executor's poll: a store clearing the reason, a
-//! load of the registration and one of the thread-local's slot word tested together (a registration to end and a nested poll go out of line), four
-//! thread-local stores (slot, task id, waker data and vtable) and one more when the poll
-//! ends — about 18 instructions, with no atomic read-modify-write, no allocation, no lock
-//! and no lazily initialised thread-local. Per `Pending`: a thread-local load and a relaxed
-//! store (`note`). The slot is two words (it sits in every task's 64-byte header; the
-//! poll count it had is in the task's state word, where the CAS that starts a poll
-//! increments it, and these figures were taken with it still here). Against a build with
-//! `--cfg runnel_no_wait_reasons` (which compiles all of it out, for measuring only) that
-//! is +4.6 % instructions on a current-thread `yield_many` (the cheapest poll runnel has,
-//! ~390 instructions a yield), +2.4 % on spawning and joining tasks, +1.5 % on a TCP echo
-//! round trip (BENCHMARKS.md, "Wait reasons: the per-poll cost").
+//! Cost, per task poll, all inlined into the executor's poll: a store clearing the reason,
+//! a load and test of the registration (one to end goes out of line), one thread-local
+//! load and store publishing the tagged slot and one store when the poll ends — about 9
+//! instructions, with no branch on nesting, no atomic read-modify-write, no allocation, no
+//! lock and no lazily initialised thread-local. Per `Pending`: a thread-local load, a test
+//! of the tag and a relaxed store (`note`). The slot is two words (it sits in every task's
+//! 64-byte header; the executor counts polls in the task's state word, where the CAS that
+//! starts a poll increments it). Against a build with `--cfg runnel_no_wait_reasons`
+//! (which compiles all of it out, for measuring only) that is +2.3 % instructions on a
+//! current-thread `yield_many` (the cheapest poll runnel has, ~384 instructions a yield),
+//! +1.8 % on spawning and joining tasks, +1.1 % on a TCP echo round trip (BENCHMARKS.md,
+//! "Wait reasons: the per-poll cost").
 
+pub(crate) mod clock;
 mod holders;
 
 use std::cell::Cell;
@@ -58,7 +63,7 @@ use std::sync::atomic::{
     AtomicPtr, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
 };
 use std::sync::{Arc, OnceLock};
-use std::task::{RawWakerVTable, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 pub use holders::{HoldSlot, Holders, HoldersSnapshot, RecordOf, HOLDER_SLOTS, OUTSIDE};
@@ -514,46 +519,70 @@ impl fmt::Debug for WaitSlot {
     }
 }
 
-/// The poll in progress on this thread, one `Cell` per word so that a poll writes only
-/// the words it sets. `task`, `data` and `vtable` mean something only while `slot` is
-/// non-null: a poll that ends puts back `slot` alone (see [`WaitGuard`]).
-struct Current {
-    slot: Cell<*const WaitSlot>,
+/// The poll in progress on this thread, kept on the stack frame of [`polling`] or
+/// [`polling_task`] for exactly the duration of the poll. The thread-local points at it:
+/// a poll publishes itself with one thread-local store, and puts back whatever the
+/// thread-local held before (the record of the poll it is nested in, or null) with one
+/// more when it ends. Nested polls therefore form a linked chain through the stack frames
+/// of the polls in progress, and any depth of nesting gives every outer poll back its
+/// slot, task and waker.
+struct Polled {
+    slot: *const WaitSlot,
     /// The polled task's id; 0 for a `block_on` caller.
-    task: Cell<u64>,
-    /// The polled task's own waker (data and vtable), to tell it from any other; null
-    /// for a `block_on` caller (no waker has a null vtable).
-    data: Cell<*const ()>,
-    vtable: Cell<*const RawWakerVTable>,
-    /// How many polls in progress on this thread are nested in another (a `block_on`
-    /// inside a task's poll, a task of that `block_on`'s runtime inside it, ...).
-    nested: Cell<usize>,
-    /// The task and waker of the poll each of the first `NESTED` nested polls interrupted,
-    /// by depth, to be given back when it ends.
-    outer: [Cell<Outer>; NESTED],
+    task: u64,
+    /// The polled task's own waker, to tell it from any other; null for a `block_on`
+    /// caller. Borrowed from the caller of [`polling_task`] for the whole poll.
+    waker: *const Waker,
 }
-
-/// A poll's task id, waker data and waker vtable.
-type Outer = (u64, *const (), *const RawWakerVTable);
-
-/// Nested polls whose outer poll gets its task and waker back when they end. A deeper
-/// one leaves its outer poll without them (no holder, no registration: the wait-for graph
-/// sees less, never more); nothing real nests this deep.
-const NESTED: usize = 4;
 
 thread_local! {
     // `const`-initialised and without `Drop`: an access is an `fs`-relative address, with
     // no lazy initialisation, no destructor registration and no "destroyed" state to test.
-    static CURRENT: Current = const {
-        Current {
-            slot: Cell::new(std::ptr::null()),
-            task: Cell::new(0),
-            data: Cell::new(std::ptr::null()),
-            vtable: Cell::new(std::ptr::null()),
-            nested: Cell::new(0),
-            outer: [const { Cell::new((0, std::ptr::null(), std::ptr::null())) }; NESTED],
-        }
-    };
+    // Untagged: a `Polled`. Tagged with `OWNED`: the slot of a task whose identity the
+    // word before the slot gives (`polling_owned`).
+    static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The tag of a `CURRENT` that is a slot published by [`polling_owned`].
+const OWNED: usize = 1;
+
+/// How to find the id and own waker of the task a slot belongs to, for an executor that
+/// keeps, in the word just before each task's [`WaitSlot`], a pointer to one of these
+/// (or to a `#[repr(C)]` struct that starts with one): a poll then publishes the slot
+/// alone ([`polling_owned`]), and the rare readers that need the task (lock holders,
+/// own-waker checks) ask through it.
+#[repr(C)]
+pub struct SlotOwner {
+    /// The id of the task whose slot is at `slot`.
+    pub task: unsafe fn(slot: *const WaitSlot) -> u64,
+    /// Whether `waker` is the own waker of the task whose slot is at `slot`.
+    pub is_own_waker: unsafe fn(slot: *const WaitSlot, waker: &Waker) -> bool,
+}
+
+/// As [`polling_task`], for a task whose id and own waker its slot gives.
+///
+/// # Safety
+/// `slot` is valid for reads for the whole call, with a provenance that also covers the
+/// word before it, which holds a `&'static SlotOwner` (see [`SlotOwner`]) whose functions
+/// accept `slot` for the whole call.
+#[inline]
+pub unsafe fn polling_owned<R>(slot: *const WaitSlot, poll: impl FnOnce() -> R) -> R {
+    #[cfg(runnel_no_wait_reasons)]
+    if true {
+        let _ = slot;
+        return poll();
+    }
+    // SAFETY: the caller guarantees `slot` valid for the whole call.
+    let s = unsafe { &*slot };
+    s.word.store(NONE, Relaxed);
+    if !s.on.load(Relaxed).is_null() {
+        end_registration(s);
+    }
+    // A slot is 8-byte aligned, so its low bit is free; the byte offset keeps the
+    // pointer's provenance (the readers go back through it to the owner word).
+    let tagged = slot.cast::<u8>().wrapping_add(OWNED).cast::<()>();
+    let _restore = Restore(CURRENT.with(|c| c.replace(tagged)));
+    poll()
 }
 
 /// Runs `poll` with `slot` as the current one (`block_on` calls this around each poll of
@@ -562,8 +591,7 @@ thread_local! {
 /// comes back when `poll` returns or unwinds.
 #[inline]
 pub fn polling<R>(slot: &WaitSlot, poll: impl FnOnce() -> R) -> R {
-    let _guard = enter(slot);
-    poll()
+    polling_with(slot, 0, std::ptr::null(), poll)
 }
 
 /// As [`polling`], for a poll of runnel task `task` whose own waker is `waker`: locks taken
@@ -571,147 +599,139 @@ pub fn polling<R>(slot: &WaitSlot, poll: impl FnOnce() -> R) -> R {
 /// register in the slot.
 #[inline]
 pub fn polling_task<R>(slot: &WaitSlot, task: u64, waker: &Waker, poll: impl FnOnce() -> R) -> R {
-    let _guard = enter_task(slot, task, waker);
-    poll()
+    polling_with(slot, task, waker, poll)
 }
 
-// The guard-returning forms stay private: the thread-local keeps a raw pointer to the slot
-// until the guard drops, so a guard that safe code could `mem::forget`, or drop out of
-// order, would leave `note` writing through a dangling pointer. The closure forms above
-// drop it on every exit, in LIFO order.
-#[inline]
-fn enter(slot: &WaitSlot) -> WaitGuard<'_> {
-    enter_with(slot, 0, std::ptr::null(), std::ptr::null())
-}
-
-#[inline]
-fn enter_task<'a>(slot: &'a WaitSlot, task: u64, waker: &Waker) -> WaitGuard<'a> {
-    enter_with(slot, task, waker.data(), waker.vtable())
-}
-
+// Only the closure forms are public: the thread-local keeps a raw pointer to the record on
+// this frame until the restoring guard drops, so the record must not outlive the scope
+// that publishes it, and scopes must end in LIFO order. A closure guarantees both, on
+// every exit including an unwind.
 #[inline(always)]
-fn enter_with(
-    slot: &WaitSlot,
-    task: u64,
-    data: *const (),
-    vtable: *const RawWakerVTable,
-) -> WaitGuard<'_> {
+fn polling_with<R>(slot: &WaitSlot, task: u64, waker: *const Waker, poll: impl FnOnce() -> R) -> R {
     // `--cfg runnel_no_wait_reasons` exists only to measure what this module costs
     // (BENCHMARKS.md, "Wait reasons: the per-poll cost"): it turns every poll's
     // bookkeeping and every `note` into nothing, which breaks the dumps, the reports and
     // the wait-for graph. Never build a runtime for use with it.
     #[cfg(runnel_no_wait_reasons)]
     if true {
-        let _ = (slot, task, data, vtable);
-        return WaitGuard {
-            outer: std::ptr::null(),
-            _slot: std::marker::PhantomData,
-        };
+        let _ = (slot, task, waker);
+        return poll();
     }
     // A poll begins: forget the reason (a new poll starts with none). One writer (the
     // thread polling the owner): a plain store. (The executor counts the poll in the
     // task's state word.)
     slot.word.store(NONE, Relaxed);
-    CURRENT.with(|c| {
-        let outer = c.slot.get();
-        // One test for the two rare cases: the last poll left a registration (it ends
-        // now), or this poll is nested in another, whose task and waker must come back
-        // when this one ends.
-        if outer as usize | slot.on.load(Relaxed) as usize != 0 {
-            enter_rare(slot, outer);
-        }
-        c.slot.set(slot);
-        c.task.set(task);
-        c.data.set(data);
-        c.vtable.set(vtable);
-        WaitGuard {
-            outer,
-            _slot: std::marker::PhantomData,
-        }
-    })
+    // The last poll left a registration: it ends now (rare: the task was queued on a
+    // lock or an address-registered primitive).
+    if !slot.on.load(Relaxed).is_null() {
+        end_registration(slot);
+    }
+    let polled = Polled { slot, task, waker };
+    // Declared after `polled`, so dropped (and the thread-local restored) before it.
+    let published = (&polled as *const Polled).cast::<()>();
+    let _restore = Restore(CURRENT.with(|c| c.replace(published)));
+    poll()
 }
 
-/// The rare part of [`enter_with`], out of line so that the usual poll keeps one word
-/// (the guard's) alive across the poll.
+/// The rare part of [`polling_with`], out of line.
 #[cold]
 #[inline(never)]
-fn enter_rare(slot: &WaitSlot, outer: *const WaitSlot) {
-    if !slot.on.load(Relaxed).is_null() {
-        slot.replace_registration(std::ptr::null_mut());
-    }
-    if !outer.is_null() {
-        CURRENT.with(|c| {
-            let depth = c.nested.get();
-            if let Some(saved) = c.outer.get(depth) {
-                saved.set((c.task.get(), c.data.get(), c.vtable.get()));
-            }
-            c.nested.set(depth + 1);
-        });
-    }
+fn end_registration(slot: &WaitSlot) {
+    slot.replace_registration(std::ptr::null_mut());
 }
 
-/// Puts back what the poll replaced when dropped. Guards drop in the reverse order of their
-/// making ([`polling`] and [`polling_task`] see to it).
-#[must_use = "the slot is current only while the guard lives"]
-struct WaitGuard<'a> {
-    /// The slot of the poll this one is nested in, or null.
-    outer: *const WaitSlot,
-    _slot: std::marker::PhantomData<&'a WaitSlot>,
-}
+/// Puts back, when dropped, the record the thread-local held before this poll began.
+struct Restore(*const ());
 
-impl Drop for WaitGuard<'_> {
+impl Drop for Restore {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(runnel_no_wait_reasons)]
-        if true {
-            return;
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// The poll in progress on this thread.
+enum Now<'a> {
+    Record(&'a Polled),
+    /// A slot published by `polling_owned`, untagged.
+    Owned(*const WaitSlot),
+}
+
+impl Now<'_> {
+    #[inline(always)]
+    fn slot(&self) -> &WaitSlot {
+        match *self {
+            // SAFETY: `polled.slot` came from the `&WaitSlot` that `polling_with` borrows
+            // for the whole poll, which is still in progress (see `with_current`).
+            Now::Record(polled) => unsafe { &*polled.slot },
+            // SAFETY: `polling_owned`'s caller keeps it valid for the poll, still in
+            // progress (see `with_current`).
+            Now::Owned(slot) => unsafe { &*slot },
         }
-        CURRENT.with(|c| c.slot.set(self.outer));
-        if !self.outer.is_null() {
-            leave_nested();
+    }
+
+    fn owner(slot: *const WaitSlot) -> &'static SlotOwner {
+        // SAFETY: `polling_owned`'s caller guarantees the word before the slot holds a
+        // `&'static SlotOwner`, readable through the slot pointer's provenance.
+        unsafe { *slot.cast::<&'static SlotOwner>().sub(1) }
+    }
+
+    fn task(&self) -> u64 {
+        match *self {
+            Now::Record(polled) => polled.task,
+            // SAFETY: the owner accepts the slot for the poll (`polling_owned`).
+            Now::Owned(slot) => unsafe { (Self::owner(slot).task)(slot) },
+        }
+    }
+
+    fn is_own_waker(&self, waker: &Waker) -> bool {
+        match *self {
+            Now::Record(polled) => {
+                // SAFETY: a non-null `polled.waker` came from the `&Waker` that
+                // `polling_task` borrows for the whole poll, still in progress.
+                let own = unsafe { polled.waker.as_ref() };
+                polled.task != 0
+                    && own.is_some_and(|own| {
+                        own.data() == waker.data() && own.vtable() == waker.vtable()
+                    })
+            }
+            // SAFETY: as in `task`.
+            Now::Owned(slot) => unsafe { (Self::owner(slot).is_own_waker)(slot, waker) },
         }
     }
 }
 
-/// Gives the outer poll back its task and waker (its slot is back already).
-#[cold]
-#[inline(never)]
-fn leave_nested() {
-    CURRENT.with(|c| {
-        let depth = c.nested.get() - 1;
-        c.nested.set(depth);
-        let (task, data, vtable) = match c.outer.get(depth) {
-            Some(saved) => saved.get(),
-            None => (0, std::ptr::null(), std::ptr::null()),
-        };
-        c.task.set(task);
-        c.data.set(data);
-        c.vtable.set(vtable);
-    });
+/// Runs `f` with the poll in progress on this thread, if there is one.
+#[inline(always)]
+fn with_current<R>(f: impl FnOnce(Now<'_>) -> R) -> Option<R> {
+    let current = CURRENT.with(|c| c.get());
+    if current.is_null() {
+        return None;
+    }
+    if current as usize & OWNED != 0 {
+        return Some(f(Now::Owned(
+            current.cast::<u8>().wrapping_sub(OWNED).cast::<WaitSlot>(),
+        )));
+    }
+    // SAFETY: an untagged non-null pointer was published by `polling_with` from a record
+    // on the frame of a poll still in progress on this thread: its `Restore` guard puts
+    // back the previous pointer before the record goes out of scope (on return and on
+    // unwind), and guards drop in LIFO order, so the pointer stays valid until then; `f`
+    // cannot end the poll, and nothing writes the record after it is published.
+    Some(f(Now::Record(unsafe { &*current.cast::<Polled>() })))
 }
 
 /// Runs `f` with the slot of the poll in progress on this thread, if there is one.
-#[inline]
+#[inline(always)]
 fn with_slot<R>(f: impl FnOnce(&WaitSlot) -> R) -> Option<R> {
-    let slot = CURRENT.with(|c| c.slot.get());
-    // SAFETY: a non-null pointer was set by `enter_with` from a `&WaitSlot` whose guard
-    // (borrowing it) is still alive on this thread: guards put back what they replaced
-    // when dropped, in LIFO order, so the pointer stays valid until then, and `f` cannot
-    // end this thread's poll.
-    let slot = unsafe { slot.as_ref() }?;
-    Some(f(slot))
+    with_current(|now| f(now.slot()))
 }
 
 /// Whether `waker` is the own waker of the runnel task whose poll is in progress (always
 /// false during a `block_on` poll or outside any poll).
 #[inline]
 fn is_own_waker(waker: &Waker) -> bool {
-    CURRENT.with(|c| {
-        !c.slot.get().is_null()
-            && c.task.get() != 0
-            && c.data.get() == waker.data()
-            && c.vtable.get() == waker.vtable()
-    })
+    with_current(|now| now.is_own_waker(waker)).unwrap_or(false)
 }
 
 /// Records what the task being polled waits on (call it when returning `Pending`). Does
@@ -730,13 +750,7 @@ pub fn note(reason: WaitReason) {
 /// (a `block_on` future, another executor, a plain thread).
 #[inline]
 pub fn current_task() -> Option<u64> {
-    CURRENT.with(|c| {
-        if c.slot.get().is_null() {
-            return None;
-        }
-        let task = c.task.get();
-        (task != 0).then_some(task)
-    })
+    with_current(|now| now.task()).filter(|&task| task != 0)
 }
 
 /// Registers, for the task being polled, that it is queued on the lock whose holders are
@@ -854,30 +868,44 @@ mod tests {
     }
 
     #[test]
-    fn note_fills_the_current_slot_only_inside_enter() {
+    fn note_fills_the_current_slot_only_inside_a_poll() {
         note(WaitReason::Join { task: 1 }); // no slot: nothing happens
         let outer = WaitSlot::default();
         let inner = WaitSlot::default();
-        {
-            let _outer = enter(&outer);
+        polling(&outer, || {
             note(WaitReason::Readable { fd: 3 });
-            {
-                let _inner = enter(&inner);
-                note(WaitReason::Join { task: 9 });
-            }
+            polling(&inner, || note(WaitReason::Join { task: 9 }));
             note(WaitReason::Writable { fd: 4 });
-        }
+        });
         note(WaitReason::Readable { fd: 5 });
         assert_eq!(outer.get(), Some(WaitReason::Writable { fd: 4 }));
         assert_eq!(inner.get(), Some(WaitReason::Join { task: 9 }));
     }
 
     #[test]
-    fn enter_clears_the_previous_reason() {
+    fn a_poll_clears_the_previous_reason() {
         let slot = WaitSlot::default();
         slot.set(WaitReason::Join { task: 2 });
-        drop(enter(&slot));
+        polling(&slot, || ());
         assert_eq!(slot.get(), None);
+    }
+
+    #[test]
+    fn an_unwinding_poll_puts_back_the_outer_poll() {
+        let outer = WaitSlot::default();
+        let inner = WaitSlot::default();
+        let own = futures::task::noop_waker();
+        polling_task(&outer, 4, &own, || {
+            let unwound = std::panic::catch_unwind(|| {
+                polling(&inner, || panic!("the inner poll panics"));
+            });
+            assert!(unwound.is_err());
+            assert_eq!(current_task(), Some(4));
+            note(WaitReason::Readable { fd: 6 });
+        });
+        assert_eq!(current_task(), None);
+        assert_eq!(outer.get(), Some(WaitReason::Readable { fd: 6 }));
+        assert_eq!(inner.get(), None);
     }
 
     #[test]
@@ -889,32 +917,29 @@ mod tests {
         let inner_waker = Waker::from(Arc::new(Noop));
         let primitive = 0u64;
         let at: *const u64 = &primitive;
-        {
-            let _outer = enter_task(&outer, 7, &outer_waker);
-            {
-                // A `block_on` inside the task's poll: no task, no own waker.
-                let _block_on = enter(&block_on);
+        polling_task(&outer, 7, &outer_waker, || {
+            // A `block_on` inside the task's poll: no task, no own waker.
+            polling(&block_on, || {
                 assert_eq!(current_task(), None);
                 register_wait_at(at, &outer_waker);
                 assert_eq!(block_on.registered_at(), None);
-                {
-                    // A task of the nested runtime, polled by that `block_on`.
-                    let _inner = enter_task(&inner, 9, &inner_waker);
+                // A task of the nested runtime, polled by that `block_on`.
+                polling_task(&inner, 9, &inner_waker, || {
                     assert_eq!(current_task(), Some(9));
                     register_wait_at(at, &outer_waker);
                     assert_eq!(inner.registered_at(), None, "not the inner task's waker");
                     register_wait_at(at, &inner_waker);
                     note(WaitReason::Join { task: 1 });
-                }
+                });
                 assert_eq!(current_task(), None);
                 note(WaitReason::Readable { fd: 2 });
-            }
+            });
             assert_eq!(current_task(), Some(7));
             register_wait_at(at, &inner_waker);
             assert_eq!(outer.registered_at(), None, "not the outer task's waker");
             register_wait_at(at, &outer_waker);
             note(WaitReason::Writable { fd: 3 });
-        }
+        });
         assert_eq!(current_task(), None);
         note(WaitReason::Readable { fd: 4 });
         assert_eq!(outer.get(), Some(WaitReason::Writable { fd: 3 }));
@@ -925,33 +950,31 @@ mod tests {
     }
 
     #[test]
-    fn polls_nested_deeper_than_the_saved_depth_lose_only_what_they_cannot_restore() {
-        let slots: Vec<WaitSlot> = (0..NESTED + 3).map(|_| WaitSlot::default()).collect();
-        let wakers: Vec<Waker> = (0..slots.len())
-            .map(|_| Waker::from(Arc::new(Noop)))
-            .collect();
+    fn polls_nested_at_any_depth_get_back_their_slot_task_and_waker() {
+        // Deeper than anything real (a `block_on` in a task, a task of its runtime in
+        // that, ...): the records chain through the polls' frames, so depth costs nothing.
+        const DEPTH: usize = 12;
+        let slots: Vec<WaitSlot> = (0..DEPTH).map(|_| WaitSlot::default()).collect();
+        let wakers: Vec<Waker> = (0..DEPTH).map(|_| Waker::from(Arc::new(Noop))).collect();
         fn nest(slots: &[WaitSlot], wakers: &[Waker], depth: usize) {
             let Some(slot) = slots.get(depth) else {
                 return;
             };
             let task = depth as u64 + 1;
-            let _poll = enter_task(slot, task, &wakers[depth]);
-            nest(slots, wakers, depth + 1);
-            // Back from the nested polls: the slot is always this poll's again; the task
-            // and waker are, except where more than `NESTED` outer polls were saved.
-            note(WaitReason::Join { task });
-            let restored = depth == slots.len() - 1 || depth < NESTED;
-            if restored {
+            polling_task(slot, task, &wakers[depth], || {
+                nest(slots, wakers, depth + 1);
+                // Back from the nested polls: this poll's slot, task and waker again.
+                note(WaitReason::Join { task });
                 assert_eq!(current_task(), Some(task), "depth {depth}");
                 assert!(is_own_waker(&wakers[depth]), "depth {depth}");
-            } else {
-                assert_eq!(current_task(), None, "depth {depth}");
-                assert!(!is_own_waker(&wakers[depth]), "depth {depth}");
-            }
+                if let Some(inner) = wakers.get(depth + 1) {
+                    assert!(!is_own_waker(inner), "depth {depth}");
+                }
+            });
         }
         nest(&slots, &wakers, 0);
         assert_eq!(current_task(), None);
-        CURRENT.with(|c| assert_eq!(c.nested.get(), 0));
+        CURRENT.with(|c| assert!(c.get().is_null()));
         for (depth, slot) in slots.iter().enumerate() {
             let task = depth as u64 + 1;
             assert_eq!(slot.get(), Some(WaitReason::Join { task }));
@@ -968,8 +991,7 @@ mod tests {
         let own = futures::task::noop_waker();
         let lock = holders();
         assert_eq!(current_task(), None);
-        {
-            let _poll = enter_task(&slot, 7, &own);
+        polling_task(&slot, 7, &own, || {
             assert_eq!(current_task(), Some(7));
             // A different waker (another executor's, a combinator's): no registration.
             let other = Waker::from(Arc::new(Noop));
@@ -977,13 +999,13 @@ mod tests {
             assert_eq!(slot.read_registration(|_| ()), None);
             register_wait(&lock, &own);
             lock.hold_exclusive();
-        }
+        });
         assert_eq!(lock.snapshot().tasks, vec![7]);
         assert_eq!(Arc::strong_count(&lock), 2, "the slot holds a reference");
         let created = slot.read_registration(|h| h.created_at().line());
         assert_eq!(created, Some(lock.created_at().line()));
         // The next poll ends the registration and frees the slot's reference.
-        drop(enter_task(&slot, 7, &own));
+        polling_task(&slot, 7, &own, || ());
         assert_eq!(slot.read_registration(|_| ()), None);
         assert_eq!(Arc::strong_count(&lock), 1);
     }
@@ -993,16 +1015,12 @@ mod tests {
         let own = futures::task::noop_waker();
         let lock = holders();
         let slot = WaitSlot::default();
-        {
-            let _poll = enter_task(&slot, 3, &own);
+        polling_task(&slot, 3, &own, || {
             register_wait(&lock, &own);
             unregister_wait(&lock);
-        }
+        });
         assert_eq!(Arc::strong_count(&lock), 1);
-        {
-            let _poll = enter_task(&slot, 3, &own);
-            register_wait(&lock, &own);
-        }
+        polling_task(&slot, 3, &own, || register_wait(&lock, &own));
         drop(slot);
         assert_eq!(Arc::strong_count(&lock), 1);
     }
@@ -1012,13 +1030,10 @@ mod tests {
         let own = futures::task::noop_waker();
         let lock = holders();
         let slot = WaitSlot::default();
-        {
-            let _poll = enter_task(&slot, 3, &own);
-            register_wait(&lock, &own);
-        }
+        polling_task(&slot, 3, &own, || register_wait(&lock, &own));
         slot.read_registration(|_| {
             // The owner's next poll clears while we read.
-            drop(enter_task(&slot, 3, &own));
+            polling_task(&slot, 3, &own, || ());
             assert_eq!(Arc::strong_count(&lock), 2, "not freed under the reader");
         });
         assert_eq!(Arc::strong_count(&lock), 1);
@@ -1032,8 +1047,7 @@ mod tests {
         let at: *const u64 = &primitive;
         let lock = holders();
         let slot = WaitSlot::default();
-        {
-            let _poll = enter_task(&slot, 5, &own);
+        polling_task(&slot, 5, &own, || {
             register_wait_at(at, &other);
             assert_eq!(slot.registered_at(), None, "not the task's own waker");
             register_wait_at(at, &own);
@@ -1050,17 +1064,90 @@ mod tests {
             register_wait(&lock, &own);
             register_wait_at(at, &own);
             assert_eq!(Arc::strong_count(&lock), 1);
-        }
+        });
         assert_eq!(slot.registered_at(), Some(at as usize));
         // The next poll ends it; outside a task's poll nothing registers.
-        drop(enter_task(&slot, 5, &own));
+        polling_task(&slot, 5, &own, || ());
         assert_eq!(slot.registered_at(), None);
         register_wait_at(at, &own);
-        {
-            let _block_on = enter(&slot);
-            register_wait_at(at, &own);
-        }
+        polling(&slot, || register_wait_at(at, &own));
         assert_eq!(slot.registered_at(), None);
+    }
+
+    /// A task the way `polling_owned` wants it: the owner word just before the slot.
+    #[repr(C)]
+    struct OwnedTask {
+        owner: &'static SlotOwner,
+        slot: WaitSlot,
+    }
+
+    static TEST_OWNER: SlotOwner = SlotOwner {
+        // The id is the slot's address, and the own waker one whose data is the slot.
+        task: |slot| slot as usize as u64,
+        is_own_waker: |slot, waker| waker.data() == slot.cast(),
+    };
+
+    fn waker_for(slot: *const WaitSlot) -> Waker {
+        fn vtable() -> &'static std::task::RawWakerVTable {
+            &std::task::RawWakerVTable::new(
+                |data| std::task::RawWaker::new(data, vtable()),
+                |_| {},
+                |_| {},
+                |_| {},
+            )
+        }
+        // SAFETY: the vtable's functions never touch the data.
+        unsafe { Waker::from_raw(std::task::RawWaker::new(slot.cast(), vtable())) }
+    }
+
+    #[test]
+    fn an_owned_slot_names_its_task_through_its_owner_and_nests_with_records() {
+        let task = OwnedTask {
+            owner: &TEST_OWNER,
+            slot: WaitSlot::default(),
+        };
+        // Through a pointer to the whole task: the owner word before the slot must be
+        // readable with the slot pointer's provenance (a pointer made from `task.slot`
+        // alone would cover only the slot).
+        let whole: *const OwnedTask = &task;
+        // SAFETY: `whole` points to the live `task`.
+        let slot = unsafe { std::ptr::addr_of!((*whole).slot) };
+        let id = slot as usize as u64;
+        let own = waker_for(slot);
+        let other = Waker::from(Arc::new(Noop));
+        let lock = holders();
+        let block_on = WaitSlot::default();
+        task.slot.set(WaitReason::Join { task: 3 });
+        // SAFETY: `slot` is `task.slot`, with the provenance of the whole `task`, and
+        // `task.owner` is the word before it.
+        unsafe {
+            polling_owned(slot, || {
+                assert_eq!(task.slot.get(), None, "the poll cleared the reason");
+                assert_eq!(current_task(), Some(id));
+                register_wait(&lock, &other);
+                assert_eq!(task.slot.read_registration(|_| ()), None);
+                polling(&block_on, || {
+                    assert_eq!(current_task(), None);
+                    note(WaitReason::Readable { fd: 8 });
+                });
+                assert_eq!(current_task(), Some(id));
+                register_wait(&lock, &own);
+                lock.hold_exclusive();
+                note(WaitReason::Writable { fd: 9 });
+            });
+        }
+        assert_eq!(current_task(), None);
+        assert_eq!(task.slot.get(), Some(WaitReason::Writable { fd: 9 }));
+        assert_eq!(block_on.get(), Some(WaitReason::Readable { fd: 8 }));
+        assert_eq!(lock.snapshot().tasks, vec![id]);
+        assert_eq!(Arc::strong_count(&lock), 2, "the slot holds a reference");
+        // The next poll, nested in a `block_on`, ends the registration.
+        polling(&block_on, || {
+            // SAFETY: as above.
+            unsafe { polling_owned(slot, || assert_eq!(current_task(), Some(id))) };
+            assert_eq!(current_task(), None);
+        });
+        assert_eq!(Arc::strong_count(&lock), 1);
     }
 
     struct Noop;

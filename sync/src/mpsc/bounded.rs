@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use super::chan::Chan;
 use super::error::{SendError, TryRecvError, TrySendError};
-use super::wait::{Closed, Recv, RecvMany, ReserveSlot};
+use super::wait::{Closed, Recv, RecvMany, ReserveSlot, SendValue};
 use crate::block_on::block_on;
 
 /// The largest buffer a bounded channel accepts (tokio's limit too).
@@ -86,17 +86,12 @@ impl<T> Sender<T> {
     /// # });
     /// ```
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        match self.chan.try_send(value) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Closed(value)) => Err(SendError(value)),
-            Err(TrySendError::Full(value)) => match self.reserve().await {
-                Ok(permit) => {
-                    permit.send(value);
-                    Ok(())
-                }
-                Err(SendError(())) => Err(SendError(value)),
-            },
+        SendValue {
+            chan: &self.chan,
+            key: None,
+            value: Some(value),
         }
+        .await
     }
 
     /// Sends `value` if a slot is free now: [`TrySendError::Full`] if not (also when other

@@ -289,6 +289,72 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Sends `value` (taken from `value` only on `Ready`), queueing behind earlier waiting
+    /// senders while the channel is full: `try_send` and `poll_reserve` followed by
+    /// `send_reserved`, in one lock per poll. A waiting sender keeps its value; when a
+    /// slot is granted to it, its next poll uses the slot and pushes the value under the
+    /// same lock that sees the grant (separately, that was two more lock round trips per
+    /// blocked message). The value is never moved into the
+    /// queue by anyone but this poll, so a dropped send never sent.
+    pub(super) fn poll_send(
+        &self,
+        key: &mut Option<usize>,
+        value: &mut Option<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let mut state = self.lock();
+        let granted = match *key {
+            None => {
+                if state.rx_closed {
+                    drop(state);
+                    return Poll::Ready(Err(SendError(take_value(value))));
+                }
+                if state.available(self.bound) == 0 {
+                    let k = state.waiters.insert(Waiter::Waiting(cx.waker().clone()));
+                    state.order.push_back(k);
+                    *key = Some(k);
+                    self.note_pending(&mut state, crate::SyncKind::ChannelSend, cx);
+                    return Poll::Pending;
+                }
+                debug_assert!(state.order.is_empty(), "a free slot while senders wait");
+                false
+            }
+            Some(k) => match &mut state.waiters[k] {
+                Waiter::Waiting(waker) => {
+                    if !waker.will_wake(cx.waker()) {
+                        *waker = cx.waker().clone();
+                    }
+                    self.note_pending(&mut state, crate::SyncKind::ChannelSend, cx);
+                    return Poll::Pending;
+                }
+                Waiter::Granted => {
+                    state.waiters.remove(k);
+                    *key = None;
+                    true
+                }
+                Waiter::Closed => {
+                    state.waiters.remove(k);
+                    *key = None;
+                    drop(state);
+                    return Poll::Ready(Err(SendError(take_value(value))));
+                }
+            },
+        };
+        if granted {
+            // The granted slot (counted in `reserved`) now holds the message. A grant is
+            // only ever seen with the receiver open: closing turns grants into `Closed`.
+            debug_assert!(!state.rx_closed, "a granted slot after close");
+            state.reserved -= 1;
+        }
+        state.queue.push_back(take_value(value));
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// A reserving future is dropped before completing: leave the queue, or pass on a slot
     /// granted to it, so cancelling loses no capacity.
     pub(super) fn cancel_reserve(&self, key: &mut Option<usize>) {
@@ -505,4 +571,11 @@ impl<T> Chan<T> {
         let state = self.lock();
         state.rx_closed || state.senders == 0
     }
+}
+
+/// The value a send future still owns; it is taken exactly once, on `Ready`.
+fn take_value<T>(value: &mut Option<T>) -> T {
+    value
+        .take()
+        .expect("runnel_sync: send future polled after completion")
 }

@@ -30,6 +30,37 @@ impl<T> Drop for ReserveSlot<'_, T> {
     }
 }
 
+/// Sends one message on a bounded channel: a free slot now, else a place in the FIFO of
+/// waiting senders. Dropped while waiting, it leaves the queue (passing on a slot granted
+/// to it) and drops its value unsent.
+pub(super) struct SendValue<'a, T> {
+    pub(super) chan: &'a Chan<T>,
+    pub(super) key: Option<usize>,
+    pub(super) value: Option<T>,
+}
+
+// The value is never pinned: it is moved out by value when the send completes.
+impl<T> Unpin for SendValue<'_, T> {}
+
+impl<T> Future for SendValue<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.chan.poll_send(&mut this.key, &mut this.value, cx)
+    }
+}
+
+impl<T> Drop for SendValue<'_, T> {
+    fn drop(&mut self) {
+        // Checked here, inline: nearly every send completes, and an out-of-line call per
+        // message that finds nothing to undo cost ~20 instructions (callgrind, fan-in).
+        if self.key.is_some() {
+            self.chan.cancel_reserve(&mut self.key);
+        }
+    }
+}
+
 /// Receives one message.
 pub(super) struct Recv<'a, T> {
     pub(super) chan: &'a Chan<T>,

@@ -96,6 +96,35 @@ fn cancelled_granted_waiter_returns_everything() {
     assert_eq!(sem.available_permits(), 2);
 }
 
+/// A granted waiter's slot is freed by the grant and may be reused by the next waiter
+/// before the granted one is polled: each must still see its own state.
+#[test]
+fn granted_waiters_slot_reused_by_the_next_waiter() {
+    let sem = Semaphore::new(0);
+    let (_, w) = waker();
+    let mut a = sem.acquire_permits(1);
+    assert!(poll(&mut a, &w).is_pending());
+    sem.add_permits(1); // grants `a`, frees its slot
+    let mut b = sem.acquire_permits(1);
+    assert!(poll(&mut b, &w).is_pending(), "b queues (in a's old slot)");
+    assert!(matches!(poll(&mut a, &w), Poll::Ready(Ok(()))));
+    assert!(
+        poll(&mut b, &w).is_pending(),
+        "a's completion left b queued"
+    );
+    // Dropping the completed `a` gives back nothing; its permit is still out.
+    drop(a);
+    assert_eq!(sem.available_permits(), 0);
+    sem.release(1); // a's permit comes back: it goes to b
+    assert!(matches!(poll(&mut b, &w), Poll::Ready(Ok(()))));
+    let mut c = sem.acquire_permits(1);
+    assert!(poll(&mut c, &w).is_pending());
+    sem.release(1); // b's permit: to c, then c is cancelled before its poll
+    drop(b);
+    drop(c);
+    assert_eq!(sem.available_permits(), 1, "no permit lost or made");
+}
+
 #[test]
 fn cancelled_middle_waiter_keeps_order() {
     let sem = Semaphore::new(0);

@@ -1,9 +1,11 @@
 //! A waiter queue (the semaphore's and `Notify`'s): a slab of nodes threaded into a doubly linked FIFO list
 //! by index, so a waiter is found, unlinked and freed in O(1) without unsafe code.
 //!
-//! Invariant: a slot is freed only by the future that owns its index, so an index is never
-//! reused while a future still refers to it. What a node's state means (and which states
-//! are in the list) is up to the user: see the semaphore's `NodeState`.
+//! Invariant: a slot is freed only by the future that owns its index, or (the semaphore's
+//! grant) by a caller that at the same time tells that future, through a flag it reads
+//! before ever touching its index again, that the slot is gone; so a future never reads
+//! or frees a slot that was reused. What a node's state means (and which states are in
+//! the list) is up to the user: see the semaphore's `NodeState` and `granted`.
 
 use std::task::Waker;
 

@@ -769,3 +769,225 @@ fn loom_driver_sleeper_claimed_while_draining() {
     });
     assert!(!found.deadlock.load(StdRelaxed), "false deadlock");
 }
+
+// ---------------------------------------------------------------------------------------
+// Model 3b: worker threads started by their first claim (`Shared::wake_claimed`). The
+// runtime begins with every worker role parked and threadless (`Idle::with_parked_threads`,
+// `Boot` at `NO_THREAD`). A claim that finds the role threadless starts its thread (a loom
+// thread here) instead of unparking it; the thread begins counted running and searching,
+// as a claimed worker returns from its park. The spawner also hands the poller's start on
+// (`PollerThread::hand_duty`: claim a sleeper, else give it to a role whose thread has not
+// begun) or starts it itself. Asserted: every task runs (no lost wakeup: a claim's start
+// stands in for its unpark), the counts come to rest, and the poller is started exactly
+// once (the duty is neither lost in the race between a claim's thread start, `hand_duty`
+// and `Boot::begin`, nor doubled). The spawners are outside the runtime (the real check
+// answers "maybe" while they hold a handle), so the check's verdicts are model 4's
+// business, not asserted here.
+// ---------------------------------------------------------------------------------------
+
+use crate::scheduler::Boot;
+
+struct Lazy {
+    m: Model,
+    boots: Vec<Boot>,
+    /// `Remote::sysmon_duty`.
+    duty: Vec<AtomicBool>,
+    /// Worker threads started by claims, for the model to join.
+    handles: loom::sync::Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Poller thread starts (by the spawner, or by a worker owing the duty).
+    poller_starts: AtomicUsize,
+    until: usize,
+}
+
+impl Lazy {
+    fn new(workers: usize, until: usize, findings: &StdArc<Findings>) -> Lazy {
+        let mut m = Model::new(workers, 0, Reads::WaitersFirst, findings);
+        m.idle = Idle::with_parked_threads(workers);
+        Lazy {
+            m,
+            boots: (0..workers).map(|_| Boot::new(true)).collect(),
+            duty: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            handles: loom::sync::Mutex::new(Vec::new()),
+            poller_starts: AtomicUsize::new(0),
+            until,
+        }
+    }
+
+    /// `Shared::wake_claimed`.
+    fn wake_claimed(this: &Arc<Self>, index: usize) {
+        if !this.boots[index].claim_start() {
+            this.m.parkers[index].unpark();
+            return;
+        }
+        let me = this.clone();
+        let handle = thread::spawn(move || Lazy::run(&me, index));
+        this.handles.lock().unwrap().push(handle);
+    }
+
+    /// `Shared::notify_parked`.
+    fn notify_parked(this: &Arc<Self>) {
+        fence(SeqCst);
+        if !this.m.idle.should_notify() {
+            return;
+        }
+        let claimed = {
+            let mut counts = this.m.idle.lock();
+            if this.m.idle.num_searching() != 0 {
+                return;
+            }
+            this.m.idle.claim_sleeper(&mut counts)
+        };
+        if let Some(index) = claimed {
+            Lazy::wake_claimed(this, index);
+        }
+    }
+
+    /// `PollerThread::hand_duty(shared, except)`.
+    fn hand_duty(this: &Arc<Self>, except: Option<usize>) -> bool {
+        let claimed = {
+            let mut counts = this.m.idle.lock();
+            this.m.idle.claim_sleeper(&mut counts)
+        };
+        if let Some(index) = claimed {
+            this.duty[index].store(true, Release);
+            Lazy::wake_claimed(this, index);
+            return true;
+        }
+        this.boots
+            .iter()
+            .enumerate()
+            .any(|(index, boot)| Some(index) != except && boot.hand_duty())
+    }
+
+    /// A spawn from a thread outside the runtime: push, notify, then `start_for_spawn`.
+    fn spawn(this: &Arc<Self>, hand_poller: bool) {
+        this.m.injector.fetch_add(1, SeqCst);
+        Lazy::notify_parked(this);
+        if hand_poller && !Lazy::hand_duty(this, None) {
+            this.poller_starts.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A worker owing the poller's start: `start_before_poll` (hand it on, else start it).
+    fn pay_duty(this: &Arc<Self>, index: usize) {
+        if !Lazy::hand_duty(this, Some(index)) {
+            this.poller_starts.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// `thread_main` with `claimed`, then `Worker::run`: begins counted searching.
+    fn run(this: &Arc<Self>, index: usize) {
+        let mut owes = this.boots[index].begin();
+        owes |= this.duty[index].swap(false, Acquire);
+        let mut searching = true;
+        let m = &this.m;
+        while !m.done.load(SeqCst) {
+            if !m.pop_injector() {
+                m.park(index, &mut searching, true);
+                owes |= this.duty[index].swap(false, Acquire);
+                continue;
+            }
+            if std::mem::take(&mut owes) {
+                Lazy::pay_duty(this, index);
+            }
+            if searching {
+                searching = false;
+                if m.idle.stop_searching() {
+                    Lazy::notify_parked(this);
+                }
+            }
+            if m.ran.fetch_add(1, SeqCst) + 1 == this.until {
+                this.end();
+            }
+        }
+        if owes {
+            // `start_as_duty` with no task live: the start is withdrawn, not lost.
+            this.poller_starts.fetch_add(1, SeqCst);
+        }
+        if searching {
+            m.idle.stop_searching();
+        }
+    }
+
+    /// `Model::end` as `Runtime::shutdown` does it: a role that never had a thread is
+    /// claimed but not started.
+    fn end(&self) {
+        self.m.done.store(true, SeqCst);
+        for index in self.m.idle.claim_all() {
+            if self.boots[index].has_thread() {
+                self.m.parkers[index].unpark();
+            }
+        }
+    }
+
+    fn join_all(&self) {
+        loop {
+            let next = self.handles.lock().unwrap().pop();
+            match next {
+                Some(handle) => handle.join().unwrap(),
+                None => return,
+            }
+        }
+    }
+}
+
+/// `workers` threadless roles; this thread spawns `local` tasks (handing on the poller's
+/// start after the first), a remote thread `remote` more.
+fn lazy_start_model(workers: usize, local: usize, remote: usize, bound: Option<usize>) {
+    let findings = StdArc::new(Findings::default());
+    let tasks = local + remote;
+    model(bound, move || {
+        let l = Arc::new(Lazy::new(workers, tasks, &findings));
+        let other = (remote > 0).then(|| {
+            let l = l.clone();
+            thread::spawn(move || (0..remote).for_each(|_| Lazy::spawn(&l, false)))
+        });
+        for i in 0..local {
+            Lazy::spawn(&l, i == 0);
+        }
+        if let Some(other) = other {
+            other.join().unwrap();
+        }
+        l.join_all();
+        let m = &l.m;
+        assert_eq!(m.ran.load(SeqCst), tasks, "a task was not run");
+        let never_started = l.boots.iter().filter(|b| !b.has_thread()).count();
+        {
+            let counts = m.idle.lock();
+            assert_eq!(
+                (counts.idle(), counts.idle_workers(), counts.token()),
+                (0, 0, 0),
+                "idle, sleepers, token"
+            );
+        }
+        // `end` claims the threadless roles too; nothing ever un-counts their search.
+        assert_eq!(m.idle.num_searching(), never_started, "searching");
+        assert_eq!(
+            l.poller_starts.load(SeqCst),
+            usize::from(local > 0),
+            "the poller's start was lost or doubled"
+        );
+    });
+}
+
+/// One spawn on a two-worker runtime: the claim starts worker 0, the poller's start goes
+/// to worker 1 (claimed and started) or, once worker 0's search claimed it, to whichever
+/// thread has not begun yet, else to the spawner.
+#[test]
+fn loom_lazy_start_first_spawn() {
+    lazy_start_model(2, 1, 0, Some(3));
+}
+
+/// A local and a remote spawn race to claim the threadless roles: each role's thread is
+/// started once, and both tasks run.
+#[test]
+fn loom_lazy_start_two_spawners() {
+    lazy_start_model(2, 1, 1, Some(3));
+}
+
+/// One worker: the spawner's claim starts it, and the poller's start goes to it (not yet
+/// begun, or parked again) or to the spawner.
+#[test]
+fn loom_lazy_start_one_worker() {
+    lazy_start_model(1, 2, 0, None);
+}

@@ -60,13 +60,16 @@ pub(crate) struct WaitRecord {
 #[repr(C)]
 pub(crate) struct Header {
     pub(super) state: State,
-    pub(super) vtable: &'static Vtable,
     pub(crate) origin: Origin,
     /// What the deadlock detector reads about a waiting task: its holds, and what it said
     /// it waits on when its last poll returned `Pending` (`runnel_reactor::wait`).
     pub(crate) holds: Holds,
     /// Where the owned list keeps the task (`list.rs`); guarded by its shard's lock.
     pub(super) list_slot: UnsafeCell<u32>,
+    /// Just before `reason`: the vtable starts with the `SlotOwner` through which
+    /// `runnel_reactor::wait` finds the task's id and own waker from its slot
+    /// (`polling_owned`), so a poll publishes the slot alone.
+    pub(super) vtable: &'static Vtable,
     pub(crate) reason: runnel_reactor::wait::WaitSlot,
     /// The `JoinHandle`'s waker, in one word (`join_slot.rs`); ownership per the
     /// `JOIN_WAKER` bit. While stored it is counted in its target's `holds` exactly as a
@@ -141,7 +144,11 @@ impl Header {
     }
 }
 
+#[repr(C)]
 pub(super) struct Vtable {
+    /// First (the header's `vtable` word is read as a `&SlotOwner`): the task's id and own
+    /// waker from its wait slot, for `runnel_reactor::wait::polling_owned`.
+    slot_owner: runnel_reactor::wait::SlotOwner,
     /// Consumes a `Notified` reference.
     poll: unsafe fn(NonNull<Header>),
     /// Submits a `Notified` whose reference the caller already accounted for.
@@ -305,6 +312,7 @@ impl RawTask {
 fn vtable<F: Future + 'static, S: Schedule>() -> &'static Vtable {
     // A promoted constant: one static vtable per (F, S).
     &Vtable {
+        slot_owner: SLOT_OWNER,
         poll: poll::<F, S>,
         schedule: schedule::<F, S>,
         dealloc: dealloc::<F, S>,
@@ -314,6 +322,36 @@ fn vtable<F: Future + 'static, S: Schedule>() -> &'static Vtable {
         owner: owner::<F, S>,
         size: std::mem::size_of::<Cell<F, S>>(),
     }
+}
+
+const SLOT_OWNER: runnel_reactor::wait::SlotOwner = runnel_reactor::wait::SlotOwner {
+    task: slot_task,
+    is_own_waker: slot_is_own_waker,
+};
+
+// The header's `vtable` word sits right before its slot (`polling_owned`'s contract).
+const _: () =
+    assert!(std::mem::offset_of!(Header, reason) == std::mem::offset_of!(Header, vtable) + 8);
+
+/// The header whose `reason` is at `slot`.
+fn header_of_slot(slot: *const runnel_reactor::wait::WaitSlot) -> *const Header {
+    slot.cast::<u8>()
+        .wrapping_sub(std::mem::offset_of!(Header, reason))
+        .cast()
+}
+
+/// # Safety
+/// `slot` is the `reason` of a live task header, with the header's provenance.
+unsafe fn slot_task(slot: *const runnel_reactor::wait::WaitSlot) -> u64 {
+    // SAFETY: forwarded from the caller.
+    unsafe { &*header_of_slot(slot) }.id().as_u64()
+}
+
+/// # Safety
+/// As `slot_task`.
+unsafe fn slot_is_own_waker(slot: *const runnel_reactor::wait::WaitSlot, waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &super::waker::TASK_WAKER_VTABLE)
+        && waker.data() == header_of_slot(slot).cast()
 }
 
 /// # Safety
@@ -406,14 +444,17 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     let future = unsafe { &mut *(*stage).future };
                     // Leaf futures note what the task waits on into its record; locks
                     // taken here name this task as their holder.
-                    runnel_reactor::wait::polling_task(
-                        &cell.header.reason,
-                        cell.header.id().as_u64(),
-                        &waker,
-                        // SAFETY: the future is never moved out of the heap cell until it
-                        // is dropped in place, so pinning it there is sound.
-                        || unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
-                    )
+                    // SAFETY: the slot is the `reason` of this live header, reached through
+                    // `ptr` (the whole allocation's provenance), with the header's vtable
+                    // word (a `SlotOwner` first) just before it; the task outlives its poll.
+                    unsafe {
+                        runnel_reactor::wait::polling_owned(
+                            std::ptr::addr_of!((*ptr.as_ptr()).reason),
+                            // SAFETY: the future is never moved out of the heap cell until
+                            // it is dropped in place, so pinning it there is sound.
+                            || Pin::new_unchecked(future).poll(&mut cx),
+                        )
+                    }
                 })
             }));
             match result {
