@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -233,4 +234,43 @@ fn foreign_wakes_reach_a_sleeping_core() {
         }
     });
     wait_until("no task left", || rt.metrics().live_tasks == 0);
+}
+
+/// Many tasks each sending one message into a channel that one collector drains (the
+/// harness's `fan_in`). Each producer's send wakes the collector; in the LIFO slot it ran
+/// after every producer and took one message per poll. As a consumer fed by many it goes
+/// to the back of the queue instead and takes a run of messages per poll.
+#[test]
+fn a_consumer_fed_by_many_producers_takes_their_messages_in_runs() {
+    const PRODUCERS: usize = 2000;
+    let rt = current_thread();
+    let (received, polls) = rt.block_on(async {
+        let (tx, mut rx) = runnel::sync::mpsc::unbounded_channel::<usize>();
+        let polls = Arc::new(AtomicUsize::new(0));
+        let mut drain = Box::pin(async move {
+            let (mut count, mut sum) = (0, 0);
+            while let Some(v) = rx.recv().await {
+                count += 1;
+                sum += v;
+            }
+            (count, sum)
+        });
+        let counted = polls.clone();
+        let collector = runnel::spawn(std::future::poll_fn(move |cx| {
+            counted.fetch_add(1, SeqCst);
+            drain.as_mut().poll(cx)
+        }));
+        for i in 0..PRODUCERS {
+            let tx = tx.clone();
+            drop(runnel::spawn(async move { tx.send(i).unwrap() }));
+        }
+        drop(tx);
+        (collector.await.unwrap(), polls.load(SeqCst))
+    });
+    assert_eq!(received, (PRODUCERS, PRODUCERS * (PRODUCERS - 1) / 2));
+    // One poll per message before (2001 here); a run per poll now (~70 on this build).
+    assert!(
+        polls < PRODUCERS / 4,
+        "the collector was polled {polls} times for {PRODUCERS} messages"
+    );
 }

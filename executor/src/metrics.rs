@@ -20,6 +20,11 @@ impl WorkerMetrics {
             .store(self.poll_seq.load(Relaxed) + 1, Relaxed);
     }
 
+    /// Whether the owner is inside a task's poll (owner only: its own last store).
+    pub(crate) fn in_poll(&self) -> bool {
+        self.poll_seq.load(Relaxed) & 1 == 1
+    }
+
     pub(crate) fn end_poll(&self) {
         self.poll_seq
             .store(self.poll_seq.load(Relaxed) + 1, Relaxed);

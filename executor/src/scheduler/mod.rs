@@ -11,8 +11,9 @@
 //!
 //! Placement rule: a task woken or spawned *on one of this runtime's workers* goes to that
 //! worker's LIFO slot (the task it displaces to the back of the local queue); a task that
-//! woke itself during its own poll (a yield) goes to the back of the local queue; anything
-//! else goes to the injector. Whenever work lands somewhere another worker could take it,
+//! woke itself during its own poll (a yield) goes to the back of the local queue, and so
+//! does a consumer fed by many (woken again while it is the task this worker last ran out
+//! of the LIFO slot: see `schedule_task`); anything else goes to the injector. Whenever work lands somewhere another worker could take it,
 //! `notify_parked` wakes a sleeper unless one is already searching.
 
 pub(crate) mod core;
@@ -103,6 +104,10 @@ pub(crate) struct Remote {
     /// The owner swaps it; a thief may take it when the ring is empty (unlike tokio's,
     /// tokio #4941), so a worker stuck in a long poll does not strand it.
     pub(crate) lifo: AtomicPtr<Header>,
+    /// The id of the task this worker last ran out of its LIFO slot (0: none yet). Owner
+    /// only (Relaxed): `schedule_task` sends that task, woken again, to the back of the
+    /// queue instead of the slot (see "a consumer fed by many" there).
+    pub(crate) lifo_ran: AtomicU64,
     pub(crate) parker: Parker,
     pub(crate) metrics: WorkerMetrics,
     /// Whether a thread runs this role (`retake::{FREE, ACTIVE, RETAKEN}`).
@@ -189,6 +194,7 @@ impl Remote {
         Remote {
             queue: LocalQueue::new(),
             lifo: AtomicPtr::new(ptr::null_mut()),
+            lifo_ran: AtomicU64::new(0),
             parker: Parker::with_reactor(reactor.clone()),
             metrics: WorkerMetrics::default(),
             role: role::Role::new(role),
@@ -303,7 +309,19 @@ impl Shared {
         match local {
             Some(index) => {
                 let remote = &self.remotes[index];
-                let displaced = if is_yield {
+                // A consumer fed by many: a task polled here wakes the task this worker last
+                // ran out of the LIFO slot, and no other task has run from the slot since, so
+                // it is being woken by one queued producer after another (N tasks sending
+                // into one channel). Only wakes from a task's poll: a task woken by the
+                // reactor or a timer each time it runs (a connection) keeps the slot, which
+                // needs no sibling notified (`notify_parked_or_defer` below). In the slot it would run after every producer and
+                // take one message per poll; at the back of the queue it takes what the
+                // producers ahead of it sent in one poll. A ping-pong pair alternates in
+                // the slot and never matches (BENCHMARKS.md, "fan-in").
+                // Relaxed: only this thread writes `lifo_ran`.
+                let fed_by_many = remote.metrics.in_poll()
+                    && remote.lifo_ran.load(Relaxed) == task.origin().id.as_u64();
+                let displaced = if is_yield || fed_by_many {
                     Some(task)
                 } else {
                     remote.swap_lifo(Some(task))

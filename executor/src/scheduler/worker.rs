@@ -196,9 +196,14 @@ impl Worker {
         if let Some(task) = remote.take_lifo() {
             if self.lifo_polls < MAX_LIFO_POLLS {
                 self.lifo_polls += 1;
+                // Relaxed: read only by this thread (`schedule_task`).
+                remote.lifo_ran.store(task.origin().id.as_u64(), Relaxed);
                 return Some(task);
             }
-            // Fairness: the LIFO task goes behind the queue it was jumping.
+            // Fairness: the LIFO task goes behind the queue it was jumping. A ping-pong
+            // pair cut this way must not look like a consumer fed by many when this task,
+            // run from the queue, wakes its partner (the partner last ran from the slot).
+            remote.lifo_ran.store(0, Relaxed);
             remote.queue.push_back(task, &self.shared.injector);
         }
         self.lifo_polls = 0;
