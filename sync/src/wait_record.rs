@@ -114,12 +114,6 @@ impl WaitRecord {
             record.set_ends(senders, receivers);
         }
     }
-
-    /// What the record says now, if a wait made it.
-    #[cfg(test)]
-    pub(crate) fn snapshot(&self) -> Option<runnel_reactor::wait::HoldersSnapshot> {
-        self.get().map(|record| record.snapshot())
-    }
 }
 
 impl Drop for WaitRecord {

@@ -349,11 +349,8 @@ mod tests {
         let at = 0x1000usize as *const u8;
         let chan = Holders::channel(Location::caller(), at, 1, 1);
         assert!(chan.is_channel());
+        chan.set_ends(4, 1);
         chan.set_ends(3, 0);
-        chan.set_receivers(1);
-        chan.set_senders(4);
-        chan.set_senders(3);
-        chan.set_receivers(0);
         let expected = RecordOf::Channel {
             addr: 0x1000,
             senders: 3,
