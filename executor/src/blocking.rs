@@ -13,14 +13,13 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::scheduler::Shared;
-use crate::task::{self, JoinHandle, Notified, Origin, Schedule, Task};
+use crate::task::{self, JoinHandle, Notified, Schedule, Task};
 use crate::{context, detector};
 
 /// The scheduler of blocking jobs: they are run once by a pool thread, never woken. Holds
@@ -135,14 +134,11 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let origin = Origin {
-        id: task::Id::next(),
-        location: Location::caller(),
-    };
+    let id = task::Id::next();
     // A job may hold a task's waker, or call `block_on`: sysmon must be watching.
     shared.poller.ensure_started(shared);
     let (task, notified, join) =
-        task::new_task(BlockingTask(Some(f)), BlockingSchedule(shared.id), origin);
+        task::new_task(BlockingTask(Some(f)), BlockingSchedule(shared.id), id);
     // No owned list for jobs: the queue (then the running thread) owns them.
     drop(task);
     shared.idle.blocking_start();

@@ -496,7 +496,7 @@ impl Sysmon {
             }
             if stuck_for >= BLOCKING_REPORT_AFTER && self.reported[slot] != seq {
                 self.reported[slot] = seq;
-                report_blocking(remote, stuck_for);
+                report_blocking(shared, remote, stuck_for);
             }
         }
         // Progress is any poll, `block_on`'s included.
@@ -539,11 +539,13 @@ impl Sysmon {
 
 /// Names a task that has blocked its worker thread for a long time: a bug users want to
 /// find (a synchronous call or a long computation inside async code).
-fn report_blocking(remote: &crate::scheduler::Remote, stuck_for: Duration) {
+fn report_blocking(shared: &Shared, remote: &crate::scheduler::Remote, stuck_for: Duration) {
     let id = remote.current_task.load(Relaxed);
-    let location = remote.current_location.load(Relaxed);
-    // SAFETY: a non-null value was stored from a `&'static Location` by the worker.
-    let location = unsafe { location.as_ref() }.map_or_else(|| "?".to_owned(), |l| l.to_string());
+    // The owned list keeps where each task was spawned (the header does not): one shard's
+    // scan, on this cold path only.
+    let location = crate::task::Id::from_u64(id)
+        .and_then(|id| shared.owned.location_of(id))
+        .map_or_else(|| "?".to_owned(), |l| l.to_string());
     eprintln!(
         "runnel: task {id} (spawned at {location}) has blocked its worker thread for {:.1} s. \
          Blocking calls in async code stall every task queued behind them; move them to \

@@ -25,7 +25,7 @@ use crate::scheduler::role::RoleState;
 use crate::scheduler::{threads, Remote, Shared};
 #[cfg(unix)]
 use crate::signal_dump::DumpOnSignal;
-use crate::task::{self, JoinHandle, Origin, OwnedTasks};
+use crate::task::{self, JoinHandle, OwnedTasks};
 use crate::{block_on, context};
 
 /// What the runtime does when it finds that no task can ever make progress.
@@ -1068,15 +1068,12 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let origin = Origin {
-        id: task::Id::next(),
-        location,
-    };
-    let (task, notified, join) = task::new_task(future, shared.clone(), origin);
+    let id = task::Id::next();
+    let (task, notified, join) = task::new_task(future, shared.clone(), id);
     if !context::is_runtime_thread(shared) {
         join.note_held_outside(true);
     }
-    if let Some(notified) = shared.owned.bind(task, notified) {
+    if let Some(notified) = shared.owned.bind(task, notified, location) {
         shared.schedule_task(notified, false);
     }
     // After binding and queueing: a parked worker starts sysmon (or this thread, if none

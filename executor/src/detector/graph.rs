@@ -80,7 +80,7 @@ pub(super) struct Vertex {
 
 impl Vertex {
     /// The vertex `header` is, if it is one (see the module docs).
-    pub(super) fn of(header: &Header) -> Option<Vertex> {
+    pub(super) fn of(header: &Header, location: &'static Location<'static>) -> Option<Vertex> {
         // The poll count first: a poll that begins after this read changes it, so a
         // later scan sees that the task ran.
         let polls = header.polls();
@@ -121,7 +121,7 @@ impl Vertex {
         Some(Vertex {
             id,
             polls,
-            location: header.origin.location,
+            location,
             edge,
         })
     }

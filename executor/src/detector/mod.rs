@@ -123,7 +123,7 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
     }
     let mut stuck = Vec::new();
     let mut inconsistent = None;
-    let all_stuck = shared.owned.for_each_while(|header| {
+    let all_stuck = shared.owned.for_each_while(|header, location| {
         if header.is_running() {
             inconsistent = Some(header.id().as_u64());
             return false;
@@ -131,7 +131,7 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
         if may_wake(header) {
             return false;
         }
-        stuck.push(Waiter::of(header));
+        stuck.push(Waiter::of(header, location));
         true
     });
     if let Some(id) = inconsistent {
@@ -151,7 +151,7 @@ fn check(shared: &Shared, counts: &mut Counts) -> (Verdict, Option<Report>) {
         // already) is linked by now, and its queued `Notified` makes it wakeable. Scan
         // again: only work queued while every linked task is still stuck is the bug of
         // invariant 5.
-        let still_stuck = |header: &Header| !header.is_running() && !may_wake(header);
+        let still_stuck = |header: &Header, _: &_| !header.is_running() && !may_wake(header);
         if !shared.owned.for_each_while(still_stuck) {
             return (Verdict::Waiting, None);
         }

@@ -58,7 +58,7 @@ impl PartialCheck {
         let mut vertices = HashMap::new();
         let mut leaks = Vec::new();
         let mut waiting = Vec::new();
-        shared.owned.for_each_while(|header| {
+        shared.owned.for_each_while(|header, location| {
             let polls = header.polls();
             if header.is_idle() {
                 waiting.push((header.id().as_u64(), polls));
@@ -67,9 +67,9 @@ impl PartialCheck {
                 leaks.push(Leak {
                     id: header.id().as_u64(),
                     polls,
-                    location: header.origin.location,
+                    location,
                 });
-            } else if let Some(vertex) = Vertex::of(header) {
+            } else if let Some(vertex) = Vertex::of(header, location) {
                 vertices.insert(vertex.id, vertex);
             }
             true

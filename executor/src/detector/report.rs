@@ -30,10 +30,10 @@ pub(super) struct Waiter {
 }
 
 impl Waiter {
-    pub(super) fn of(header: &Header) -> Waiter {
+    pub(super) fn of(header: &Header, location: &'static std::panic::Location<'static>) -> Waiter {
         Waiter {
             id: header.id().as_u64(),
-            location: header.origin.location.to_string(),
+            location: location.to_string(),
             known: wait_info(header),
         }
     }
@@ -242,8 +242,8 @@ pub(crate) fn stall_report(shared: &Shared, quiet: std::time::Duration) -> Optio
     // Same order as the check: handles first, then the tasks.
     let handles = handles_outside(shared, &counts);
     let mut waiting = Vec::new();
-    shared.owned.for_each_while(|header| {
-        waiting.push(Waiter::of(header));
+    shared.owned.for_each_while(|header, location| {
+        waiting.push(Waiter::of(header, location));
         true
     });
     if waiting.is_empty() && counts.block_ons().is_empty() {
@@ -324,8 +324,8 @@ pub(crate) fn dump(shared: &Shared) -> TaskDump {
     // shard lock.
     let mut tasks = Vec::with_capacity(shared.owned.len() + 64);
     let walk = std::time::Instant::now();
-    shared.owned.for_each_while(|header| {
-        tasks.push(entry_of(header, &polled_by));
+    shared.owned.for_each_while(|header, location| {
+        tasks.push(entry_of(header, location, &polled_by));
         true
     });
     let walk = walk.elapsed();
@@ -340,7 +340,11 @@ pub(crate) fn dump(shared: &Shared) -> TaskDump {
 }
 
 /// One task of a dump, copied under its shard's lock.
-fn entry_of(header: &Header, polled_by: &[u64]) -> TaskEntry {
+fn entry_of(
+    header: &Header,
+    location: &'static std::panic::Location<'static>,
+    polled_by: &[u64],
+) -> TaskEntry {
     let id = header.id();
     // Read before the state: a poll counted here and begun after is still "running".
     let polls = header.polls();
@@ -355,7 +359,7 @@ fn entry_of(header: &Header, polled_by: &[u64]) -> TaskEntry {
     };
     TaskEntry {
         id,
-        spawned_at: header.origin.location,
+        spawned_at: location,
         polls,
         state,
     }

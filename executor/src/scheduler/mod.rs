@@ -114,7 +114,6 @@ pub(crate) struct Remote {
     pub(crate) role: role::Role,
     /// The task being polled (for the report of a task blocking its worker).
     pub(crate) current_task: AtomicU64,
-    pub(crate) current_location: AtomicPtr<std::panic::Location<'static>>,
     /// The CPU clock of the thread running the role: sysmon tells a worker computing in a
     /// long poll from one blocked in it (`retake.rs`).
     pub(crate) cpu_clock: cpu_clock::CpuClock,
@@ -199,7 +198,6 @@ impl Remote {
             metrics: WorkerMetrics::default(),
             role: role::Role::new(role),
             current_task: AtomicU64::new(0),
-            current_location: AtomicPtr::new(ptr::null_mut()),
             cpu_clock: cpu_clock::CpuClock::new(),
             sysmon_duty: AtomicBool::new(false),
             boot: Boot::new(lazy),
@@ -320,7 +318,7 @@ impl Shared {
                 // the slot and never matches (BENCHMARKS.md, "fan-in").
                 // Relaxed: only this thread writes `lifo_ran`.
                 let fed_by_many = remote.metrics.in_poll()
-                    && remote.lifo_ran.load(Relaxed) == task.origin().id.as_u64();
+                    && remote.lifo_ran.load(Relaxed) == task.id().as_u64();
                 let displaced = if is_yield || fed_by_many {
                     Some(task)
                 } else {

@@ -11,7 +11,6 @@
 //! only then sleep. A worker returns from `park` already counted running by whoever
 //! claimed it.
 
-use std::panic::Location;
 use std::sync::atomic::{fence, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::Waker;
@@ -174,12 +173,7 @@ impl Worker {
         self.tick = self.tick.wrapping_add(1);
         let remote = &self.shared.remotes[self.index];
         // Relaxed: read by sysmon only to name a task that blocks this worker.
-        let origin = task.origin();
-        remote.current_task.store(origin.id.as_u64(), Relaxed);
-        remote.current_location.store(
-            (origin.location as *const Location<'static>).cast_mut(),
-            Relaxed,
-        );
+        remote.current_task.store(task.id().as_u64(), Relaxed);
         remote.metrics.start_poll();
         runnel_reactor::coop::with_budget(|| task.run());
         remote.metrics.end_poll();
@@ -197,7 +191,7 @@ impl Worker {
             if self.lifo_polls < MAX_LIFO_POLLS {
                 self.lifo_polls += 1;
                 // Relaxed: read only by this thread (`schedule_task`).
-                remote.lifo_ran.store(task.origin().id.as_u64(), Relaxed);
+                remote.lifo_ran.store(task.id().as_u64(), Relaxed);
                 return Some(task);
             }
             // Fairness: the LIFO task goes behind the queue it was jumping. A ping-pong

@@ -22,7 +22,7 @@ use loom::thread;
 use super::{LocalQueue, Overflow, Steal, CAPACITY};
 use crate::loom::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::scheduler::park::loom_tests::model;
-use crate::task::{self, Id, JoinHandle, Notified, Origin, Schedule, Task};
+use crate::task::{self, Id, JoinHandle, Notified, Schedule, Task};
 
 /// The scheduler of the model's tasks: nothing wakes them, and nothing completes.
 struct NoSchedule;
@@ -68,11 +68,8 @@ impl Tasks {
             counter.fetch_add(1, StdRelaxed);
             std::future::pending::<()>().await;
         };
-        let origin = Origin {
-            id: Id::next(),
-            location: Location::caller(),
-        };
-        let (task, notified, join) = task::new_task(future, NoSchedule, origin);
+        let id = Id::next();
+        let (task, notified, join) = task::new_task(future, NoSchedule, id);
         self.handles.push((task, join));
         self.polls.push(polls);
         notified

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 use super::{LocalQueue, Overflow, Steal, CAPACITY};
-use crate::task::{self, Header, Id, Notified, Origin, Schedule, Task};
+use crate::task::{self, Header, Id, Notified, Schedule, Task};
 
 struct NoSchedule;
 
@@ -45,11 +45,8 @@ impl Overflow<NoSchedule> for NoOverflow {
 fn tasks(n: usize) -> Vec<Notified<NoSchedule>> {
     (0..n)
         .map(|_| {
-            let origin = Origin {
-                id: Id::next(),
-                location: std::panic::Location::caller(),
-            };
-            let (task, notified, join) = task::new_task(async {}, NoSchedule, origin);
+            let id = Id::next();
+            let (task, notified, join) = task::new_task(async {}, NoSchedule, id);
             std::mem::forget(task);
             std::mem::forget(join);
             notified

@@ -4,7 +4,9 @@
 //! reach tasks no queue holds (a task waiting for I/O is referenced only by its wakers),
 //! and the deadlock detector can walk the waiting tasks.
 //!
-//! Each shard is a slab: a vector of task pointers and a stack of its vacant slots; a task
+//! Each shard is a slab: a vector of entries (a task pointer and where the task was
+//! spawned, which the header does not keep: see `raw::Header`) and a stack of its vacant
+//! slots; a task
 //! keeps its slot's index in its header (`list_slot`, 4 bytes beside its hold count). An
 //! intrusive doubly-linked list would need 16 bytes in every header, and binding or
 //! unlinking a task would write its neighbours' headers, lines that other threads are
@@ -19,13 +21,14 @@
 //! - Once `closed` is set (under every shard lock), no task is listed again: `bind` shuts
 //!   the task down instead, so nothing spawned during shutdown outlives it.
 //!
-//! Memory: 8 bytes of slab per listed task, plus 4 per vacant slot. A shard keeps up to
+//! Memory: 16 bytes of slab per listed task, plus 4 per vacant slot. A shard keeps up to
 //! `KEEP` slots' worth of capacity whatever happens (so the common rise and fall of a few
 //! hundred tasks reallocates nothing); above that, a shard whose live tasks fall below a
 //! quarter of its slots is compacted in place (its tasks' slots renumbered) and its
 //! capacity trimmed, so a burst does not pin its peak. The work is paid for by the
 //! removals since the slab last grew or shrank: at most 4/3 of an entry move per removal.
 
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -39,10 +42,17 @@ pub(super) const UNLISTED: u32 = u32::MAX;
 /// Slots a shard may keep without compacting or trimming (8 KiB of entries).
 const KEEP: usize = 1024;
 
+/// A listed task, and where it was spawned (for the detector's reports and dumps).
+#[derive(Clone, Copy)]
+struct Entry {
+    ptr: NonNull<Header>,
+    location: &'static Location<'static>,
+}
+
 #[derive(Default)]
 struct Shard {
     /// Slot `i` holds the task whose `list_slot` is `i`, or nothing.
-    entries: Vec<Option<NonNull<Header>>>,
+    entries: Vec<Option<Entry>>,
     /// The vacant slots of `entries`, most recently vacated last (reused first: its line
     /// is the warmest).
     free: Vec<u32>,
@@ -83,7 +93,7 @@ fn set_slot(header: NonNull<Header>, slot: u32) {
 }
 
 impl Shard {
-    fn insert(&mut self, ptr: NonNull<Header>) {
+    fn insert(&mut self, ptr: NonNull<Header>, location: &'static Location<'static>) {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -95,7 +105,7 @@ impl Shard {
                 slot
             }
         };
-        self.entries[slot as usize] = Some(ptr);
+        self.entries[slot as usize] = Some(Entry { ptr, location });
         set_slot(ptr, slot);
         self.len += 1;
     }
@@ -103,7 +113,7 @@ impl Shard {
     /// Unlists `ptr` if it is listed here.
     fn remove(&mut self, ptr: NonNull<Header>) -> bool {
         let slot = slot_of(ptr);
-        if self.entries.get(slot as usize) != Some(&Some(ptr)) {
+        if !matches!(self.entries.get(slot as usize), Some(Some(e)) if e.ptr == ptr) {
             return false;
         }
         self.entries[slot as usize] = None;
@@ -127,11 +137,11 @@ impl Shard {
     fn compact(&mut self) {
         let mut dense = 0;
         for i in 0..self.entries.len() {
-            if let Some(ptr) = self.entries[i] {
+            if let Some(entry) = self.entries[i] {
                 if i != dense {
-                    self.entries[dense] = Some(ptr);
+                    self.entries[dense] = Some(entry);
                     // dense < i < entries.len() <= u32::MAX (insert's check): it fits.
-                    set_slot(ptr, dense as u32);
+                    set_slot(entry.ptr, dense as u32);
                 }
                 dense += 1;
             }
@@ -155,7 +165,7 @@ impl Shard {
     /// Takes any listed task out (shutdown).
     fn pop(&mut self) -> Option<NonNull<Header>> {
         while let Some(entry) = self.entries.pop() {
-            if let Some(ptr) = entry {
+            if let Some(Entry { ptr, .. }) = entry {
                 set_slot(ptr, UNLISTED);
                 self.len -= 1;
                 return Some(ptr);
@@ -185,9 +195,15 @@ impl<S: Schedule> OwnedTasks<S> {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lists a new task, handing back its first `Notified` to submit; or, if the list is
-    /// closed (runtime shutting down), cancels the task and returns `None`.
-    pub(crate) fn bind(&self, task: Task<S>, notified: Notified<S>) -> Option<Notified<S>> {
+    /// Lists a new task spawned at `location`, handing back its first `Notified` to
+    /// submit; or, if the list is closed (runtime shutting down), cancels the task and
+    /// returns `None`.
+    pub(crate) fn bind(
+        &self,
+        task: Task<S>,
+        notified: Notified<S>,
+        location: &'static Location<'static>,
+    ) -> Option<Notified<S>> {
         let mut shard = self.shard(task.header());
         if self.closed.load(Ordering::Acquire) {
             drop(shard);
@@ -195,7 +211,7 @@ impl<S: Schedule> OwnedTasks<S> {
             task.shutdown();
             return None;
         }
-        shard.insert(task.into_raw());
+        shard.insert(task.into_raw(), location);
         Some(notified)
     }
 
@@ -237,19 +253,40 @@ impl<S: Schedule> OwnedTasks<S> {
             .sum()
     }
 
-    /// Visits every listed task under its shard's lock until `f` returns false. `f` must
-    /// not lock the list again (it runs under a shard lock) and must not run user code.
-    pub(crate) fn for_each_while(&self, mut f: impl FnMut(&Header) -> bool) -> bool {
+    /// Visits every listed task, with where it was spawned, under its shard's lock until
+    /// `f` returns false. `f` must not lock the list again (it runs under a shard lock) and
+    /// must not run user code.
+    pub(crate) fn for_each_while(
+        &self,
+        mut f: impl FnMut(&Header, &'static Location<'static>) -> bool,
+    ) -> bool {
         for shard in self.shards.iter() {
             let shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
-            for ptr in shard.entries.iter().flatten() {
+            for entry in shard.entries.iter().flatten() {
                 // SAFETY: listed, so the list's reference keeps it alive; lock held.
-                if !f(unsafe { ptr.as_ref() }) {
+                if !f(unsafe { entry.ptr.as_ref() }, entry.location) {
                     return false;
                 }
             }
         }
         true
+    }
+
+    /// Where the listed task `id` was spawned (`None`: not listed). Locks one shard and
+    /// scans it: for the cold report of a task blocking its worker.
+    pub(crate) fn location_of(&self, id: super::Id) -> Option<&'static Location<'static>> {
+        let index = id.as_u64() as usize & (self.shards.len() - 1);
+        let shard = self.shards[index]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shard
+            .entries
+            .iter()
+            .flatten()
+            // SAFETY: listed, so the list's reference keeps it alive; lock held.
+            .find(|e| unsafe { e.ptr.as_ref() }.id() == id)
+            .map(|e| e.location)
     }
 }
 

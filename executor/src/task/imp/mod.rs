@@ -55,7 +55,6 @@ pub(crate) use waker::JoinWaker;
 use std::fmt;
 use std::marker::PhantomData;
 use std::num::NonZeroU64;
-use std::panic::Location;
 use std::ptr::NonNull;
 
 use raw::RawTask;
@@ -113,20 +112,17 @@ impl Id {
     pub(crate) fn as_u64(self) -> u64 {
         self.0.get()
     }
+
+    /// The id `as_u64` gave (`None` for 0, which no task has).
+    pub(crate) fn from_u64(id: u64) -> Option<Id> {
+        NonZeroU64::new(id).map(Id)
+    }
 }
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
-}
-
-/// Where and who: what the deadlock and stall reports print about a task. (Which runtime
-/// owns it is not stored: `Header::owner` asks the task's scheduler, `Schedule::owner`.)
-#[derive(Clone, Copy)]
-pub(crate) struct Origin {
-    pub(crate) id: Id,
-    pub(crate) location: &'static Location<'static>,
 }
 
 /// The owned list's reference to a task.
@@ -197,8 +193,8 @@ impl<S: Schedule> Notified<S> {
     }
 
     /// Who the task is (for the report of a task blocking its worker).
-    pub(crate) fn origin(&self) -> Origin {
-        self.0.header().origin
+    pub(crate) fn id(&self) -> Id {
+        self.0.header().id
     }
 
     /// Cancels a task that was never run (a blocking job at shutdown); consumes this
@@ -227,14 +223,14 @@ impl<S: Schedule> Notified<S> {
 pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,
-    origin: Origin,
+    id: Id,
 ) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = RawTask::new(future, scheduler, origin);
+    let raw = RawTask::new(future, scheduler, id);
     (
         Task::from_raw(raw),
         Notified(Task::from_raw(raw)),

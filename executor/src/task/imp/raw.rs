@@ -17,7 +17,7 @@ use super::join::JoinError;
 use super::join_slot::JoinSlot;
 use super::state::{State, ToIdle, ToRunning, Wake};
 use super::waker::{self, hold, release_hold};
-use super::{Id, Notified, Origin, Schedule, Task};
+use super::{Id, Notified, Schedule, Task};
 use crate::loom::UnsafeCell;
 
 /// How many of a task's (or a `block_on` caller's) wakers sit in `JoinHandle` slots of its
@@ -51,16 +51,21 @@ pub(crate) struct WaitRecord {
     pub(crate) reason: runnel_reactor::wait::WaitSlot,
 }
 
-/// The type-erased part of every task, at offset 0 of the allocation: 64 bytes (state
-/// word with the poll count 8, vtable 8, origin 16, holds and owned-list slot 8, wait slot
-/// 16 — reason and registration —, join-waker slot 8). Small enough that the harness's
-/// idle task (a 48-byte future) is a 120-byte cell, one 128-byte glibc chunk; an owned-list
-/// link pair and a word-sized hold count would have made it 136, one chunk class up, and
-/// so would a poll count of its own and a two-word join slot (BENCHMARKS.md, issue 14).
+/// The type-erased part of every task, at offset 0 of the allocation: 56 bytes (state
+/// word with the poll count 8, id 8, holds and owned-list slot 8, vtable 8, wait slot 16 —
+/// reason and registration —, join-waker slot 8). With the scheduler handle, a task whose
+/// future is 56 bytes is a 120-byte request: the largest glibc serves from its per-thread
+/// fastbins, which a task freed on another worker than the one that spawned it needs to
+/// avoid the allocator's arena lock (BENCHMARKS.md, issue 14: fan-in 1.27–1.42× smol with
+/// a 64-byte header, 0.76–0.80× with the fastbin limit raised). The spawn location lives in
+/// the owned list's entry for that reason; an owned-list link pair, a word-sized hold count,
+/// a poll count of its own or a two-word join slot would each have grown the header.
 #[repr(C)]
 pub(crate) struct Header {
     pub(super) state: State,
-    pub(crate) origin: Origin,
+    /// Who the task is. Where it was spawned lives in the owned list's entry, not here
+    /// (BENCHMARKS.md, issue 14: 8 bytes that put a 56-byte future's task in a glibc fastbin).
+    pub(crate) id: Id,
     /// What the deadlock detector reads about a waiting task: its holds, and what it said
     /// it waits on when its last poll returned `Pending` (`runnel_reactor::wait`).
     pub(crate) holds: Holds,
@@ -81,7 +86,7 @@ pub(crate) struct Header {
 
 impl Header {
     pub(crate) fn id(&self) -> Id {
-        self.origin.id
+        self.id
     }
 
     /// References held on the task right now (see the table in `mod.rs`).
@@ -192,7 +197,7 @@ struct Cell<F: Future, S> {
 pub(super) struct RawTask(NonNull<Header>);
 
 impl RawTask {
-    pub(super) fn new<F, S>(future: F, scheduler: S, origin: Origin) -> RawTask
+    pub(super) fn new<F, S>(future: F, scheduler: S, id: Id) -> RawTask
     where
         F: Future + 'static,
         S: Schedule,
@@ -201,7 +206,7 @@ impl RawTask {
             header: Header {
                 state: State::new(),
                 vtable: vtable::<F, S>(),
-                origin,
+                id,
                 holds: Holds::default(),
                 list_slot: UnsafeCell::new(super::list::UNLISTED),
                 reason: Default::default(),
@@ -717,7 +722,7 @@ mod size_tests {
     /// harness's idle task.
     #[test]
     fn task_cells_stay_small() {
-        assert_eq!(size_of::<Header>(), 64, "the header grew");
+        assert_eq!(size_of::<Header>(), 56, "the header grew");
         // Its two parts that grew with the wait-for graph and shrank back.
         assert_eq!(size_of::<runnel_reactor::wait::WaitSlot>(), 16);
         assert_eq!(size_of::<super::JoinSlot>(), 8);
@@ -753,5 +758,13 @@ mod size_tests {
         };
         assert_eq!(size_of_val(&idle), 48);
         assert!(cell_size(&idle) <= 120, "{}", cell_size(&idle));
+        // The harness's fan-in producer (a cloned sender, a value, and the send future's
+        // state): a 56-byte future, a 120-byte cell, the largest glibc fastbin request.
+        let future_56 = [0u8; 55];
+        let producer = async move {
+            std::hint::black_box(future_56);
+        };
+        assert_eq!(size_of_val(&producer), 56);
+        assert_eq!(cell_size(&producer), 120);
     }
 }

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use super::{new_task, Id, JoinError, JoinHandle, Notified, Origin, OwnedTasks, Schedule, Task};
+use super::{new_task, Id, JoinError, JoinHandle, Notified, OwnedTasks, Schedule, Task};
 
 /// Miri is ~1000× slower: shrink loops and thread counts there.
 const fn scaled(normal: usize, miri: usize) -> usize {
@@ -99,12 +99,9 @@ impl TestScheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let origin = Origin {
-            id: Id::next(),
-            location: Location::caller(),
-        };
-        let (task, notified, join) = new_task(future, self.clone(), origin);
-        if let Some(notified) = self.owned.bind(task, notified) {
+        let id = Id::next();
+        let (task, notified, join) = new_task(future, self.clone(), id);
+        if let Some(notified) = self.owned.bind(task, notified, Location::caller()) {
             self.schedule(notified);
         }
         join

@@ -131,7 +131,7 @@ fn a_task_joining_another_counts_as_held_by_the_runtime() {
     sched.run_all();
     // The outer task's waker sits in the inner task's JoinHandle slot: counted as a hold.
     let mut holds = Vec::new();
-    sched.owned.for_each_while(|header| {
+    sched.owned.for_each_while(|header, _| {
         holds.push(header.holds.load(SeqCst));
         true
     });

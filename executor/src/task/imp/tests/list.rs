@@ -6,7 +6,7 @@ use super::*;
 /// Listed tasks by id, through `for_each_while`.
 fn listed(sched: &TestScheduler) -> Vec<u64> {
     let mut ids = Vec::new();
-    sched.owned.for_each_while(|h| {
+    sched.owned.for_each_while(|h, _| {
         ids.push(h.id().as_u64());
         true
     });
