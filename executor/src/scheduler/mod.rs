@@ -317,8 +317,8 @@ impl Shared {
                 // producers ahead of it sent in one poll. A ping-pong pair alternates in
                 // the slot and never matches (BENCHMARKS.md, "fan-in").
                 // Relaxed: only this thread writes `lifo_ran`.
-                let fed_by_many = remote.metrics.in_poll()
-                    && remote.lifo_ran.load(Relaxed) == task.id().as_u64();
+                let fed_by_many =
+                    remote.metrics.in_poll() && remote.lifo_ran.load(Relaxed) == task.id().as_u64();
                 let displaced = if is_yield || fed_by_many {
                     Some(task)
                 } else {
