@@ -8,8 +8,8 @@
 //! header, an `Arc`'s contents). Any other waker (another executor's, a combinator's like
 //! `FuturesUnordered`) is boxed, and the slot keeps the box: one allocation per store of
 //! such a waker, which a `JoinHandle` polled again with the same waker does not repeat
-//! (`will_wake`). The word saved is what keeps the header at 64 bytes since the wait slot
-//! grew a registration word (BENCHMARKS.md, issue 14).
+//! (`will_wake`). The word saved kept the header from growing when the wait slot grew a
+//! registration word (BENCHMARKS.md, issue 14).
 //!
 //! Who may touch the slot is the `JOIN_WAKER` protocol's business (`state.rs`); this type
 //! is a plain value that owns the waker it holds, like the `Option<Waker>` it replaces.

@@ -3,8 +3,8 @@
 //! # The allocation
 //!
 //! A task is a `Cell<F, S>` (see `raw.rs`): a type-erased [`Header`] first (state word
-//! with the poll count, vtable, id, spawn location, hold count, owned-list slot, wait
-//! slot, one-word join-waker slot: 64 bytes), then the scheduler handle `S` and the `Stage` (the future, then its output,
+//! with the poll count, id, hold count, owned-list slot, vtable, wait slot, one-word
+//! join-waker slot: 56 bytes; the spawn location is in the owned list), then the scheduler handle `S` and the `Stage` (the future, then its output,
 //! untagged). `#[repr(C)]` puts the header
 //! at offset 0, so a `NonNull<Header>` is all any handle stores.
 //!
