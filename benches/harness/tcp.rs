@@ -39,6 +39,14 @@ fn pattern(conn: usize, msg: usize, buf: &mut [u8; MSG]) {
     buf[..8].copy_from_slice(&(msg as u64).to_le_bytes());
 }
 
+/// Fails the run if message `msg` of connection `conn` came back different.
+fn check_echo(conn: usize, msg: usize, sent: &[u8; MSG], echoed: &[u8; MSG]) {
+    assert!(
+        sent == echoed,
+        "conn {conn}: message {msg} came back different"
+    );
+}
+
 /// `conns` clients each send `msgs` messages of 512 bytes, one at a time, and check the
 /// echo. Returns messages/s and the p50/p99 round trip in µs.
 pub fn echo<R: Runtime>(rt: &R, conns: usize, msgs: usize) -> [f64; 3] {
@@ -82,10 +90,7 @@ pub fn echo<R: Runtime>(rt: &R, conns: usize, msgs: usize) -> [f64; 3] {
                             .await
                             .expect("client read");
                         rtts.push(t.elapsed().as_nanos() as u64);
-                        assert!(
-                            sent == echoed,
-                            "conn {conn}: message {msg} came back different"
-                        );
+                        check_echo(conn, msg, &sent, &echoed);
                     }
                     rtts
                 })
@@ -159,10 +164,7 @@ pub fn echo_threads(conns: usize, msgs: usize) -> [f64; 3] {
                     s.write_all(&sent).expect("client write");
                     s.read_exact(&mut echoed).expect("client read");
                     rtts.push(t.elapsed().as_nanos() as u64);
-                    assert!(
-                        sent == echoed,
-                        "conn {conn}: message {msg} came back different"
-                    );
+                    check_echo(conn, msg, &sent, &echoed);
                 }
                 rtts
             })
